@@ -1,0 +1,128 @@
+package config
+
+import (
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/lambda-platform/lambda/internal/store"
+)
+
+// Defaults that work with the servers `make services-up` starts.
+const (
+	DefaultEmbeddedKafka = "127.0.0.1:9092"
+	DefaultDataDir       = ".run"
+	DefaultORTLib        = ".cache/onnxruntime/libonnxruntime.so.1.30.0"
+)
+
+// Postgres locates the speed view, batch-run and model registry database.
+type Postgres struct {
+	URL string
+}
+
+// Register binds the section to flags.
+func (c *Postgres) Register(f *Flags) {
+	f.String(&c.URL, "postgres-url", store.EnvPostgresURL, store.DefaultPostgresURL, "PostgreSQL connection URL")
+}
+
+// LogValue masks the password.
+func (c Postgres) LogValue() slog.Value { return slog.StringValue(MaskURL(c.URL)) }
+
+// ClickHouse locates the master dataset and the batch view.
+type ClickHouse struct {
+	Addr     string
+	Database string
+	Username string
+	Password string
+}
+
+// Register binds the section to flags.
+func (c *ClickHouse) Register(f *Flags) {
+	f.String(&c.Addr, "clickhouse-addr", store.EnvClickHouseAddr, store.DefaultClickHouseAddr, "ClickHouse native protocol address host:port")
+	f.String(&c.Database, "clickhouse-db", store.EnvClickHouseDatabase, store.DefaultClickHouseDatabase, "ClickHouse database")
+	f.String(&c.Username, "clickhouse-user", "LAMBDA_CLICKHOUSE_USER", "default", "ClickHouse user")
+	f.String(&c.Password, "clickhouse-password", "LAMBDA_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
+}
+
+// LogValue masks the password.
+func (c ClickHouse) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("addr", c.Addr), slog.String("database", c.Database),
+		slog.String("user", c.Username), slog.String("password", mask(c.Password)))
+}
+
+// Kafka locates the event log. No brokers means: run the embedded broker.
+type Kafka struct {
+	Brokers      []string
+	Topic        string
+	DLQTopic     string
+	Partitions   int
+	EmbeddedAddr string
+}
+
+// Register binds the section to flags.
+func (c *Kafka) Register(f *Flags) {
+	f.List(&c.Brokers, "kafka-brokers", "LAMBDA_KAFKA_BROKERS", "", "Kafka bootstrap brokers, comma-separated; empty = the embedded broker")
+	f.String(&c.Topic, "kafka-topic", "LAMBDA_KAFKA_TOPIC", "events", "topic of the event log (key = entity_id)")
+	f.String(&c.DLQTopic, "kafka-dlq-topic", "LAMBDA_KAFKA_DLQ_TOPIC", "events.dlq", "dead-letter topic for undecodable events")
+	f.Int(&c.Partitions, "kafka-partitions", "LAMBDA_KAFKA_PARTITIONS", 6, "partitions of topics this platform creates")
+	f.String(&c.EmbeddedAddr, "kafka-embedded-addr", "LAMBDA_KAFKA_EMBEDDED_ADDR", DefaultEmbeddedKafka, "listen address of the embedded broker")
+}
+
+// Embedded reports whether the platform runs its own in-process broker.
+func (c Kafka) Embedded() bool { return len(c.Brokers) == 0 }
+
+// BootstrapBrokers is where clients connect: the given brokers or the embedded one.
+func (c Kafka) BootstrapBrokers() []string {
+	if c.Embedded() {
+		return []string{c.EmbeddedAddr}
+	}
+	return c.Brokers
+}
+
+// Runtime locates local state and the ONNX Runtime library.
+type Runtime struct {
+	DataDir string
+	ORTLib  string
+}
+
+// Register binds the section to flags.
+func (c *Runtime) Register(f *Flags) {
+	f.String(&c.DataDir, "data-dir", "LAMBDA_DATA_DIR", DefaultDataDir, "local state (embedded broker data)")
+	f.String(&c.ORTLib, "ort-lib", "LAMBDA_ORT_LIB", DefaultORTLib, "path of the ONNX Runtime shared library")
+}
+
+// KafkaDir is the embedded broker's data directory.
+func (c Runtime) KafkaDir() string { return filepath.Join(c.DataDir, "kafka") }
+
+// Log configures the process logger.
+type Log struct {
+	Level  string
+	Format string
+}
+
+// Register binds the section to flags.
+func (c *Log) Register(f *Flags) {
+	f.String(&c.Level, "log-level", "LAMBDA_LOG_LEVEL", "info", "debug, info, warn or error")
+	f.String(&c.Format, "log-format", "LAMBDA_LOG_FORMAT", "text", "text or json")
+}
+
+// MaskURL hides the password of a URL such as postgres://user:secret@host/db.
+func MaskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	return strings.Replace(u.String(), "%2A%2A%2A", "***", 1)
+}
+
+func mask(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "***"
+}

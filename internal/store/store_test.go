@@ -1,0 +1,49 @@
+package store_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/lambda-platform/lambda/internal/store"
+)
+
+func TestOpenPostgres(t *testing.T) {
+	url := os.Getenv(store.EnvPostgresURL)
+	if url == "" {
+		url = store.DefaultPostgresURL
+	}
+	pool, err := store.OpenPostgres(t.Context(), url)
+	if err != nil {
+		t.Fatalf("%v (`make services-up` starts the local servers)", err)
+	}
+	pool.Close()
+}
+
+func TestOpenClickHouse(t *testing.T) {
+	addr := os.Getenv(store.EnvClickHouseAddr)
+	if addr == "" {
+		addr = store.DefaultClickHouseAddr
+	}
+	conn, err := store.OpenClickHouse(t.Context(), addr, "default", store.ClickHouseAuth{})
+	if err != nil {
+		t.Fatalf("%v (`make services-up` starts the local servers)", err)
+	}
+	if err := conn.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestUnreachableNamesAddress checks that a server that is not there gives an error
+// naming its address, and no password.
+func TestUnreachableNamesAddress(t *testing.T) {
+	const addr = "127.0.0.1:1" // nothing listens on port 1
+	_, err := store.OpenPostgres(t.Context(), "postgres://lambda:s3cret@"+addr+"/lambda?sslmode=disable")
+	if err == nil || !strings.Contains(err.Error(), addr) || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("OpenPostgres error %q, want one naming %s without the password", err, addr)
+	}
+	_, err = store.OpenClickHouse(t.Context(), addr, "default", store.ClickHouseAuth{})
+	if err == nil || !strings.Contains(err.Error(), addr) {
+		t.Errorf("OpenClickHouse error %q, want one naming %s", err, addr)
+	}
+}

@@ -1,0 +1,7 @@
+package migrations
+
+// Exposed to the external tests.
+var (
+	Load       = load
+	Statements = statements
+)

@@ -1,0 +1,169 @@
+// Package tests holds the end-to-end tests: they build the real binary and run it
+// against the real servers (`make services-up`), each test in databases and a data
+// directory of its own.
+package tests
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lambda-platform/lambda/internal/store"
+)
+
+// lambdaBin is the binary under test, built once by TestMain.
+var lambdaBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lambda-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lambdaBin = filepath.Join(dir, "lambda")
+	build := exec.Command("go", "build", "-o", lambdaBin, "../cmd/lambda")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build lambda:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a running `lambda` command whose stderr is collected line by line.
+type process struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	done  chan error
+}
+
+// start runs lambda with args and env added to the test's environment; the process is
+// killed at cleanup if it still runs.
+func start(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(lambdaBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start lambda %v: %v", args, err)
+	}
+	p := &process{cmd: cmd, done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+		}
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("lambda %v output:\n%s", args, p.output())
+		}
+	})
+	return p
+}
+
+func (p *process) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// waitLine waits until a line starting with prefix (after spaces) appears and returns
+// the rest of it, trimmed.
+func (p *process) waitLine(t *testing.T, prefix string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		for _, l := range p.lines {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix); ok {
+				p.mu.Unlock()
+				return strings.TrimSpace(rest)
+			}
+		}
+		p.mu.Unlock()
+		if p.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no line %q from lambda within %s", prefix, timeout)
+	return ""
+}
+
+// stop sends SIGINT and waits for a clean exit.
+func (p *process) stop(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatalf("signal lambda: %v", err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("lambda exited with %v after SIGINT", err)
+		}
+	case <-time.After(timeout):
+		t.Fatalf("lambda did not stop within %s of SIGINT", timeout)
+	}
+}
+
+// run runs a lambda command to completion and returns its combined output.
+func run(t *testing.T, ctx context.Context, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, lambdaBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("lambda %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// dropDatabase drops the PostgreSQL database that url names.
+func dropDatabase(t *testing.T, url string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Errorf("drop database: %v", err)
+		return
+	}
+	admin, err := store.WithDatabase(url, "postgres")
+	if err != nil {
+		t.Errorf("drop database: %v", err)
+		return
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Errorf("drop database: %v", err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{cfg.Database}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Errorf("drop database %s: %v", cfg.Database, err)
+	}
+}
