@@ -232,6 +232,7 @@ mkdir -p "$pid_dir" "$log_dir"
 case ${1:-} in
   up)
     command -v curl >/dev/null 2>&1 || need_packages curl ca-certificates
+    command -v kcat >/dev/null 2>&1 || need_packages kcat # a librdkafka client for the tests and users
     clickhouse_up
     postgres_up
     ort_up

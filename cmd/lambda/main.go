@@ -8,10 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/lambda-platform/lambda/internal/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -66,6 +69,14 @@ func usage(w io.Writer) {
 	for _, name := range names {
 		fmt.Fprintf(w, "  %-9s %s\n", name, commands[name].summary)
 	}
+}
+
+// parse reads a command's flags and environment and builds its logger.
+func parse(f *config.Flags, args []string, logCfg *config.Log) (*slog.Logger, error) {
+	if err := f.Parse(args); err != nil {
+		return nil, err
+	}
+	return config.NewLogger(os.Stderr, *logCfg)
 }
 
 func runVersion(_ context.Context, args []string) error {

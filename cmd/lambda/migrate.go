@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/store"
@@ -21,14 +20,9 @@ type migrateConfig struct {
 func runMigrate(ctx context.Context, args []string) error {
 	var cfg migrateConfig
 	f := config.NewFlags("migrate", "lambda migrate: create the databases if missing and apply the PostgreSQL and ClickHouse migrations embedded in this binary (idempotent)")
-	cfg.Postgres.Register(f)
-	cfg.ClickHouse.Register(f)
-	cfg.Log.Register(f)
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Log)
 	f.BoolVar(&cfg.Status, "status", false, "only report the current and latest versions")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	log, err := config.NewLogger(os.Stderr, cfg.Log)
+	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
 		return err
 	}

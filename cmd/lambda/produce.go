@@ -25,21 +25,17 @@ type produceConfig struct {
 func runProduce(ctx context.Context, args []string) error {
 	var cfg produceConfig
 	f := config.NewFlags("produce", "lambda produce: write demo events (skewed activity, late events, training labels) to the event topic, keyed by entity_id")
-	cfg.Kafka.Register(f)
-	cfg.Log.Register(f)
+	f.Add(&cfg.Kafka, &cfg.Log)
 	f.IntVar(&cfg.Events, "events", 100000, "number of events")
 	f.IntVar(&cfg.Entities, "entities", demogen.DefaultEntities, "number of distinct entities")
 	f.Float64Var(&cfg.Rate, "rate", 0, "events per second; 0 = as fast as possible")
 	f.Int64Var(&cfg.Seed, "seed", time.Now().UnixNano(), "random seed (same seed, same events)")
-	if err := f.Parse(args); err != nil {
+	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
 		return err
 	}
 	if cfg.Events < 0 || cfg.Entities <= 0 || cfg.Rate < 0 {
 		return fmt.Errorf("--events must be ≥ 0, --entities > 0 and --rate ≥ 0")
-	}
-	log, err := config.NewLogger(os.Stderr, cfg.Log)
-	if err != nil {
-		return err
 	}
 	log.Info("config", "brokers", cfg.Kafka.BootstrapBrokers(), "topic", cfg.Kafka.Topic, "events", cfg.Events, "entities", cfg.Entities, "rate", cfg.Rate, "seed", cfg.Seed)
 	return produceDemo(ctx, log, cfg.Kafka, demoStream{Events: cfg.Events, Entities: cfg.Entities, Rate: cfg.Rate, Seed: cfg.Seed}, os.Stderr)

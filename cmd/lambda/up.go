@@ -35,19 +35,12 @@ type upConfig struct {
 func runUp(ctx context.Context, args []string) error {
 	var cfg upConfig
 	f := config.NewFlags("up", "lambda up: run every component in one process — the embedded Kafka broker (unless LAMBDA_KAFKA_BROKERS is set), migrations, topics and the HTTP API — optionally with demo data")
-	cfg.Postgres.Register(f)
-	cfg.ClickHouse.Register(f)
-	cfg.Kafka.Register(f)
-	cfg.Runtime.Register(f)
-	cfg.Log.Register(f)
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log)
 	f.String(&cfg.HTTPAddr, "http-addr", "LAMBDA_HTTP_ADDR", "127.0.0.1:8080", "HTTP API listen address")
 	f.IntVar(&cfg.DemoEvents, "demo-events", 0, "produce this many demo events at start (0 = none)")
 	f.IntVar(&cfg.DemoEntities, "demo-entities", 5000, "distinct entities in the demo events")
 	f.Float64Var(&cfg.DemoRate, "demo-rate", 0, "demo events per second; 0 = as fast as possible")
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	log, err := config.NewLogger(os.Stderr, cfg.Log)
+	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
 		return err
 	}

@@ -113,3 +113,15 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// Section is a group of settings shared by several commands.
+type Section interface {
+	Register(f *Flags)
+}
+
+// Add registers every section's settings.
+func (f *Flags) Add(sections ...Section) {
+	for _, s := range sections {
+		s.Register(f)
+	}
+}

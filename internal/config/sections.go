@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/lambda-platform/lambda/internal/store"
@@ -108,8 +109,15 @@ func (c *Log) Register(f *Flags) {
 	f.String(&c.Format, "log-format", "LAMBDA_LOG_FORMAT", "text", "text or json")
 }
 
-// MaskURL hides the password of a URL such as postgres://user:secret@host/db.
+// dsnPassword matches the password of a key=value connection string.
+var dsnPassword = regexp.MustCompile(`(password\s*=\s*)('[^']*'|\S+)`)
+
+// MaskURL hides the password of a URL such as postgres://user:secret@host/db or of a
+// key=value connection string such as "host=db password=secret".
 func MaskURL(raw string) string {
+	if !strings.Contains(raw, "://") {
+		return dsnPassword.ReplaceAllString(raw, "${1}***")
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.User == nil {
 		return raw

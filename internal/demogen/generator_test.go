@@ -238,4 +238,3 @@ func TestConversionProbability(t *testing.T) {
 		t.Errorf("p = %v, want %v from the documented rule", p, want)
 	}
 }
-

@@ -22,7 +22,7 @@ import (
 func TestKcatMurmur2RandomMatchesWriter(t *testing.T) {
 	kcat, err := exec.LookPath("kcat")
 	if err != nil {
-		t.Skip("kcat is not installed (apt-get install kcat); skipping the librdkafka partitioner check")
+		t.Fatal("kcat is not installed: `make services-up` installs it (apt-get install kcat)")
 	}
 	const (
 		partitions = 12
