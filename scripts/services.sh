@@ -169,7 +169,7 @@ postgres_up() {
   chown postgres: "$dir"
   runuser -u postgres -- test -w "$dir" || die "user postgres cannot write $dir (a parent folder is not traversable); set LAMBDA_RUN_DIR to a folder it can reach"
   if [ ! -f "$dir/data/PG_VERSION" ]; then
-    runuser -u postgres -- "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >"$log_dir/initdb.log" 2>&1 \
+    runuser -u postgres -- "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-sync >"$log_dir/initdb.log" 2>&1 \
       || die "initdb failed, see $log_dir/initdb.log"
   fi
   # The server's log lives in its own folder: user postgres writes it.
