@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/ortenv"
 )
 
 func TestRuntimeVersion(t *testing.T) {
@@ -23,7 +24,7 @@ func TestRuntimeVersion(t *testing.T) {
 // library is loaded, then concurrent InitRuntime calls.
 func TestInitRuntime(t *testing.T) {
 	if os.Getenv(freshEnv) == "" {
-		lib, err := library()
+		lib, err := ortenv.Library()
 		if err != nil {
 			t.Fatal(err)
 		}

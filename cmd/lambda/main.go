@@ -30,6 +30,7 @@ var commands = map[string]command{
 	"up":      {"run every component in one process (embedded Kafka unless LAMBDA_KAFKA_BROKERS is set)", runUp},
 	"migrate": {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
 	"produce": {"write demo events to the event topic", runProduce},
+	"model":   {"model registry: train, import, quantize, list, activate, rollback", runModel},
 	"version": {"print the version", runVersion},
 }
 

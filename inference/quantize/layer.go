@@ -1,0 +1,67 @@
+package quantize
+
+import "github.com/lambda-platform/lambda/inference/onnxmodel"
+
+// layer is one MatMul out = x · W being replaced; prefix names the values it adds.
+type layer struct {
+	x, out, prefix string
+	w              weights
+}
+
+func (l layer) name(s string) string { return l.prefix + "_" + s }
+
+// nodes returns the graph that computes out from x with the quantised weights. Each node is
+// named after its first output, which is unique in the graph.
+func (l layer) nodes(mode Mode) []onnxmodel.Node {
+	var nodes []onnxmodel.Node
+	add := func(op string, in []string, out []string, attrs ...onnxmodel.Attribute) {
+		nodes = append(nodes, onnxmodel.Node{Name: out[0], OpType: op, Inputs: in, Outputs: out, Attributes: attrs})
+	}
+	if mode == WeightOnly {
+		w := l.name("wf")
+		if l.w.rows != nil {
+			w = l.name("wcols")
+		}
+		add("DequantizeLinear", []string{l.name("w"), l.name("cols")}, []string{w},
+			onnxmodel.Attribute{Name: "axis", Type: onnxmodel.AttrInt, I: 1})
+		if l.w.rows != nil {
+			add("Mul", []string{w, l.name("rows")}, []string{l.name("wf")})
+		}
+		add("MatMul", []string{l.x, l.name("wf")}, []string{l.out})
+		return nodes
+	}
+	x := l.x
+	if l.w.rows != nil {
+		x = l.name("xrows")
+		add("Mul", []string{l.x, l.name("rows")}, []string{x})
+	}
+	// DynamicQuantizeLinear → MatMulInteger → Cast → Mul(Mul(x_scale, cols)) is the pattern
+	// ONNX Runtime fuses into one DynamicQuantizeMatMul kernel.
+	add("DynamicQuantizeLinear", []string{x}, []string{l.name("xq"), l.name("xscale"), l.name("xzero")})
+	add("MatMulInteger", []string{l.name("xq"), l.name("w"), l.name("xzero"), l.name("wzero")}, []string{l.name("acc")})
+	add("Cast", []string{l.name("acc")}, []string{l.name("accf")},
+		onnxmodel.Attribute{Name: "to", Type: onnxmodel.AttrInt, I: int64(onnxmodel.Float)})
+	add("Mul", []string{l.name("xscale"), l.name("cols")}, []string{l.name("scale")})
+	add("Mul", []string{l.name("accf"), l.name("scale")}, []string{l.out})
+	return nodes
+}
+
+// initializers returns the int8 weights and their scales. Row scales, when the weights have
+// them, multiply the weights' rows in WeightOnly ([k, 1]) and the input's columns in Dynamic
+// ([k]). The weights' zero point is 0 (symmetric); Dynamic names it for MatMulInteger.
+func (l layer) initializers(mode Mode) []onnxmodel.Tensor {
+	k, n := int64(l.w.k), int64(l.w.n)
+	ts := []onnxmodel.Tensor{
+		{Name: l.name("w"), DataType: onnxmodel.Int8, Dims: []int64{k, n}, RawData: l.w.q},
+		onnxmodel.FloatTensor(l.name("cols"), []int64{n}, l.w.cols),
+	}
+	rowDims := []int64{k, 1}
+	if mode == Dynamic {
+		rowDims = []int64{k}
+		ts = append(ts, onnxmodel.Tensor{Name: l.name("wzero"), DataType: onnxmodel.Int8, RawData: []byte{0}})
+	}
+	if l.w.rows != nil {
+		ts = append(ts, onnxmodel.FloatTensor(l.name("rows"), rowDims, l.w.rows))
+	}
+	return ts
+}

@@ -1,0 +1,4 @@
+package train
+
+// AUC exposes auc to the tests.
+var AUC = auc
