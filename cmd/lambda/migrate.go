@@ -49,7 +49,7 @@ func migrateAll(ctx context.Context, pg config.Postgres, ch config.ClickHouse, l
 	}
 	log.Info("postgres migrated", "applied", n)
 
-	conn, err := store.OpenClickHouse(ctx, ch.Addr, "default", store.ClickHouseAuth{Username: ch.Username, Password: ch.Password})
+	conn, err := store.OpenClickHouse(ctx, ch.Addr, "default", ch.Auth())
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func migrationStatus(ctx context.Context, pg config.Postgres, ch config.ClickHou
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	conn, err := store.OpenClickHouse(ctx, ch.Addr, "default", store.ClickHouseAuth{Username: ch.Username, Password: ch.Password})
+	conn, err := store.OpenClickHouse(ctx, ch.Addr, "default", ch.Auth())
 	if err != nil {
 		return err
 	}

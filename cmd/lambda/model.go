@@ -20,7 +20,6 @@ import (
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/features"
-	"github.com/lambda-platform/lambda/internal/store"
 )
 
 // modelCommand is one `lambda model` subcommand; out receives its report.
@@ -98,7 +97,7 @@ func openRegistry(ctx context.Context, cfg *modelConfig, log *slog.Logger, score
 			return nil, nil, err
 		}
 	}
-	pool, err := store.OpenPostgres(ctx, cfg.Postgres.URL)
+	pool, err := openPostgres(ctx, cfg.Postgres)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/kafka/embedded"
-	"github.com/lambda-platform/lambda/internal/store"
 	"github.com/lambda-platform/lambda/servinglayer"
 )
 
@@ -64,13 +63,12 @@ func runUp(ctx context.Context, args []string) error {
 	if err := migrateAll(ctx, cfg.Postgres, cfg.ClickHouse, log); err != nil {
 		return err
 	}
-	pool, err := store.OpenPostgres(ctx, cfg.Postgres.URL)
+	pool, err := openPostgres(ctx, cfg.Postgres)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	ch, err := store.OpenClickHouse(ctx, cfg.ClickHouse.Addr, cfg.ClickHouse.Database,
-		store.ClickHouseAuth{Username: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password})
+	ch, err := openClickHouse(ctx, cfg.ClickHouse)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,11 @@ func (c *ClickHouse) Register(f *Flags) {
 	f.String(&c.Password, "clickhouse-password", "LAMBDA_CLICKHOUSE_PASSWORD", "", "ClickHouse password")
 }
 
+// Auth is the login for store.OpenClickHouse.
+func (c ClickHouse) Auth() store.ClickHouseAuth {
+	return store.ClickHouseAuth{Username: c.Username, Password: c.Password}
+}
+
 // LogValue masks the password.
 func (c ClickHouse) LogValue() slog.Value {
 	return slog.GroupValue(
