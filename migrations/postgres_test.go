@@ -101,6 +101,7 @@ func TestPostgresTables(t *testing.T) {
 			"cutoff_offsets bigint[]", "cutoff_event_time " + tstz,
 			"events_read bigint", "entities_scored bigint", "rows_written bigint",
 			"model_name text", "model_version integer", "error text",
+			"expired_at " + tstz, "cutoff_imported_offset bigint",
 		},
 		"speed_view": {
 			"entity_id text", "base_run_id bigint", "kafka_partition integer", "covered_offset bigint",

@@ -1,21 +1,119 @@
-// Package servinglayer is the platform's HTTP API (echo/v4). This first cut serves
-// health, readiness and Prometheus metrics; the prediction, ingest, batch-control
-// and model-distribution endpoints build on it.
 package servinglayer
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+
+	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/registry"
+	"github.com/lambda-platform/lambda/internal/event"
+	"github.com/lambda-platform/lambda/servinglayer/api"
+	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultAddr           = "127.0.0.1:8080"
+	DefaultBatchGetLimit  = 1000
+	DefaultMaxBodyBytes   = event.MaxBatchBytes
+	DefaultMaxModelBytes  = 256 << 20
+	DefaultRequestTimeout = 30 * time.Second
+)
+
+// shutdownTimeout bounds the graceful shutdown of Serve.
+const shutdownTimeout = 10 * time.Second
+
+// Config tunes the API; zero fields take the defaults above.
+type Config struct {
+	// AdminToken is the bearer token of mutating endpoints; without one they answer 403.
+	AdminToken string
+	// ReadToken, when set, is the bearer token reads and ingest need.
+	ReadToken string
+	// BatchGetLimit is the most ids one batchGet takes.
+	BatchGetLimit int
+	// MaxBodyBytes bounds request bodies, MaxModelBytes the body of a model upload.
+	MaxBodyBytes  int64
+	MaxModelBytes int64
+	// RequestTimeout bounds a request's work.
+	RequestTimeout time.Duration
+	// BatchSchedule is the batch layer's cron expression, shown by /v1/batch/schedule;
+	// empty when runs are only triggered.
+	BatchSchedule string
+	// Version is the server version the inference protocol reports.
+	Version string
+}
+
+func (c Config) withDefaults() Config {
+	if c.BatchGetLimit <= 0 {
+		c.BatchGetLimit = DefaultBatchGetLimit
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxModelBytes <= 0 {
+		c.MaxModelBytes = DefaultMaxModelBytes
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	return c
+}
+
+// Predictions answers merged lookups; *predict.Service is one.
+type Predictions interface {
+	Lookup(ctx context.Context, ids []string) []predict.Answer
+	ServedRun() predict.ServedRun
+}
+
+// BatchRuns reads the batch run registry; *views.Postgres is one.
+type BatchRuns interface {
+	Run(ctx context.Context, id int64) (runs.Run, error)
+	Runs(ctx context.Context, limit int) ([]runs.Run, error)
+}
+
+// BatchTrigger starts batch runs; *batchrun.Runner is one.
+type BatchTrigger interface {
+	// Trigger starts a run, or returns the running one with started false.
+	Trigger(ctx context.Context, trigger, requestedBy string) (run runs.Run, started bool, err error)
+}
+
+// Producer writes events to the event log; *kafka.Writer is one.
+type Producer interface {
+	WriteEvents(ctx context.Context, events []event.Event) error
+}
+
+// Models is the model registry; *registry.Registry is one.
+type Models interface {
+	Models(ctx context.Context) ([]registry.Model, error)
+	Versions(ctx context.Context, name string) ([]registry.Version, error)
+	Version(ctx context.Context, name string, version int) (registry.Version, error)
+	ONNX(ctx context.Context, name string, version int, variant registry.Variant) ([]byte, registry.Artifact, error)
+	Register(ctx context.Context, name string, features []string, files ...registry.File) (registry.Version, error)
+	Activate(ctx context.Context, name string, version int) error
+	Rollback(ctx context.Context, name string) (int, error)
+}
+
+// Scorers serve loaded model versions for the inference protocol; *scoring.Set is one.
+type Scorers interface {
+	// Use calls fn with the model name at version (0: the active one), loaded.
+	Use(ctx context.Context, name string, version int, fn func(m *inference.Model) error) error
+	// Signature returns the input and output of the model name at version.
+	Signature(ctx context.Context, name string, version int) (inference.Signature, error)
+}
 
 // Check reports whether one dependency is usable; /readyz runs them all.
 type Check struct {
@@ -23,23 +121,78 @@ type Check struct {
 	Run  func(ctx context.Context) error
 }
 
-// Server is the HTTP API.
-type Server struct {
-	echo   *echo.Echo
-	log    *slog.Logger
-	checks []Check
+// Deps are what the API serves from. A nil dependency makes its endpoints answer 503.
+type Deps struct {
+	Log *slog.Logger
+	// Gatherer backs /metrics; Registerer receives the API's metrics.
+	Gatherer   prometheus.Gatherer
+	Registerer prometheus.Registerer
+
+	Predictions Predictions
+	Runs        BatchRuns
+	Trigger     BatchTrigger
+	Producer    Producer
+	Models      Models
+	Scorers     Scorers
+	// FeatureNames names the views' vector entries, in order (features.Spec.FeatureNames).
+	FeatureNames []string
+	Checks       []Check
 }
 
-// New builds the API; gatherer backs /metrics.
-func New(log *slog.Logger, gatherer prometheus.Gatherer, checks []Check) *Server {
+// Server is the HTTP API.
+type Server struct {
+	echo     *echo.Echo
+	deps     Deps
+	cfg      Config
+	log      *slog.Logger
+	metrics  *metrics
+	schedule cron.Schedule // nil without a schedule
+}
+
+// NewServer builds the API over deps.
+func NewServer(deps Deps, cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Registerer == nil {
+		deps.Registerer = prometheus.NewRegistry()
+	}
+	if deps.Gatherer == nil {
+		deps.Gatherer = prometheus.NewRegistry()
+	}
+	s := &Server{deps: deps, cfg: cfg, log: deps.Log, metrics: newMetrics(deps.Registerer)}
+	if cfg.BatchSchedule != "" {
+		sched, err := cron.ParseStandard(cfg.BatchSchedule)
+		if err != nil {
+			return nil, fmt.Errorf("batch schedule %q: %w", cfg.BatchSchedule, err)
+		}
+		s.schedule = sched
+	}
+	spec, err := api.Load()
+	if err != nil {
+		return nil, err
+	}
+
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, log: log, checks: checks}
 	e.HTTPErrorHandler = s.handleError
-	e.Use(middleware.Recover(), middleware.RequestID())
-	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})))
+	s.echo = e
+	s.use(e, spec)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})))
+	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", api.Spec) })
+	api.RegisterHandlers(e, api.NewStrictHandler(handlers{s}, nil))
+	return s, nil
+}
+
+// New returns an API with only its operational endpoints working (/healthz, /readyz,
+// /metrics, /openapi.yaml): the rest answer 503. It keeps `lambda up` building until it
+// wires NewServer; remove it then.
+func New(log *slog.Logger, gatherer prometheus.Gatherer, checks []Check) *Server {
+	s, err := NewServer(Deps{Log: log, Gatherer: gatherer, Checks: checks}, Config{})
+	if err != nil {
+		panic(err) // only a broken embedded spec fails without a schedule
+	}
 	return s
 }
 
@@ -48,7 +201,7 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Serve answers on ln until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -56,7 +209,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return err
@@ -67,41 +220,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	status, failing := http.StatusOK, map[string]string{}
-	for _, chk := range s.checks {
-		if err := chk.Run(ctx); err != nil {
-			status = http.StatusServiceUnavailable
-			failing[chk.Name] = err.Error()
-		}
-	}
-	if status != http.StatusOK {
-		return c.JSON(status, map[string]any{"status": "unavailable", "failing": failing})
-	}
-	return c.JSON(status, map[string]string{"status": "ready"})
-}
+// handlers implements the generated strict server interface.
+type handlers struct{ *Server }
 
-// handleError answers every error as {"error": "..."}; only 5xx are logged.
-func (s *Server) handleError(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
-	code, msg := http.StatusInternalServerError, "internal error"
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		code = he.Code
-		if m, ok := he.Message.(string); ok {
-			msg = m
-		} else {
-			msg = http.StatusText(code)
-		}
-	}
-	if code >= 500 {
-		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "err", err)
-	}
-	if err := c.JSON(code, map[string]string{"error": msg}); err != nil {
-		s.log.Debug("write error response", "err", err)
-	}
-}
+var _ api.StrictServerInterface = handlers{}

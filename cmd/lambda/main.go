@@ -28,9 +28,13 @@ type command struct {
 
 var commands = map[string]command{
 	"up":      {"run every component in one process (embedded Kafka unless LAMBDA_KAFKA_BROKERS is set)", runUp},
+	"serve":   {"run the HTTP API alone (stateless; many replicas behind a load balancer)", runServe},
 	"migrate": {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
+	"archive": {"run the archiver alone: every event into the ClickHouse master dataset", runArchive},
 	"produce": {"write demo events to the event topic", runProduce},
+	"speed":   {"run the speed layer alone: fresh predictions in speed_view for the events after the batch cutoff", runSpeed},
 	"model":   {"model registry: train, import, quantize, list, activate, rollback", runModel},
+	"batch":   {"batch layer: run, runs, schedule, import and export Parquet", runBatch},
 	"version": {"print the version", runVersion},
 }
 

@@ -1,0 +1,166 @@
+package batchrun_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/ch-go/proto"
+
+	"github.com/lambda-platform/lambda/batchlayer/batchrun"
+	"github.com/lambda-platform/lambda/batchlayer/chstream"
+	"github.com/lambda-platform/lambda/batchlayer/internal/batchtest"
+	"github.com/lambda-platform/lambda/batchlayer/master"
+	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/internal/demogen"
+	"github.com/lambda-platform/lambda/internal/features"
+)
+
+// benchEventsEnv overrides the size of the benchmark's master dataset.
+const benchEventsEnv = "LAMBDA_BENCH_EVENTS"
+
+// BenchmarkRun generates a master dataset of 5 million demo events (100k entities,
+// 6 partitions) with column inserts, then measures a whole batch run next to the raw
+// ClickHouse speeds on the same data in the same process:
+//
+//   - insert_events/s: the column inserts of the dataset (500k rows each);
+//   - read_events/s: one SELECT of every row of the columns a run reads, unsorted,
+//     streamed as column blocks (chstream), nothing done with them;
+//   - scan_events/s: the same SELECT through clickhouse-go's row Scan;
+//   - raw_pipeline_events/s: rows / (read time + insert time), the raw pipeline a
+//     run is compared with;
+//   - run_events/s: rows / duration of Trigger until the run is published
+//     (cutoff, sorted chunk reads, fold, score, batch_view inserts, publish);
+//   - run_vs_raw: run_events/s ÷ raw_pipeline_events/s (goal ≥ 0.4).
+func BenchmarkRun(b *testing.B) {
+	total := 5_000_000
+	if v := os.Getenv(benchEventsEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("%s=%q: %v", benchEventsEnv, v, err)
+		}
+		total = n
+	}
+	f := &fixture{Env: batchtest.New(b), spec: features.DefaultSpec(), next: map[int]int64{}}
+	f.model = batchtest.Model(b, batchtest.LR(f.spec.Len()), f.spec)
+
+	g := demogen.New(demogen.Config{Entities: 100_000, Seed: 1})
+	const chunk = 500_000
+	const parts = 6
+	var (
+		rows     master.Rows
+		insertT  time.Duration
+		produced int
+	)
+	for produced < total {
+		rows.Reset()
+		for range min(chunk, total-produced) {
+			e := g.Next()
+			p := int(produced % parts)
+			rows.Append(int32(p), f.next[p], e)
+			f.next[p]++
+			produced++
+		}
+		start := time.Now()
+		if err := f.Events.Insert(b.Context(), &rows); err != nil {
+			b.Fatal(err)
+		}
+		insertT += time.Since(start)
+	}
+	f.frozen = map[int]int64{}
+	for p := range parts {
+		f.frozen[p] = f.next[p]
+	}
+	readT := rawRead(b, f)
+	scanT := scanRead(b, f)
+
+	r, err := batchrun.New(b.Context(), batchrun.Deps{
+		Postgres: f.Postgres, ClickHouse: f.ClickHouse, Events: f.Events, Models: &models{f: f},
+		Coverage: batchrun.CoverageFunc(func(context.Context) (map[int]int64, error) { return f.frozen, nil }),
+	}, batchrun.Config{Database: f.Database})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	var runT time.Duration
+	for b.Loop() {
+		start := time.Now()
+		run, _, err := r.Trigger(b.Context(), runs.TriggerCLI, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if run, err = r.Wait(b.Context(), run.ID); err != nil || run.Status != runs.StatusPublished {
+			b.Fatalf("run %d: %s %s %v", run.ID, run.Status, run.Error, err)
+		}
+		runT += time.Since(start)
+		if run.EventsRead != int64(total) {
+			b.Fatalf("run read %d events, want %d", run.EventsRead, total)
+		}
+	}
+	rate := func(d time.Duration) float64 { return float64(total) / d.Seconds() }
+	runRate := float64(total) * float64(b.N) / runT.Seconds()
+	raw := rate(readT + insertT)
+	b.ReportMetric(rate(insertT), "insert_events/s")
+	b.ReportMetric(rate(readT), "read_events/s")
+	b.ReportMetric(rate(scanT), "scan_events/s")
+	b.ReportMetric(raw, "raw_pipeline_events/s")
+	b.ReportMetric(runRate, "run_events/s")
+	b.ReportMetric(runRate/raw, "run_vs_raw")
+}
+
+// benchColumns are the columns a run reads.
+const benchColumns = "entity_id, event_id, type, ts_us, value, has_value, attrs_keys, attrs_values, kafka_partition, kafka_offset"
+
+// rawRead streams every row of the run's columns as column blocks and returns the time.
+func rawRead(b *testing.B, f *fixture) time.Duration {
+	var (
+		ent, id, typ proto.ColStr
+		ts, off      proto.ColInt64
+		val          proto.ColFloat64
+		has          proto.ColUInt8
+		part         proto.ColInt32
+	)
+	res := proto.Results{
+		{Name: "entity_id", Data: &ent}, {Name: "event_id", Data: &id}, {Name: "type", Data: &typ},
+		{Name: "ts_us", Data: &ts}, {Name: "value", Data: &val}, {Name: "has_value", Data: &has},
+		{Name: "attrs_keys", Data: new(proto.ColStr).Array()}, {Name: "attrs_values", Data: new(proto.ColStr).Array()},
+		{Name: "kafka_partition", Data: &part}, {Name: "kafka_offset", Data: &off},
+	}
+	n := 0
+	start := time.Now()
+	err := chstream.Select(b.Context(), f.Stream, "", "SELECT "+benchColumns+" FROM "+f.Events.Table(), res,
+		func(rows int) error { n += rows; return nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// scanRead reads the same rows through clickhouse-go's row API.
+func scanRead(b *testing.B, f *fixture) time.Duration {
+	start := time.Now()
+	rows, err := f.ClickHouse.Query(b.Context(), "SELECT "+benchColumns+" FROM "+f.Events.Table())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var (
+		ent, id, typ string
+		ts, off      int64
+		val          float64
+		has          uint8
+		keys, vals   []string
+		part         int32
+	)
+	for rows.Next() {
+		if err := rows.Scan(&ent, &id, &typ, &ts, &val, &has, &keys, &vals, &part, &off); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}

@@ -1,0 +1,186 @@
+package batchrun
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lambda-platform/lambda/batchlayer/master"
+	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/batchlayer/view"
+	"github.com/lambda-platform/lambda/internal/features"
+)
+
+// execute runs e to its end, holding lock, and records the outcome.
+func (r *Runner) execute(lock *runs.Lock, e *execution) {
+	defer r.wg.Done()
+	r.metrics.inProgress.Set(1)
+	ctx := r.ctx
+	log := r.log.With("run", e.run.ID)
+	start := time.Now()
+
+	var counts runs.Counts
+	err := r.deps.Models.UseActive(ctx, func(m Model, spec *features.Spec) error {
+		var err error
+		counts, err = r.build(ctx, e, m, spec)
+		return err
+	})
+	err = staged(reasonModel, err) // what build did not tag: loading the model
+	bk, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
+	defer cancel()
+	var published runs.Run
+	if err == nil {
+		published, err = runs.Publish(bk, r.deps.Postgres, e.run.ID, counts)
+		err = staged(reasonPublish, err)
+	}
+	elapsed := time.Since(start)
+	if err != nil {
+		reason := failureReason(err)
+		r.metrics.failures.WithLabelValues(reason).Inc()
+		r.metrics.duration.WithLabelValues("failed").Observe(elapsed.Seconds())
+		if r.recordFailure(bk, e.run.ID, err, counts) {
+			r.dropView(bk, e.run.ID)
+		}
+		log.Error("batch run failed; the previous run stays served", "reason", reason, "err", err, "duration", elapsed)
+	} else {
+		r.metrics.published.Inc()
+		r.metrics.duration.WithLabelValues("published").Observe(elapsed.Seconds())
+		r.setServed(published)
+		log.Info("batch run published", "events", counts.EventsRead, "entities", counts.EntitiesScored,
+			"rows", counts.RowsWritten, "cutoff_event_time", published.CutoffEventTime, "duration", elapsed,
+			"events_per_second", int64(float64(counts.EventsRead)/elapsed.Seconds()))
+		if err := r.retain(bk); err != nil {
+			log.Error("batch view retention; retried after the next run", "err", err)
+		}
+	}
+	lock.Release(bk)
+	r.mu.Lock()
+	r.active = nil
+	r.mu.Unlock()
+	r.metrics.inProgress.Set(0)
+	close(e.done)
+}
+
+// recordFailure marks run id failed and reports whether its view may be dropped: not
+// when the registry cannot tell, or says the run was published after all (a publish
+// whose answer got lost); retention drops a view nobody owns later.
+func (r *Runner) recordFailure(ctx context.Context, id int64, cause error, counts runs.Counts) bool {
+	err := runs.Fail(ctx, r.deps.Postgres, id, errorText(cause), counts)
+	if err == nil {
+		return true
+	}
+	r.log.Error("record batch run failure", "run", id, "err", err)
+	run, err := runs.Get(ctx, r.deps.Postgres, id)
+	return err == nil && run.Status != runs.StatusPublished
+}
+
+// build reads, folds, scores and writes the run's view and returns its counts.
+func (r *Runner) build(ctx context.Context, e *execution, m Model, spec *features.Spec) (runs.Counts, error) {
+	if err := checkModel(m, spec); err != nil {
+		return runs.Counts{}, staged(reasonModel, err)
+	}
+	cutoff, plan, err := r.plan(ctx, e, m)
+	if err != nil {
+		return runs.Counts{}, staged(reasonCutoff, err)
+	}
+	e.progress.total.Store(plan.Rows)
+	vr := view.Run{ID: uint64(e.run.ID), AsOf: plan.Newest, ModelName: m.Meta().Name, ModelVersion: uint32(m.Meta().Version)}
+	var copies atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.Parallel)
+	for i, chunk := range plan.Chunks {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			n, err := r.chunk(gctx, e, i, chunk, cutoff, vr, m, spec)
+			copies.Add(n)
+			return err
+		})
+	}
+	err = g.Wait()
+	if err == nil {
+		err = ctx.Err() // a cancel between chunks
+	}
+	r.metrics.copies.Add(float64(copies.Load()))
+	p := &e.progress
+	counts := runs.Counts{EventsRead: p.eventsRead.Load(), EntitiesScored: p.entities.Load(), RowsWritten: p.rowsWritten.Load()}
+	return counts, err
+}
+
+// checkModel fails when m cannot score spec's vectors.
+func checkModel(m Model, spec *features.Spec) error {
+	meta := m.Meta()
+	if m.Width() != spec.Len() {
+		return fmt.Errorf("%w: model %s takes %d inputs, the spec has %d features", ErrModelMismatch, meta, m.Width(), spec.Len())
+	}
+	if len(meta.Features) > 0 && !slices.Equal(meta.Features, spec.FeatureNames()) {
+		return fmt.Errorf("%w: model %s takes %v, the spec has %v", ErrModelMismatch, meta, meta.Features, spec.FeatureNames())
+	}
+	return nil
+}
+
+// plan takes the cutoff, plans the read and records both with the model.
+func (r *Runner) plan(ctx context.Context, e *execution, m Model) (master.Cutoff, master.Plan, error) {
+	coverage, err := r.deps.Coverage.Coverage(ctx)
+	if err != nil {
+		return master.Cutoff{}, master.Plan{}, fmt.Errorf("read archiver coverage: %w", err)
+	}
+	imported, err := r.deps.Events.ImportedMax(ctx)
+	if err != nil {
+		return master.Cutoff{}, master.Plan{}, err
+	}
+	cutoff := master.CutoffFromCoverage(coverage, imported)
+	if len(cutoff.Offsets) == 0 {
+		return master.Cutoff{}, master.Plan{}, ErrNoPartitions
+	}
+	plan, err := r.deps.Events.Plan(ctx, cutoff, r.cfg.ChunkRows)
+	if err != nil {
+		return master.Cutoff{}, master.Plan{}, err
+	}
+	err = runs.SetCutoff(ctx, r.deps.Postgres, e.run.ID, runs.Cutoff{
+		Offsets: cutoff.Offsets, Imported: cutoff.Imported, EventTime: plan.Newest,
+		ModelName: m.Meta().Name, ModelVersion: int(m.Meta().Version),
+	})
+	if err != nil {
+		return master.Cutoff{}, master.Plan{}, err
+	}
+	r.log.Info("batch run cutoff", "run", e.run.ID, "offsets", cutoff.Offsets, "imported", cutoff.Imported,
+		"as_of", plan.Newest, "rows", plan.Rows, "chunks", len(plan.Chunks), "model", m.Meta())
+	return cutoff, plan, nil
+}
+
+// chunk reads, folds, scores and writes the entities of one chunk and returns how
+// many copies of rows it skipped.
+func (r *Runner) chunk(ctx context.Context, e *execution, i int, chunk master.Chunk, cutoff master.Cutoff,
+	vr view.Run, m Model, spec *features.Spec) (int64, error) {
+	w := view.NewWriter(r.deps.ClickHouse, r.cfg.Database, vr, r.cfg.FlushRows)
+	sc := newScorer(m, spec.Len(), r.cfg.ScoreBatch, cutoff, vr.AsOf, w, func(scored, written int64) {
+		e.progress.entities.Add(scored)
+		e.progress.rowsWritten.Add(written)
+		r.metrics.entitiesScored.Add(float64(scored))
+		r.metrics.rowsWritten.Add(float64(written))
+	})
+	stream := features.NewStream(spec, func(id string, st *features.State) error { return sc.add(ctx, id, st) })
+	queryID := fmt.Sprintf("lambda-batch-run-%d-chunk-%d", e.run.ID, i)
+	stats, err := r.deps.Events.Read(ctx, cutoff, chunk, queryID, func(rec arrow.Record) error {
+		if err := stream.AddRecord(rec); err != nil {
+			return staged(reasonRead, err)
+		}
+		e.progress.eventsRead.Add(rec.NumRows())
+		r.metrics.eventsRead.Add(float64(rec.NumRows()))
+		return nil
+	})
+	if err != nil {
+		return stats.Copies, staged(reasonRead, err)
+	}
+	if err := stream.Close(); err != nil {
+		return stats.Copies, staged(reasonRead, err)
+	}
+	return stats.Copies, sc.close(ctx)
+}

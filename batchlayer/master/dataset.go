@@ -1,0 +1,56 @@
+package master
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/lambda-platform/lambda/batchlayer/chstream"
+)
+
+// Conn is what a Dataset needs of a clickhouse-go connection for its small queries
+// and inserts (driver.Conn has it).
+type Conn interface {
+	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
+	QueryRow(ctx context.Context, query string, args ...any) driver.Row
+}
+
+// Dataset is the master dataset: the events table of one ClickHouse database. Small
+// queries and inserts go through a clickhouse-go connection, the bulk read through
+// chstream. It is safe for concurrent use.
+type Dataset struct {
+	conn    Conn
+	stream  chstream.Options
+	events  string // database-qualified table names
+	offsets string
+}
+
+// New returns the master dataset in database; stream locates the same server for
+// the bulk read (its Database is set to database).
+func New(conn Conn, stream chstream.Options, database string) *Dataset {
+	stream.Database = database
+	db := "`" + database + "`"
+	return &Dataset{conn: conn, stream: stream, events: db + ".events", offsets: db + ".events_offsets"}
+}
+
+// Table is the database-qualified name of the events table.
+func (d *Dataset) Table() string { return d.events }
+
+// ImportedMax returns the highest kafka_offset of imported rows (-1: none), read
+// from the events_offsets view that ClickHouse keeps on every insert.
+func (d *Dataset) ImportedMax(ctx context.Context) (int64, error) {
+	var off int64
+	q := fmt.Sprintf("SELECT if(count() = 0, -1, maxMerge(max_offset)) FROM %s WHERE kafka_partition = %d",
+		d.offsets, ImportPartition)
+	if err := d.conn.QueryRow(ctx, q).Scan(&off); err != nil {
+		return 0, fmt.Errorf("read highest import offset: %w", err)
+	}
+	return off, nil
+}
+
+// Insert appends rows to the events table with one column-oriented insert.
+func (d *Dataset) Insert(ctx context.Context, rows *Rows) error {
+	return rows.insert(ctx, d.conn, d.events, time.Now())
+}

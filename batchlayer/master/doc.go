@@ -1,0 +1,32 @@
+// Package master reads and appends the master dataset: the ClickHouse table events,
+// every event of the log with its Kafka partition and offset, never updated.
+//
+// # Cutoff
+//
+// A batch run reads a Cutoff: per Kafka partition the highest offset it includes
+// (CutoffFromCoverage derives it from the archiver's committed offsets, below which
+// everything is archived), plus the highest imported row. Rows backfilled from
+// Parquet did not come through Kafka; they carry kafka_partition ImportPartition (-1)
+// and an import sequence number as offset (package parquetio).
+//
+// # Reading
+//
+// Plan makes one pass over the cutoff's rows for their newest event time (the run's
+// as_of), their count, and an event-weighted sample of entity ids that splits the
+// entities into Chunks of about the same number of rows. Read streams one chunk:
+// ClickHouse sorts it by the table key (entity_id, kafka_partition, kafka_offset) and
+// sends column blocks over the native protocol (package chstream); each block
+// becomes an Arrow record of features.EventSchema whose buffers point into the
+// decoded columns (no copy of strings or numbers), ready for features.Stream. The
+// copies of a row that a redelivery to the archiver left (same partition and offset)
+// are adjacent in that order, so Read skips them by comparing each row with the one
+// before: the result of LIMIT 1 BY kafka_partition, kafka_offset, without the server
+// keeping a set of every key. A chunk range uses the primary key, so a chunk reads
+// only its part of the table, and the server sorts at most a chunk in memory.
+//
+// # Appending
+//
+// Rows collects events as columns; Dataset.Insert writes them with one column
+// insert (ClickHouse 18.16 hangs on INSERT ... VALUES). ImportedMax reads the highest
+// import sequence number from the events_offsets view.
+package master

@@ -1,0 +1,122 @@
+package master
+
+import (
+	"github.com/ClickHouse/ch-go/proto"
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/bitutil"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+
+	"github.com/lambda-platform/lambda/internal/features"
+)
+
+// readColumns are the events columns the bulk read selects, in the order of block.results.
+const readColumns = "entity_id, event_id, type, ts_us, value, has_value, attrs_keys, attrs_values, kafka_partition, kafka_offset"
+
+// block holds one decoded block of the bulk read and turns it into an Arrow record of
+// features.EventSchema without copying strings or numbers: Arrow's buffers point into
+// the decoded columns, so a record is valid only until the next block is decoded. The
+// offset buffers are reused from block to block.
+type block struct {
+	entity, id, typ proto.ColStr
+	ts              proto.ColInt64
+	value           proto.ColFloat64
+	hasValue        proto.ColUInt8
+	keys, values    *proto.ColArr[string]
+	partition       proto.ColInt32
+	offset          proto.ColInt64
+	offs            [5][]int32 // entity, id, typ, keys, values string offsets
+	listOffs        [2][]int32 // keys, values list offsets
+	valid           []byte
+}
+
+func newBlock() *block {
+	return &block{keys: new(proto.ColStr).Array(), values: new(proto.ColStr).Array()}
+}
+
+// results binds the block's columns to the read's result, in readColumns order.
+func (b *block) results() proto.Results {
+	return proto.Results{
+		{Name: "entity_id", Data: &b.entity}, {Name: "event_id", Data: &b.id}, {Name: "type", Data: &b.typ},
+		{Name: "ts_us", Data: &b.ts}, {Name: "value", Data: &b.value}, {Name: "has_value", Data: &b.hasValue},
+		{Name: "attrs_keys", Data: b.keys}, {Name: "attrs_values", Data: b.values},
+		{Name: "kafka_partition", Data: &b.partition}, {Name: "kafka_offset", Data: &b.offset},
+	}
+}
+
+// record returns the block as an Arrow record of rows rows.
+func (b *block) record(rows int) arrow.Record {
+	cols := []arrow.Array{
+		b.strings(0, &b.entity),
+		b.strings(1, &b.id),
+		b.strings(2, &b.typ),
+		array.NewInt64Data(array.NewData(arrow.PrimitiveTypes.Int64, rows,
+			[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(b.ts))}, nil, 0, 0)),
+		b.values64(rows),
+		b.list(0, 3, b.keys),
+		b.list(1, 4, b.values),
+	}
+	rec := array.NewRecord(features.EventSchema, cols, int64(rows))
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec
+}
+
+// stringData is c as Arrow utf8 data, its offsets kept in b.offs[slot].
+func (b *block) stringData(slot int, c *proto.ColStr) arrow.ArrayData {
+	offs := append(b.offs[slot][:0], 0)
+	for _, p := range c.Pos {
+		offs = append(offs, int32(p.End))
+	}
+	b.offs[slot] = offs
+	return array.NewData(arrow.BinaryTypes.String, len(c.Pos),
+		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offs)), memory.NewBufferBytes(c.Buf)}, nil, 0, 0)
+}
+
+func (b *block) strings(slot int, c *proto.ColStr) arrow.Array {
+	d := b.stringData(slot, c)
+	defer d.Release()
+	return array.MakeFromData(d)
+}
+
+// values64 is the value column, null where has_value is 0.
+func (b *block) values64(rows int) arrow.Array {
+	nulls := 0
+	for _, h := range b.hasValue {
+		if h == 0 {
+			nulls++
+		}
+	}
+	var valid *memory.Buffer
+	if nulls > 0 {
+		n := int(bitutil.BytesForBits(int64(rows)))
+		b.valid = append(b.valid[:0], make([]byte, n)...)
+		for i, h := range b.hasValue {
+			if h != 0 {
+				bitutil.SetBit(b.valid, i)
+			}
+		}
+		valid = memory.NewBufferBytes(b.valid)
+	}
+	d := array.NewData(arrow.PrimitiveTypes.Float64, rows,
+		[]*memory.Buffer{valid, memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(b.value))}, nil, nulls, 0)
+	defer d.Release()
+	return array.MakeFromData(d)
+}
+
+// list is c as Arrow list<utf8>, its list offsets in b.listOffs[slot] and its
+// string offsets in b.offs[strSlot].
+func (b *block) list(slot, strSlot int, c *proto.ColArr[string]) arrow.Array {
+	offs := append(b.listOffs[slot][:0], 0)
+	for _, end := range c.Offsets {
+		offs = append(offs, int32(end))
+	}
+	b.listOffs[slot] = offs
+	elems := b.stringData(strSlot, c.Data.(*proto.ColStr))
+	defer elems.Release()
+	d := array.NewData(arrow.ListOf(arrow.BinaryTypes.String), len(c.Offsets),
+		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offs))}, []arrow.ArrayData{elems}, 0, 0)
+	defer d.Release()
+	return array.MakeFromData(d)
+}

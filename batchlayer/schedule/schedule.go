@@ -1,0 +1,114 @@
+// Package schedule triggers batch runs on a cron schedule.
+//
+// The schedule is a standard cron expression (five fields: minute, hour, day of
+// month, month, day of week, in the process's time zone unless prefixed with
+// CRON_TZ=...) or a descriptor (@hourly, @daily, @every 10m), parsed by
+// github.com/robfig/cron/v3. The default, DefaultSpec, runs every ten minutes on the
+// wall clock. Prefer wall-clock expressions when several replicas run a scheduler:
+// they all fire at the same instant and the batch lock lets exactly one run start
+// (the others are told which run is running), while @every counts from each
+// process's start, so replicas would start runs at different times.
+//
+// Firing calls the Triggerer (batchrun.Runner.Trigger) with trigger "cron"; a run
+// already running, here or elsewhere, is not an error. A firing missed because the
+// previous Trigger call was still returning is skipped, not queued.
+//
+// # Metrics
+//
+// Registered on the Registerer given to New:
+//
+//	lambda_batch_schedule_firings_total              counter  firings, by result: started, running (a run
+//	                                                          was already running), error
+//	lambda_batch_schedule_next_firing_timestamp_seconds  gauge  unix time of the next firing
+package schedule
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/robfig/cron/v3"
+
+	"github.com/lambda-platform/lambda/batchlayer/runs"
+)
+
+// DefaultSpec fires at minutes 0, 10, 20, 30, 40 and 50 of every hour.
+const DefaultSpec = "*/10 * * * *"
+
+// requestedBy is what a run started by the schedule says asked for it.
+const requestedBy = "schedule"
+
+// Triggerer starts a batch run unless one is running (batchrun.Runner).
+type Triggerer interface {
+	Trigger(ctx context.Context, trigger, requestedBy string) (run runs.Run, started bool, err error)
+}
+
+// Scheduler fires a Triggerer on a cron schedule.
+type Scheduler struct {
+	spec    string
+	sched   cron.Schedule
+	t       Triggerer
+	log     *slog.Logger
+	firings *prometheus.CounterVec
+	next    prometheus.Gauge
+}
+
+// New parses spec and returns a Scheduler that fires t.
+func New(spec string, t Triggerer, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return nil, fmt.Errorf("batch schedule %q: %w", spec, err)
+	}
+	f := promauto.With(reg)
+	s := &Scheduler{
+		spec: spec, sched: sched, t: t, log: log,
+		firings: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lambda_batch_schedule_firings_total",
+			Help: "Batch schedule firings, by result.",
+		}, []string{"result"}),
+		next: f.NewGauge(prometheus.GaugeOpts{
+			Name: "lambda_batch_schedule_next_firing_timestamp_seconds",
+			Help: "Unix time of the next batch schedule firing.",
+		}),
+	}
+	for _, r := range []string{"started", "running", "error"} {
+		s.firings.WithLabelValues(r)
+	}
+	return s, nil
+}
+
+// Run fires on schedule until ctx ends, then returns nil.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.log.Info("batch schedule started", "schedule", s.spec)
+	for {
+		next := s.sched.Next(time.Now())
+		s.next.Set(float64(next.UnixMilli()) / 1e3)
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			s.log.Info("batch schedule stopped")
+			return nil
+		case <-timer.C:
+		}
+		s.fire(ctx)
+	}
+}
+
+func (s *Scheduler) fire(ctx context.Context) {
+	run, started, err := s.t.Trigger(ctx, runs.TriggerCron, requestedBy)
+	switch {
+	case err != nil:
+		s.firings.WithLabelValues("error").Inc()
+		s.log.Error("scheduled batch run not started", "err", err)
+	case started:
+		s.firings.WithLabelValues("started").Inc()
+		s.log.Info("scheduled batch run started", "run", run.ID)
+	default:
+		s.firings.WithLabelValues("running").Inc()
+		s.log.Info("scheduled batch run skipped: a run is running", "run", run.ID, "trigger", run.Trigger, "requested_by", run.RequestedBy)
+	}
+}

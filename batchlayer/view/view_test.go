@@ -1,0 +1,60 @@
+package view_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/lambda-platform/lambda/batchlayer/view"
+	"github.com/lambda-platform/lambda/internal/testenv"
+)
+
+// TestWriteReadDrop writes two runs, one of them twice (a retried write), reads one
+// row per entity back, and drops a run's partition.
+func TestWriteReadDrop(t *testing.T) {
+	conn, db := testenv.ClickHouse(t)
+	asOf := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	write := func(id uint64) {
+		w := view.NewWriter(conn, db, view.Run{ID: id, AsOf: asOf, ModelName: "m", ModelVersion: 1}, 7)
+		for i := range 20 {
+			if err := w.Add(t.Context(), view.Row{EntityID: fmt.Sprintf("e%02d", i), KafkaPartition: 1, CoveredOffset: 5,
+				LastEvent: asOf, State: []byte{byte(i)}, Vector: []float32{float32(i)}, Score: 0.5}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if w.Written() != 20 {
+			t.Fatalf("Written = %d", w.Written())
+		}
+	}
+	write(1)
+	write(1)
+	write(2)
+	var ids []string
+	err := view.Read(t.Context(), conn, db, 1, func(s view.Stored) error {
+		if s.ID != 1 || !s.AsOf.Equal(asOf) || fmt.Sprintf("e%02d", s.State[0]) != s.EntityID {
+			t.Errorf("row %+v", s)
+		}
+		ids = append(ids, s.EntityID)
+		return nil
+	})
+	if err != nil || len(ids) != 20 || !slices.IsSorted(ids) {
+		t.Fatalf("Read: %d rows %v, %v; want 20 sorted", len(ids), ids, err)
+	}
+	parts, err := view.Partitions(t.Context(), conn, db)
+	slices.Sort(parts)
+	if err != nil || !slices.Equal(parts, []uint64{1, 2}) {
+		t.Fatalf("Partitions = %v, %v", parts, err)
+	}
+	for _, id := range []uint64{1, 1, 99} { // dropping twice, or what never existed, is fine
+		if err := view.DropRun(t.Context(), conn, db, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if parts, err := view.Partitions(t.Context(), conn, db); err != nil || !slices.Equal(parts, []uint64{2}) {
+		t.Errorf("Partitions after drop = %v, %v", parts, err)
+	}
+}

@@ -1,0 +1,423 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/user"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lambda-platform/lambda/batchlayer/archiver"
+	"github.com/lambda-platform/lambda/batchlayer/batchrun"
+	"github.com/lambda-platform/lambda/batchlayer/chstream"
+	"github.com/lambda-platform/lambda/batchlayer/master"
+	"github.com/lambda-platform/lambda/batchlayer/parquetio"
+	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/batchlayer/schedule"
+	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/registry"
+	"github.com/lambda-platform/lambda/internal/config"
+	"github.com/lambda-platform/lambda/internal/features"
+)
+
+var batchCommands = []modelCommand{
+	{"run", "start a batch run now and follow it to its end", runBatchRun},
+	{"runs", "list the newest batch runs", runBatchRuns},
+	{"schedule", "trigger batch runs on LAMBDA_BATCH_SCHEDULE until stopped", runBatchSchedule},
+	{"import", "backfill the master dataset from a Parquet file of events", runBatchImport},
+	{"export", "write a batch run's view to a Parquet file", runBatchExport},
+}
+
+func runBatch(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		batchUsage(os.Stdout)
+		return nil
+	}
+	i := slices.IndexFunc(batchCommands, func(c modelCommand) bool { return c.name == args[0] })
+	if i < 0 {
+		batchUsage(os.Stderr)
+		return fmt.Errorf("unknown batch command %q", args[0])
+	}
+	return batchCommands[i].run(ctx, args[1:], os.Stdout)
+}
+
+func batchUsage(w io.Writer) {
+	fmt.Fprintln(w, "lambda batch: the batch layer\n\nUsage: lambda batch <command> [flags]   (lambda batch <command> -h for its flags)\n\nCommands:")
+	for _, c := range batchCommands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+}
+
+// batchSettings are the batch layer's settings. Model and Spec use the speed layer's
+// flags and variables (a command registering both sections must register them once);
+// the archiver group reads `lambda archive`'s variable under a flag name of its own.
+type batchSettings struct {
+	Model         string
+	Spec          string
+	ArchiverGroup string
+	Schedule      string
+	Retention     int
+	ChunkRows     int
+	Parallel      int
+}
+
+// Register binds the section to flags.
+func (s *batchSettings) Register(f *config.Flags) {
+	f.String(&s.Model, "model", "LAMBDA_MODEL", "demo", "name of the model whose active version scores")
+	f.String(&s.Spec, "spec", "LAMBDA_FEATURE_SPEC", "", "feature spec JSON file (default: the built-in spec)")
+	f.String(&s.ArchiverGroup, "archiver-group", "LAMBDA_ARCHIVE_GROUP", archiver.DefaultGroupID, "consumer group of the archiver, whose committed offsets are the batch cutoff")
+	f.String(&s.Schedule, "schedule", "LAMBDA_BATCH_SCHEDULE", schedule.DefaultSpec, "cron expression (5 fields, or @hourly, @every 30m) of scheduled batch runs")
+	f.Int(&s.Retention, "retention", "LAMBDA_BATCH_RETENTION", batchrun.DefaultRetention, "published batch runs whose view is kept")
+	f.Int(&s.ChunkRows, "chunk-rows", "LAMBDA_BATCH_CHUNK_ROWS", batchrun.DefaultChunkRows, "about how many events one sorted read from ClickHouse holds")
+	f.Int(&s.Parallel, "parallel", "LAMBDA_BATCH_PARALLEL", batchrun.DefaultParallel, "chunks read, folded and written at once")
+}
+
+type batchConfig struct {
+	Postgres   config.Postgres
+	ClickHouse config.ClickHouse
+	Kafka      config.Kafka
+	Runtime    config.Runtime
+	Log        config.Log
+	Batch      batchSettings
+}
+
+func newBatchFlags(cmd, usage string, cfg *batchConfig) *config.Flags {
+	f := config.NewFlags("batch "+cmd, "lambda batch "+cmd+": "+usage)
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch)
+	return f
+}
+
+// batchClients are the opened databases of a batch command.
+type batchClients struct {
+	pool   *pgxpool.Pool
+	ch     driver.Conn
+	events *master.Dataset
+}
+
+func openBatch(ctx context.Context, cfg *batchConfig, log *slog.Logger, attrs ...any) (*batchClients, func(), error) {
+	log.Info("config", append([]any{"postgres", cfg.Postgres, "clickhouse", cfg.ClickHouse,
+		"kafka_brokers", cfg.Kafka.BootstrapBrokers(), "topic", cfg.Kafka.Topic, "ort_lib", cfg.Runtime.ORTLib,
+		"batch", cfg.Batch}, attrs...)...)
+	pool, err := openPostgres(ctx, cfg.Postgres)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := openClickHouse(ctx, cfg.ClickHouse)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	stream := chstream.Options{Addr: cfg.ClickHouse.Addr, User: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password}
+	c := &batchClients{pool: pool, ch: ch, events: master.New(ch, stream, cfg.ClickHouse.Database)}
+	return c, func() { _ = ch.Close(); pool.Close() }, nil
+}
+
+// newRunner wires a batch runner: cutoff from the archiver group's committed offsets,
+// the active version of the model from the registry, loaded for each run.
+func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog.Logger, reg prometheus.Registerer) (*batchrun.Runner, error) {
+	if err := inference.InitRuntime(cfg.Runtime.ORTLib); err != nil {
+		return nil, err
+	}
+	spec, err := loadSpec(cfg.Batch.Spec)
+	if err != nil {
+		return nil, err
+	}
+	models := registry.New(c.pool, log)
+	brokers := cfg.Kafka.BootstrapBrokers()
+	return batchrun.New(ctx, batchrun.Deps{
+		Postgres: c.pool, ClickHouse: c.ch, Events: c.events, Log: log, Registerer: reg,
+		Coverage: batchrun.CoverageFunc(func(ctx context.Context) (map[int]int64, error) {
+			return archiver.Coverage(ctx, brokers, cfg.Batch.ArchiverGroup, cfg.Kafka.Topic)
+		}),
+		Models: batchrun.ModelsFunc(func(ctx context.Context, fn func(batchrun.Model, *features.Spec) error) error {
+			v, err := models.Active(ctx, cfg.Batch.Model)
+			if err != nil {
+				return err
+			}
+			onnx, _, err := models.ONNX(ctx, v.Model, v.Version, registry.FP32)
+			if err != nil {
+				return err
+			}
+			m, err := inference.LoadModel(onnx, v.Meta(), inference.Options{Logger: log})
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			return fn(m, spec)
+		}),
+	}, batchrun.Config{
+		Database: cfg.ClickHouse.Database, Retention: cfg.Batch.Retention,
+		ChunkRows: cfg.Batch.ChunkRows, Parallel: cfg.Batch.Parallel,
+	})
+}
+
+func runBatchRun(ctx context.Context, args []string, out io.Writer) error {
+	var cfg batchConfig
+	f := newBatchFlags("run", "start a batch run now (unless one is running) and follow it: read every archived event, fold, score with the active model, write and publish the batch view", &cfg)
+	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	c, closeClients, err := openBatch(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeClients()
+	runner, err := newRunner(ctx, &cfg, c, log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	defer runner.Close() // Ctrl-C: the run is cancelled and marked failed
+	run, started, err := runner.Trigger(ctx, runs.TriggerCLI, requester())
+	if err != nil {
+		return err
+	}
+	if !started {
+		fmt.Fprintf(out, "batch run %d is already running (trigger %s, requested by %q, started %s)\n",
+			run.ID, run.Trigger, run.RequestedBy, run.StartedAt.Local().Format(time.DateTime))
+		return nil
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if p, ok := runner.Progress(); ok {
+					fmt.Fprintf(os.Stderr, "\r%s\033[K", progressLine(p, time.Now()))
+				}
+			}
+		}
+	}()
+	final, err := runner.Wait(ctx, run.ID)
+	close(stop)
+	<-done
+	fmt.Fprintln(os.Stderr)
+	if err != nil {
+		return err
+	}
+	elapsed := final.FinishedAt.Sub(final.StartedAt)
+	if final.Status != runs.StatusPublished {
+		return fmt.Errorf("batch run %d %s after %v: %s", final.ID, final.Status, elapsed.Round(time.Millisecond), final.Error)
+	}
+	fmt.Fprintf(out, "batch run %d published: %s events, %s entities in %v (%s events/s), cutoff event time %s, model %s@%d\n",
+		final.ID, count(final.EventsRead), count(final.EntitiesScored), elapsed.Round(time.Millisecond),
+		count(int64(float64(final.EventsRead)/elapsed.Seconds())), final.CutoffEventTime.Format(time.RFC3339), final.ModelName, final.ModelVersion)
+	return nil
+}
+
+// progressLine renders a run's progress: events read, entities scored, rate, ETA.
+func progressLine(p batchrun.Progress, now time.Time) string {
+	elapsed := now.Sub(p.Started)
+	rate := float64(p.EventsRead) / elapsed.Seconds()
+	s := fmt.Sprintf("batch run %d: %s", p.RunID, count(p.EventsRead))
+	if p.TotalEvents > 0 {
+		s += fmt.Sprintf(" of %s events (%.0f%%)", count(p.TotalEvents), 100*float64(p.EventsRead)/float64(p.TotalEvents))
+	} else {
+		s += " events"
+	}
+	s += fmt.Sprintf(", %s entities scored, %s events/s", count(p.EntitiesScored), count(int64(rate)))
+	if rate > 0 && p.TotalEvents > p.EventsRead {
+		s += ", ETA " + (time.Duration(float64(p.TotalEvents-p.EventsRead)/rate) * time.Second).Round(time.Second).String()
+	}
+	return s
+}
+
+// count renders n compactly: 950, 12.3k, 4.56M.
+func count(n int64) string {
+	switch {
+	case n >= 1e6:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 2, 64) + "M"
+	case n >= 1e4:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', 1, 64) + "k"
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// requester names who asked for a CLI run: user@host.
+func requester() string {
+	host, _ := os.Hostname()
+	name := strconv.Itoa(os.Getuid())
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return name + "@" + host
+}
+
+func runBatchRuns(ctx context.Context, args []string, out io.Writer) error {
+	var cfg batchConfig
+	var limit int
+	f := newBatchFlags("runs", "list the newest batch runs, newest first", &cfg)
+	f.IntVar(&limit, "n", 20, "how many runs")
+	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	pool, err := openPostgres(ctx, cfg.Postgres)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	log.Debug("config", "postgres", cfg.Postgres)
+	list, err := runs.List(ctx, pool, limit)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tTRIGGER\tREQUESTED BY\tSTARTED\tDURATION\tEVENTS\tENTITIES\tCUTOFF EVENT TIME\tMODEL\tERROR")
+	for _, r := range list {
+		dur, cutoff, model := "", "", ""
+		if !r.FinishedAt.IsZero() {
+			dur = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+		}
+		if !r.CutoffEventTime.IsZero() {
+			cutoff = r.CutoffEventTime.Format(time.RFC3339)
+		}
+		if r.ModelName != "" {
+			model = fmt.Sprintf("%s@%d", r.ModelName, r.ModelVersion)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", r.ID, r.Status, r.Trigger, r.RequestedBy,
+			r.StartedAt.Local().Format(time.DateTime), dur, r.EventsRead, r.EntitiesScored, cutoff, model, r.Error)
+	}
+	return tw.Flush()
+}
+
+func runBatchSchedule(ctx context.Context, args []string, _ io.Writer) error {
+	var cfg batchConfig
+	var metricsAddr string
+	f := newBatchFlags("schedule", "trigger batch runs on the cron schedule until stopped; run it on any number of replicas: one run at a time starts", &cfg)
+	f.String(&metricsAddr, "metrics-addr", "LAMBDA_BATCH_METRICS_ADDR", "127.0.0.1:9103", "listen address of /metrics")
+	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	c, closeClients, err := openBatch(ctx, &cfg, log, "metrics_addr", metricsAddr)
+	if err != nil {
+		return err
+	}
+	defer closeClients()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	runner, err := newRunner(ctx, &cfg, c, log, reg)
+	if err != nil {
+		return err
+	}
+	defer runner.Close()
+	sched, err := schedule.New(cfg.Batch.Schedule, runner, log, reg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", metricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics listen: %w", err)
+	}
+	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return sched.Run(gctx) })
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("metrics server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
+}
+
+func runBatchImport(ctx context.Context, args []string, out io.Writer) error {
+	var cfg batchConfig
+	f := newBatchFlags("import", "backfill the master dataset from FILE.parquet (columns event_id, entity_id, type, ts, optional value and attrs); every row is validated before anything is written, and every later batch run includes the rows", &cfg)
+	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	if f.NArg() != 1 {
+		return errors.New("usage: lambda batch import [flags] FILE.parquet")
+	}
+	path := f.Arg(0)
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	c, closeClients, err := openBatch(ctx, &cfg, log, "file", path)
+	if err != nil {
+		return err
+	}
+	defer closeClients()
+	start := time.Now()
+	res, err := parquetio.Import(ctx, file, c.events, c.pool)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	fmt.Fprintf(out, "imported %d events from %s in %v (import sequence numbers %d to %d)\n",
+		res.Rows, path, time.Since(start).Round(time.Millisecond), res.FirstOffset, res.LastOffset)
+	return nil
+}
+
+func runBatchExport(ctx context.Context, args []string, out io.Writer) error {
+	var cfg batchConfig
+	var id int64
+	f := newBatchFlags("export", "write the batch view of a run (default: the published one) to FILE.parquet", &cfg)
+	f.Int64Var(&id, "run", 0, "batch run id (0: the published run)")
+	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	if f.NArg() != 1 {
+		return errors.New("usage: lambda batch export [--run ID] [flags] FILE.parquet")
+	}
+	path := f.Arg(0)
+	c, closeClients, err := openBatch(ctx, &cfg, log, "file", path, "run", id)
+	if err != nil {
+		return err
+	}
+	defer closeClients()
+	run, err := runs.Published(ctx, c.pool)
+	if id != 0 {
+		run, err = runs.Get(ctx, c.pool, id)
+	}
+	if err != nil {
+		return err
+	}
+	if run.Status != runs.StatusPublished {
+		return fmt.Errorf("batch run %d is %s: only published runs have a batch view", run.ID, run.Status)
+	}
+	file, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	n, err := parquetio.Export(ctx, c.ch, cfg.ClickHouse.Database, uint64(run.ID), file)
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("export batch run %d to %s: %w", run.ID, path, err)
+	}
+	fmt.Fprintf(out, "exported %d rows of batch run %d to %s\n", n, run.ID, path)
+	return nil
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lambda-platform/lambda/inference/registry"
+	"github.com/lambda-platform/lambda/internal/config"
+	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/servinglayer"
+	"github.com/lambda-platform/lambda/servinglayer/predict"
+	"github.com/lambda-platform/lambda/servinglayer/scoring"
+	"github.com/lambda-platform/lambda/servinglayer/views"
+)
+
+// apiConfig is the HTTP API's section of `serve` and `up`.
+type apiConfig struct {
+	Addr          string
+	AdminToken    string
+	ReadToken     string
+	BatchGetLimit int
+	Timeout       time.Duration
+	CacheEntries  int
+	LookupTimeout time.Duration
+}
+
+// Register binds the section to flags.
+func (c *apiConfig) Register(f *config.Flags) {
+	f.String(&c.Addr, "http-addr", "LAMBDA_HTTP_ADDR", servinglayer.DefaultAddr, "HTTP API listen address")
+	f.String(&c.AdminToken, "admin-token", "LAMBDA_ADMIN_TOKEN", "", "bearer token of the mutating endpoints (none: they answer 403)")
+	f.String(&c.ReadToken, "read-token", "LAMBDA_READ_TOKEN", "", "bearer token of reads and ingest (none: open)")
+	f.Int(&c.BatchGetLimit, "batch-get-limit", "LAMBDA_BATCH_GET_LIMIT", servinglayer.DefaultBatchGetLimit, "most ids of one POST /v1/predictions:batchGet")
+	f.Duration(&c.Timeout, "http-timeout", "LAMBDA_HTTP_TIMEOUT", servinglayer.DefaultRequestTimeout, "bound of one request's work")
+	f.Int(&c.CacheEntries, "batch-cache-entries", "LAMBDA_BATCH_CACHE_ENTRIES", predict.DefaultCacheEntries, "batch view entities cached for the served run")
+	f.Duration(&c.LookupTimeout, "lookup-timeout", "LAMBDA_LOOKUP_TIMEOUT", predict.DefaultLookupTimeout, "bound of one read of the batch or speed view")
+}
+
+// LogValue masks the tokens.
+func (c apiConfig) LogValue() slog.Value {
+	masked := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "***"
+	}
+	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("admin_token", masked(c.AdminToken)),
+		slog.String("read_token", masked(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
+		slog.Duration("timeout", c.Timeout), slog.Int("batch_cache_entries", c.CacheEntries),
+		slog.Duration("lookup_timeout", c.LookupTimeout))
+}
+
+// serveConfig is the batch commands' config (databases, broker, model, spec, schedule:
+// a batch run triggered over REST executes in this process) and the API's.
+type serveConfig struct {
+	batchConfig
+	API apiConfig
+}
+
+func runServe(ctx context.Context, args []string) error {
+	var cfg serveConfig
+	f := config.NewFlags("serve", "lambda serve: the HTTP API alone, stateless (run as many replicas as needed); "+
+		"Kafka, PostgreSQL and ClickHouse must be up and migrated. A batch run triggered over REST executes on the "+
+		"replica that took the request; the batch lock keeps it to one across replicas")
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.API)
+	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	c, closeClients, err := openBatch(ctx, &cfg.batchConfig, log, "api", cfg.API)
+	if err != nil {
+		return err
+	}
+	defer closeClients()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	runner, err := newRunner(ctx, &cfg.batchConfig, c, log, reg) // also loads the ONNX Runtime
+	if err != nil {
+		return err
+	}
+	defer runner.Close()
+	spec, err := loadSpec(cfg.Batch.Spec)
+	if err != nil {
+		return err
+	}
+	brokers := cfg.Kafka.BootstrapBrokers()
+	writer, err := kafka.NewWriter(brokers, cfg.Kafka.Topic)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = writer.Close() }()
+
+	ln, err := net.Listen("tcp", cfg.API.Addr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	log.Info("serving", "api", "http://"+ln.Addr().String())
+	return runAPI(ctx, apiDeps{
+		Config: cfg.API, Log: log, Registry: reg, Postgres: c.pool, ClickHouse: c.ch, Database: cfg.ClickHouse.Database,
+		Spec: spec, Model: cfg.Batch.Model, Schedule: cfg.Batch.Schedule, Producer: writer, Trigger: runner, Listener: ln,
+		Checks: []servinglayer.Check{{Name: "kafka", Run: func(ctx context.Context) error {
+			_, err := kafka.PartitionCount(ctx, brokers, cfg.Kafka.Topic)
+			return err
+		}}},
+	})
+}
+
+// apiDeps are what runAPI builds the HTTP API from, in `serve` and in `up`.
+type apiDeps struct {
+	Config     apiConfig
+	Log        *slog.Logger
+	Registry   *prometheus.Registry // the process's metrics, served at /metrics
+	Postgres   *pgxpool.Pool
+	ClickHouse driver.Conn
+	Database   string         // ClickHouse database of batch_view
+	Spec       *features.Spec // names the views' vector entries
+	Model      string         // the model /readyz requires loaded
+	Schedule   string         // the batch schedule GET /v1/batch/schedule shows
+	Producer   servinglayer.Producer
+	Trigger    servinglayer.BatchTrigger // nil: runs cannot be triggered over REST
+	Listener   net.Listener
+	// Checks are readiness checks besides PostgreSQL, ClickHouse and the model.
+	Checks []servinglayer.Check
+}
+
+// runAPI serves the HTTP API on d.Listener until ctx ends. The ONNX Runtime must be
+// initialised.
+func runAPI(ctx context.Context, d apiDeps) error {
+	pg := views.NewPostgres(d.Postgres)
+	predictions := predict.New(views.NewClickHouse(d.ClickHouse, d.Database), pg, pg,
+		predict.Config{CacheEntries: d.Config.CacheEntries, LookupTimeout: d.Config.LookupTimeout}, d.Log, d.Registry)
+	models := registry.New(d.Postgres, d.Log)
+	scorers := scoring.New(models, scoring.Options{Registerer: d.Registry, Logger: d.Log})
+	defer func() {
+		if err := scorers.Close(); err != nil {
+			d.Log.Warn("close models", "err", err)
+		}
+	}()
+	checks := append([]servinglayer.Check{
+		{Name: "postgres", Run: func(ctx context.Context) error { return d.Postgres.Ping(ctx) }},
+		{Name: "clickhouse", Run: d.ClickHouse.Ping},
+		{Name: "model " + d.Model, Run: func(ctx context.Context) error { return scorers.Loaded(ctx, d.Model) }},
+	}, d.Checks...)
+	api, err := servinglayer.NewServer(servinglayer.Deps{
+		Log: d.Log, Gatherer: d.Registry, Registerer: d.Registry,
+		Predictions: predictions, Runs: pg, Trigger: d.Trigger, Producer: d.Producer, Models: models, Scorers: scorers,
+		FeatureNames: d.Spec.FeatureNames(), Checks: checks,
+	}, servinglayer.Config{
+		AdminToken: d.Config.AdminToken, ReadToken: d.Config.ReadToken, BatchGetLimit: d.Config.BatchGetLimit,
+		RequestTimeout: d.Config.Timeout, BatchSchedule: d.Schedule, Version: version,
+	})
+	if err != nil {
+		return err
+	}
+	if err := predictions.Sync(ctx); err != nil { // Run retries; the first answers should not wait
+		d.Log.Warn("read the published batch run; retrying in the background", "err", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		predictions.Run(gctx)
+		return nil
+	})
+	g.Go(func() error { return api.Serve(gctx, d.Listener) })
+	return g.Wait()
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/registry"
+	"github.com/lambda-platform/lambda/internal/config"
+	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/speedlayer"
+	"github.com/lambda-platform/lambda/speedlayer/batchbase"
+	"github.com/lambda-platform/lambda/speedlayer/speedview"
+)
+
+// speedSettings are the speed layer's own settings, a config section that
+// `lambda speed` and `lambda up` both register.
+type speedSettings struct {
+	Model          string
+	Spec           string
+	GroupID        string
+	MaxBatch       int
+	MaxWait        time.Duration
+	RunPoll        time.Duration
+	SessionTimeout time.Duration
+	DedupHorizon   int
+}
+
+// Register binds the section to flags.
+func (s *speedSettings) Register(f *config.Flags) {
+	f.String(&s.Model, "model", "LAMBDA_MODEL", "demo", "name of the model whose active version scores")
+	f.String(&s.Spec, "spec", "LAMBDA_FEATURE_SPEC", "", "feature spec JSON file (default: the built-in spec)")
+	f.String(&s.GroupID, "speed-group", "LAMBDA_SPEED_GROUP", speedlayer.DefaultGroupID, "consumer group of the speed layer")
+	f.Int(&s.MaxBatch, "speed-max-batch", "LAMBDA_SPEED_MAX_BATCH", speedlayer.DefaultMaxBatch, "most messages per micro-batch")
+	f.Duration(&s.MaxWait, "speed-max-wait", "LAMBDA_SPEED_MAX_WAIT", speedlayer.DefaultMaxWait, "longest a micro-batch's first message waits for more")
+	f.Duration(&s.RunPoll, "speed-run-poll", "LAMBDA_SPEED_RUN_POLL", speedlayer.DefaultRunPoll, "how often to look for a newly published batch run")
+	f.Duration(&s.SessionTimeout, "speed-session-timeout", "LAMBDA_SPEED_SESSION_TIMEOUT", speedlayer.DefaultSessionTimeout, "consumer group session timeout")
+	f.Int(&s.DedupHorizon, "speed-dedup-horizon", "LAMBDA_SPEED_DEDUP_HORIZON", speedlayer.DefaultDedupHorizon,
+		"offsets before the batch cutoff whose event ids a copy after it is checked against (negative: off)")
+}
+
+type speedConfig struct {
+	Postgres    config.Postgres
+	ClickHouse  config.ClickHouse
+	Kafka       config.Kafka
+	Runtime     config.Runtime
+	Log         config.Log
+	Speed       speedSettings
+	MetricsAddr string
+}
+
+func runSpeed(ctx context.Context, args []string) error {
+	var cfg speedConfig
+	f := config.NewFlags("speed", "lambda speed: run the speed layer alone: a consumer group that folds the events after the published batch run's cutoff, scores them with the active model and upserts speed_view in PostgreSQL")
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Speed)
+	f.String(&cfg.MetricsAddr, "metrics-addr", "LAMBDA_SPEED_METRICS_ADDR", "127.0.0.1:9102", "listen address of /metrics")
+	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	brokers := cfg.Kafka.BootstrapBrokers()
+	log.Info("config", "postgres", cfg.Postgres, "clickhouse", cfg.ClickHouse, "kafka_brokers", brokers,
+		"topic", cfg.Kafka.Topic, "dlq_topic", cfg.Kafka.DLQTopic, "ort_lib", cfg.Runtime.ORTLib, "speed", cfg.Speed,
+		"metrics_addr", cfg.MetricsAddr)
+
+	if err := inference.InitRuntime(cfg.Runtime.ORTLib); err != nil {
+		return err
+	}
+	if err := kafka.EnsureTopics(ctx, log, brokers, cfg.Kafka.Partitions, cfg.Kafka.Topic, cfg.Kafka.DLQTopic); err != nil {
+		return err
+	}
+	pool, err := openPostgres(ctx, cfg.Postgres)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	ch, err := openClickHouse(ctx, cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+
+	reg := newRegistry()
+	holder := inference.NewHolder(log)
+	defer holder.Close()
+	watcher := registry.NewWatcher(registry.New(pool, log), cfg.Speed.Model, holder,
+		registry.WatcherOptions{Metrics: registry.NewMetrics(reg), Logger: log})
+	speed, closeSpeed, err := newSpeedLayer(cfg.Speed, speedDeps{
+		Log: log, Registry: reg, Postgres: pool, ClickHouse: ch, ClickHouseDB: cfg.ClickHouse.Database,
+		Brokers: brokers, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic, Holder: holder,
+	})
+	if err != nil {
+		return err
+	}
+	defer closeSpeed()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		watcher.Run(gctx)
+		return nil
+	})
+	g.Go(func() error { return speed.Run(gctx) })
+	g.Go(func() error { return serveMetrics(gctx, cfg.MetricsAddr, reg) })
+	return g.Wait()
+}
+
+// speedDeps are the opened clients the speed layer runs on.
+type speedDeps struct {
+	Log          *slog.Logger
+	Registry     prometheus.Registerer
+	Postgres     *pgxpool.Pool
+	ClickHouse   driver.Conn
+	ClickHouseDB string
+	Brokers      []string
+	Topic        string
+	DLQTopic     string
+	// Holder serves the model that scores; keep it on the active version with a
+	// registry.Watcher.
+	Holder *inference.Holder
+}
+
+// newSpeedLayer builds the speed layer on opened clients, for `lambda speed` and
+// `lambda up`: Run it until its context ends, then call closeFn to flush and close
+// its dead-letter producer.
+func newSpeedLayer(s speedSettings, d speedDeps) (c *speedlayer.Consumer, closeFn func() error, err error) {
+	spec, err := loadSpec(s.Spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	dlq, err := kafka.NewWriter(d.Brokers, d.DLQTopic)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err = speedlayer.New(speedlayer.Config{
+		Brokers:        d.Brokers,
+		Topic:          d.Topic,
+		GroupID:        s.GroupID,
+		MaxBatch:       s.MaxBatch,
+		MaxWait:        s.MaxWait,
+		RunPoll:        s.RunPoll,
+		SessionTimeout: s.SessionTimeout,
+		DedupHorizon:   int64(s.DedupHorizon),
+	}, spec, speedlayer.Deps{
+		Runs:    batchbase.Runs{DB: d.Postgres},
+		Bases:   batchbase.NewStates(d.ClickHouse, d.ClickHouseDB),
+		Archive: batchbase.NewArchive(d.ClickHouse, d.ClickHouseDB),
+		View:    speedview.New(d.Postgres),
+		Scorer:  speedlayer.HolderScorer{Holder: d.Holder},
+		DLQ:     dlq,
+	}, d.Registry, d.Log)
+	if err != nil {
+		_ = dlq.Close()
+		return nil, nil, err
+	}
+	return c, dlq.Close, nil
+}

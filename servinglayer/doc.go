@@ -1,0 +1,45 @@
+// Package servinglayer is the platform's HTTP API (echo/v4), spec first: the OpenAPI
+// document in package api is served at /openapi.yaml, every request is validated
+// against it (oapi-codegen's echo-middleware over kin-openapi, which also checks the
+// bearer tokens its security schemes ask for), and the handlers implement the strict
+// server interface generated from it.
+//
+// # Endpoints
+//
+//	GET  /v1/entities/{id}/prediction     merged prediction (package predict)
+//	GET  /v1/entities/{id}/features       merged feature vector with names
+//	POST /v1/predictions:batchGet         up to Config.BatchGetLimit ids
+//	POST /v1/events                       one event or an array, produced to Kafka (202)
+//	GET  /v1/batch/runs[/{id}], POST /v1/batch/runs (admin), GET /v1/batch/schedule
+//	GET  /v1/models[/{name}], GET /v1/models/{name}/versions/{v}/{fp32|int8}.onnx
+//	POST /v1/models/{name}/versions (multipart upload), .../activate, .../rollback (admin)
+//	GET  /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready]
+//	POST /v2/models/{name}[/versions/{v}]/infer    Open Inference Protocol v2, FP32 [N, F]
+//	GET  /healthz, /readyz, /metrics, /openapi.yaml
+//
+// # Behaviour
+//
+// Errors are {"error": "..."}: the one HTTPErrorHandler maps domain errors (not found,
+// unavailable, invalid input, conflicts) to status codes and logs only 5xx. Malformed
+// JSON, wrong types and schema violations are 400 naming the field; a body over the
+// limit 413; an unknown route 404; a known route with another method 405 (with Allow).
+// Mutating endpoints need the admin bearer token (Config.AdminToken; without one
+// configured they answer 403); reads and ingest need the read token only when
+// Config.ReadToken is set, and accept the admin token too.
+//
+// Middleware, outermost first: recover, request id, metrics, request log (debug
+// level), gzip (not for model files, which are served with Range), context timeout,
+// body limit (Config.MaxBodyBytes; Config.MaxModelBytes for model uploads), OpenAPI
+// validation with authentication.
+//
+// # Metrics
+//
+// Registered on Deps.Registerer, besides those of package predict:
+//
+//	lambda_serving_requests_total                   counter    requests, by route, method and code
+//	lambda_serving_request_duration_seconds         histogram  request duration, by route and method
+//	lambda_serving_predictions_total                counter    merged answers, by source (batch, speed)
+//	lambda_serving_degraded_predictions_total       counter    answers given with a view down
+//	lambda_serving_events_total                     counter    events posted, by outcome (accepted, rejected)
+//	lambda_serving_infer_rows_total                 counter    rows scored through the inference protocol, by model
+package servinglayer

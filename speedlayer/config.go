@@ -1,0 +1,112 @@
+package speedlayer
+
+import (
+	"time"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultTopic           = "events"
+	DefaultGroupID         = "lambda-speed"
+	DefaultMaxBatch        = 20_000
+	DefaultMaxWait         = 50 * time.Millisecond
+	DefaultRunPoll         = time.Second
+	DefaultSessionTimeout  = 10 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultWriteChunk      = 10_000
+	DefaultDedupHorizon    = 100_000
+	DefaultPruneDelay      = time.Minute
+)
+
+// Fixed tuning.
+const (
+	// Failed steps are retried after minBackoff, doubling up to maxBackoff.
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+	// dedupMaxLateness bounds, for the duplicate check across the cutoff, how much
+	// older than the run's as_of an event's time may be: it lets ClickHouse read only
+	// the newest monthly partitions of the events table.
+	dedupMaxLateness = 35 * 24 * time.Hour
+	// baseChunk is the most entity ids one base-state lookup asks for.
+	baseChunk = 2000
+	// replayChunk is how many records a rebuild folds at a time.
+	replayChunk = 4096
+	// fetchQueue is how many fetched messages a partition reader buffers ahead.
+	fetchQueue = 4096
+	// fetchMaxWait bounds how long the broker holds a fetch with nothing new.
+	fetchMaxWait = 250 * time.Millisecond
+	// fetchMaxBytes bounds one fetch response.
+	fetchMaxBytes = 16 << 20
+	// clientID names the speed layer's Kafka connections in broker logs.
+	clientID = "lambda-speed"
+)
+
+// Config configures a Consumer; zero fields take the defaults above.
+type Config struct {
+	// Brokers are the Kafka bootstrap brokers.
+	Brokers []string
+	// Topic is the event log.
+	Topic string
+	// GroupID is the consumer group; scale out by running more members (up to the
+	// topic's partition count).
+	GroupID string
+	// MaxBatch is the most messages one micro-batch holds.
+	MaxBatch int
+	// MaxWait is the longest the first message of a micro-batch waits for more.
+	MaxWait time.Duration
+	// RunPoll is how often the published batch run is checked for a new one.
+	RunPoll time.Duration
+	// SessionTimeout is how long the group waits for a member that stopped
+	// heartbeating before giving its partitions to the others (brokers accept 6 s
+	// to 30 min by default).
+	SessionTimeout time.Duration
+	// ShutdownTimeout bounds writing and committing the last micro-batch once Run's
+	// context ends.
+	ShutdownTimeout time.Duration
+	// WriteChunk is the most rows one upsert writes when a whole partition's delta
+	// is written (after a rebuild, or to rescore with a new model).
+	WriteChunk int
+	// DedupHorizon is how many offsets before the cutoff, per partition, the
+	// duplicate check across the cutoff covers: an event sent again (same event_id)
+	// after the cutoff is folded once if its first copy is at most this many offsets
+	// before the cutoff. It needs Deps.Archive; negative disables it.
+	DedupHorizon int64
+	// PruneDelay is how long after a rebase the rows the new run's batch view
+	// dominates are deleted: until then serving replicas that still serve the old
+	// run's batch view keep finding them.
+	PruneDelay time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
+	}
+	if c.GroupID == "" {
+		c.GroupID = DefaultGroupID
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	if c.RunPoll <= 0 {
+		c.RunPoll = DefaultRunPoll
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.WriteChunk <= 0 {
+		c.WriteChunk = DefaultWriteChunk
+	}
+	if c.PruneDelay <= 0 {
+		c.PruneDelay = DefaultPruneDelay
+	}
+	if c.DedupHorizon == 0 {
+		c.DedupHorizon = DefaultDedupHorizon
+	}
+	return c
+}

@@ -1,0 +1,101 @@
+package speedlayer
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Stages of the errors metric.
+const (
+	stageFetch   = "fetch"
+	stageRun     = "run"
+	stageBase    = "base"
+	stageScore   = "score"
+	stageDLQ     = "dlq"
+	stageUpsert  = "upsert"
+	stageCommit  = "commit"
+	stageRebuild = "rebuild"
+	stageGroup   = "group"
+)
+
+// Kinds of delta rebuilds.
+const (
+	rebuildAssign = "assign" // a partition was assigned to this member
+	rebuildRebase = "rebase" // a new batch run was published
+)
+
+type metrics struct {
+	events     prometheus.Counter
+	latency    prometheus.Histogram
+	lag        *prometheus.GaugeVec
+	dlq        *prometheus.CounterVec
+	rebuild    *prometheus.HistogramVec
+	rows       prometheus.Counter
+	batch      prometheus.Histogram
+	errors     *prometheus.CounterVec
+	unflushed  prometheus.Counter
+	baseRun    prometheus.Gauge
+	entities   prometheus.Gauge
+	lastCommit prometheus.Gauge
+}
+
+// latencyBuckets resolve the event→prediction latency finely around its target
+// (p99 ≤ 250 ms).
+var latencyBuckets = []float64{.005, .01, .02, .03, .04, .05, .06, .07, .08, .09, .1, .125, .15, .175, .2, .25, .3, .4, .5, .75, 1, 2.5, 5, 10, 30}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		events: f.NewCounter(prometheus.CounterOpts{
+			Name: "lambda_speed_events_total",
+			Help: "Valid events applied and committed (events/s = rate of this).",
+		}),
+		latency: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lambda_speed_event_latency_seconds",
+			Help:    "From an event's Kafka timestamp to the commit of the upsert that covers it.",
+			Buckets: latencyBuckets,
+		}),
+		lag: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lambda_speed_consumer_lag_messages",
+			Help: "Per partition: messages in the log after the last committed one, as of its fetch.",
+		}, []string{"partition"}),
+		dlq: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lambda_speed_dlq_messages_total",
+			Help: "Messages sent to the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		rebuild: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lambda_speed_rebase_duration_seconds",
+			Help:    "From the start of a partition's delta rebuild to the rebuilt rows being written, by kind (rebase, assign).",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 15),
+		}, []string{"kind"}),
+		rows: f.NewCounter(prometheus.CounterOpts{
+			Name: "lambda_speed_rows_upserted_total",
+			Help: "speed_view rows sent in upserts (a row that covers nothing new changes nothing).",
+		}),
+		batch: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lambda_speed_batch_duration_seconds",
+			Help:    "From the start of processing a micro-batch to its commit.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		errors: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lambda_speed_errors_total",
+			Help: "Failed attempts, each retried, by stage (fetch, run, base, score, dlq, upsert, commit, rebuild, group).",
+		}, []string{"stage"}),
+		unflushed: f.NewCounter(prometheus.CounterOpts{
+			Name: "lambda_speed_unflushed_events_total",
+			Help: "Messages fetched but not committed when a generation or the process ended; the group delivers them again.",
+		}),
+		baseRun: f.NewGauge(prometheus.GaugeOpts{
+			Name: "lambda_speed_base_run_id",
+			Help: "The published batch run the speed layer follows (0: none).",
+		}),
+		entities: f.NewGauge(prometheus.GaugeOpts{
+			Name: "lambda_speed_delta_entities",
+			Help: "Entities with events after the cutoff in this member's partitions.",
+		}),
+		lastCommit: f.NewGauge(prometheus.GaugeOpts{
+			Name: "lambda_speed_last_commit_timestamp_seconds",
+			Help: "Unix time of the last committed micro-batch.",
+		}),
+	}
+}

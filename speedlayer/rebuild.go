@@ -1,0 +1,162 @@
+package speedlayer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lambda-platform/lambda/speedlayer/delta"
+)
+
+// startJob starts rebuilding pt's delta under the session's run, replacing any
+// rebuild in flight, after delay: up to the last offset processed when pt is live
+// (a rebase), or up to the offset committed at assignment.
+func (s *session) startJob(ctx context.Context, pt *part, delay time.Duration) {
+	if pt.job != nil {
+		pt.job.cancel()
+	}
+	kind, target := rebuildAssign, pt.assigned
+	if pt.live != nil {
+		kind, target = rebuildRebase, pt.live.Pos()
+	}
+	jctx, cancel := context.WithCancel(ctx)
+	j := &job{cancel: cancel, kind: kind, started: time.Now()}
+	pt.job, pt.pending = j, nil
+	run, p := s.run, pt.id
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		res := rebuilt{part: p, job: j, err: jctx.Err()}
+		if sleep(jctx, delay) {
+			res.d, res.err = s.rebuild(jctx, p, run, target)
+		}
+		select {
+		case s.rebuilt <- res:
+		case <-jctx.Done():
+		}
+	}()
+}
+
+// rebuild folds partition p's records after run's cutoff up to offset target into
+// a new delta and attaches every entity's base state.
+func (s *session) rebuild(ctx context.Context, p int, run Run, target int64) (*delta.Partition, error) {
+	d := delta.New(s.spec, p, delta.Run{ID: run.ID, Cutoff: run.CutoffOf(p), AsOf: run.AsOf})
+	if cut := run.CutoffOf(p); s.deps.Archive != nil && s.cfg.DedupHorizon > 0 && run.ID != 0 && cut >= 0 {
+		after := max(-1, cut-s.cfg.DedupHorizon)
+		if err := s.deps.Archive.EventIDs(ctx, p, after, cut, run.AsOf.Add(-dedupMaxLateness), d.Prime); err != nil {
+			return nil, err
+		}
+	}
+	last, err := s.replay(ctx, p, d.Pos()+1, target, func(recs []delta.Record) error {
+		_, err := d.Apply(recs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.Advance(last)
+	items := make([]item, 0, d.Len())
+	for e := range d.Entities() {
+		items = append(items, item{d, e})
+	}
+	if err := s.attachBases(ctx, items); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// install makes a finished rebuild pt's live delta: it applies the records pt took
+// meanwhile, writes every row of the rebuilt delta (a row moves to the new run once
+// it covers at least as much as before), schedules the deletion of the rows the
+// run's batch view dominates (prune), and starts the fetcher of a newly assigned
+// partition. It reports false when ctx or ioCtx ended first.
+func (s *session) install(ctx, ioCtx context.Context, res rebuilt) bool {
+	pt := s.parts[res.part]
+	if pt == nil || pt.job != res.job {
+		return true // superseded by a newer run
+	}
+	if res.err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
+		pt.fails++
+		delay := min(minBackoff<<min(pt.fails, 10), maxBackoff)
+		s.m.errors.WithLabelValues(stageRebuild).Inc()
+		s.log.Warn("delta rebuild failed, retrying", "partition", pt.id, "err", res.err, "backoff", delay)
+		s.startJob(ctx, pt, delay)
+		return true
+	}
+	if s.settle() != nil {
+		return false
+	}
+	d := res.d
+	if len(pt.pending) > 0 {
+		ents, err := d.Apply(pt.pending)
+		if err != nil {
+			s.log.Error("apply records to the rebuilt delta", "partition", pt.id, "err", err)
+			return false
+		}
+		items := make([]item, len(ents))
+		for i, e := range ents {
+			items[i] = item{d, e}
+		}
+		if s.retry(ioCtx, stageBase, func() error { return s.attachBases(ioCtx, items) }) != nil {
+			return false
+		}
+	}
+	pt.job, pt.pending, pt.fails = nil, nil, 0
+	if s.writeAll(ioCtx, d) != nil {
+		return false
+	}
+	run := d.Run()
+	first := pt.live == nil
+	pt.live, pt.pruneAt = d, time.Now().Add(s.cfg.PruneDelay)
+	s.m.rebuild.WithLabelValues(res.job.kind).Observe(time.Since(res.job.started).Seconds())
+	s.countEntities()
+	s.log.Info("delta installed", "partition", pt.id, "kind", res.job.kind, "run", run.ID, "cutoff", run.Cutoff,
+		"offset", d.Pos(), "entities", d.Len(), "took", time.Since(res.job.started))
+	if first {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.fetch(ctx, pt.id, d.Pos()+1, s.records)
+		}()
+	}
+	return true
+}
+
+// writeAll writes a row for every entity of d, WriteChunk rows per upsert. No
+// micro-batch may be in flight (settle).
+func (s *session) writeAll(ctx context.Context, d *delta.Partition) error {
+	items := make([]item, 0, min(d.Len(), s.cfg.WriteChunk))
+	write := func() error {
+		rows, model, err := s.scoredRows(ctx, items)
+		if err == nil {
+			err = s.upsert(ctx, model, rows)
+		}
+		if err != nil {
+			return fmt.Errorf("write partition %d: %w", d.Partition(), err)
+		}
+		items = items[:0]
+		return nil
+	}
+	for e := range d.Entities() {
+		items = append(items, item{d, e})
+		if len(items) == s.cfg.WriteChunk {
+			if err := write(); err != nil {
+				return err
+			}
+		}
+	}
+	return write()
+}
+
+func (s *session) countEntities() {
+	n := 0
+	for _, pt := range s.parts {
+		if pt.live != nil {
+			n += pt.live.Len()
+		}
+	}
+	s.m.entities.Set(float64(n))
+}

@@ -1,0 +1,111 @@
+// Package speedview writes the speed layer's rows into the PostgreSQL table
+// speed_view (migration 0002).
+//
+// Upsert writes a whole micro-batch with one INSERT ... SELECT FROM unnest(...)
+// ... ON CONFLICT DO UPDATE statement: every column travels as one binary-encoded
+// array parameter (the vectors as one flat real[] sliced per row), so a batch is a
+// single round trip and a single atomic statement, with no temporary table. The
+// conflict clause only replaces a row by one that covers a later offset of the
+// entity's partition, or the same offset with another base run or model, so a
+// replayed message changes nothing and coverage never goes down.
+package speedview
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/lambda-platform/lambda/speedlayer"
+)
+
+// DB is the part of a pgx pool or connection the view uses.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// View is the speed_view table; it implements speedlayer.View.
+type View struct {
+	db DB
+}
+
+// New returns the view on db.
+func New(db DB) *View { return &View{db: db} }
+
+// upsertSQL takes the columns as arrays $1-$7 and $8 (scores), the flat vectors $9
+// of $10 values per row, and the model $11, $12 (NULL: unscored).
+const upsertSQL = `INSERT INTO speed_view AS v (entity_id, base_run_id, kafka_partition, covered_offset,
+	last_event_at, as_of, delta_state, vector, score, model_name, model_version, updated_at)
+SELECT r.entity_id, NULLIF(r.base_run_id, 0), r.kafka_partition, r.covered_offset, r.last_event_at, r.as_of,
+	r.delta_state,
+	CASE WHEN $11::text IS NULL THEN NULL ELSE ($9::real[])[(r.n - 1) * $10 + 1 : r.n * $10] END,
+	r.score, $11, $12, now()
+FROM unnest($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::timestamptz[], $6::timestamptz[],
+	$7::bytea[], $8::real[])
+	WITH ORDINALITY AS r(entity_id, base_run_id, kafka_partition, covered_offset, last_event_at, as_of,
+	delta_state, score, n)
+ON CONFLICT (entity_id) DO UPDATE SET
+	base_run_id = excluded.base_run_id, kafka_partition = excluded.kafka_partition,
+	covered_offset = excluded.covered_offset, last_event_at = excluded.last_event_at, as_of = excluded.as_of,
+	delta_state = excluded.delta_state, vector = excluded.vector, score = excluded.score,
+	model_name = excluded.model_name, model_version = excluded.model_version, updated_at = excluded.updated_at
+WHERE v.covered_offset < excluded.covered_offset
+	OR (v.covered_offset = excluded.covered_offset
+		AND (v.base_run_id IS DISTINCT FROM excluded.base_run_id
+			OR v.model_name IS DISTINCT FROM excluded.model_name
+			OR v.model_version IS DISTINCT FROM excluded.model_version))`
+
+// Upsert implements speedlayer.View: rows must name each entity once. Rows without a
+// vector are stored unscored (model columns NULL) whatever model says.
+func (v *View) Upsert(ctx context.Context, model speedlayer.Model, rows []speedlayer.Row) (int64, error) {
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	n := len(rows)
+	var (
+		ids        = make([]string, n)
+		bases      = make([]int64, n)
+		partitions = make([]int32, n)
+		covered    = make([]int64, n)
+		lastEvent  = make([]time.Time, n)
+		asOf       = make([]time.Time, n)
+		states     = make([][]byte, n)
+		scores     []float32
+		vectors    []float32
+		width      int
+		name       *string
+		version    *int64
+	)
+	if rows[0].Vector != nil {
+		width = len(rows[0].Vector)
+		scores, vectors = make([]float32, n), make([]float32, 0, n*width)
+		name, version = &model.Name, &model.Version
+	}
+	for i, r := range rows {
+		ids[i], bases[i], partitions[i], covered[i] = r.EntityID, r.BaseRunID, int32(r.Partition), r.CoveredOffset
+		lastEvent[i], asOf[i], states[i] = r.LastEventAt, r.AsOf, r.DeltaState
+		if name != nil {
+			if len(r.Vector) != width {
+				return 0, fmt.Errorf("upsert speed_view: row %d has %d features, row 0 has %d", i, len(r.Vector), width)
+			}
+			scores[i], vectors = r.Score, append(vectors, r.Vector...)
+		}
+	}
+	tag, err := v.db.Exec(ctx, upsertSQL, ids, bases, partitions, covered, lastEvent, asOf, states,
+		scores, vectors, width, name, version)
+	if err != nil {
+		return 0, fmt.Errorf("upsert %d speed_view rows: %w", n, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// DeleteDominated implements speedlayer.View.
+func (v *View) DeleteDominated(ctx context.Context, partition int, runID, cutoff int64) (int64, error) {
+	tag, err := v.db.Exec(ctx, `DELETE FROM speed_view WHERE kafka_partition = $1
+		AND base_run_id IS DISTINCT FROM NULLIF($2::bigint, 0) AND covered_offset <= $3`, partition, runID, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("delete speed_view rows of partition %d dominated by batch run %d: %w", partition, runID, err)
+	}
+	return tag.RowsAffected(), nil
+}
