@@ -41,7 +41,9 @@ func TestUpProduceRestart(t *testing.T) {
 	api := up.waitLine(t, "api", time.Minute)
 	brokers := strings.Fields(up.waitLine(t, "kafka", time.Second))[0]
 
-	for path, want := range map[string]string{"/healthz": `"ok"`, "/readyz": `"ready"`, "/metrics": "go_goroutines"} {
+	// Ready once the demo model is trained and active.
+	waitFor(t, 2*time.Minute, "GET /readyz = 200", func() bool { code, _ := get(t, api+"/readyz"); return code == http.StatusOK })
+	for path, want := range map[string]string{"/healthz": `"ok"`, "/readyz": `"ready"`, "/metrics": "lambda_batch_archiver_rows_total"} {
 		if code, body := get(t, api+path); code != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("GET %s = %d %q, want 200 containing %s", path, code, body, want)
 		}
@@ -89,21 +91,13 @@ func get(t *testing.T, url string) (int, string) {
 // partitions' end offsets; nothing is deleted here).
 func totalOffsets(t *testing.T, ctx context.Context, brokers string) int64 {
 	t.Helper()
-	client := &kafkago.Client{Addr: kafkago.TCP(brokers), Timeout: 10 * time.Second}
-	reqs := make([]kafkago.OffsetRequest, partitions)
-	for p := range reqs {
-		reqs[p] = kafkago.LastOffsetOf(p)
-	}
-	resp, err := client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{"events": reqs}})
+	ends, err := kafka.EndOffsets(ctx, []string{brokers}, "events")
 	if err != nil {
-		t.Fatalf("list offsets: %v", err)
+		t.Fatalf("end offsets: %v", err)
 	}
 	var total int64
-	for _, po := range resp.Topics["events"] {
-		if po.Error != nil {
-			t.Fatalf("partition %d offsets: %v", po.Partition, po.Error)
-		}
-		total += po.LastOffset
+	for _, end := range ends {
+		total += end
 	}
 	return total
 }
@@ -157,4 +151,3 @@ func checkEvents(t *testing.T, ctx context.Context, brokers string, want int) {
 		t.Errorf("read %d distinct events, want %d", len(ids), want)
 	}
 }
-

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/user"
 	"slices"
@@ -18,8 +16,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lambda-platform/lambda/batchlayer/archiver"
@@ -67,20 +63,14 @@ func batchUsage(w io.Writer) {
 // flags and variables (a command registering both sections must register them once);
 // the archiver group reads `lambda archive`'s variable under a flag name of its own.
 type batchSettings struct {
-	Model         string
-	Spec          string
-	ArchiverGroup string
-	Schedule      string
-	Retention     int
-	ChunkRows     int
-	Parallel      int
+	Schedule  string
+	Retention int
+	ChunkRows int
+	Parallel  int
 }
 
 // Register binds the section to flags.
 func (s *batchSettings) Register(f *config.Flags) {
-	f.String(&s.Model, "model", "LAMBDA_MODEL", "demo", "name of the model whose active version scores")
-	f.String(&s.Spec, "spec", "LAMBDA_FEATURE_SPEC", "", "feature spec JSON file (default: the built-in spec)")
-	f.String(&s.ArchiverGroup, "archiver-group", "LAMBDA_ARCHIVE_GROUP", archiver.DefaultGroupID, "consumer group of the archiver, whose committed offsets are the batch cutoff")
 	f.String(&s.Schedule, "schedule", "LAMBDA_BATCH_SCHEDULE", schedule.DefaultSpec, "cron expression (5 fields, or @hourly, @every 30m) of scheduled batch runs")
 	f.Int(&s.Retention, "retention", "LAMBDA_BATCH_RETENTION", batchrun.DefaultRetention, "published batch runs whose view is kept")
 	f.Int(&s.ChunkRows, "chunk-rows", "LAMBDA_BATCH_CHUNK_ROWS", batchrun.DefaultChunkRows, "about how many events one sorted read from ClickHouse holds")
@@ -94,11 +84,13 @@ type batchConfig struct {
 	Runtime    config.Runtime
 	Log        config.Log
 	Batch      batchSettings
+	Scoring    scoringSettings
+	Archiver   archiverGroup
 }
 
 func newBatchFlags(cmd, usage string, cfg *batchConfig) *config.Flags {
 	f := config.NewFlags("batch "+cmd, "lambda batch "+cmd+": "+usage)
-	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch)
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver)
 	return f
 }
 
@@ -133,7 +125,7 @@ func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog
 	if err := inference.InitRuntime(cfg.Runtime.ORTLib); err != nil {
 		return nil, err
 	}
-	spec, err := loadSpec(cfg.Batch.Spec)
+	spec, err := loadSpec(cfg.Scoring.Spec)
 	if err != nil {
 		return nil, err
 	}
@@ -142,10 +134,10 @@ func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog
 	return batchrun.New(ctx, batchrun.Deps{
 		Postgres: c.pool, ClickHouse: c.ch, Events: c.events, Log: log, Registerer: reg,
 		Coverage: batchrun.CoverageFunc(func(ctx context.Context) (map[int]int64, error) {
-			return archiver.Coverage(ctx, brokers, cfg.Batch.ArchiverGroup, cfg.Kafka.Topic)
+			return archiver.Coverage(ctx, brokers, cfg.Archiver.ID, cfg.Kafka.Topic)
 		}),
 		Models: batchrun.ModelsFunc(func(ctx context.Context, fn func(batchrun.Model, *features.Spec) error) error {
-			v, err := models.Active(ctx, cfg.Batch.Model)
+			v, err := models.Active(ctx, cfg.Scoring.Model)
 			if err != nil {
 				return err
 			}
@@ -315,8 +307,7 @@ func runBatchSchedule(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer closeClients()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	runner, err := newRunner(ctx, &cfg, c, log, reg)
 	if err != nil {
 		return err
@@ -326,25 +317,9 @@ func runBatchSchedule(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", metricsAddr)
-	if err != nil {
-		return fmt.Errorf("metrics listen: %w", err)
-	}
-	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sched.Run(gctx) })
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("metrics server: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
-	})
+	g.Go(func() error { return serveMetrics(gctx, metricsAddr, reg) })
 	return g.Wait()
 }
 

@@ -157,36 +157,60 @@ func runModelTrain(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer closeReg()
 
-	start := time.Now()
-	data, err := train.Demo(spec, demogen.Config{Seed: cfg.Seed, Entities: cfg.Entities}, cfg.Events)
-	if err != nil {
-		return err
-	}
-	trainSet, holdout := data.Split(cfg.Holdout)
-	fmt.Fprintf(out, "collected %d labelled rows (%d train, %d holdout) of %d features from %d demo events in %v\n",
-		data.Len(), trainSet.Len(), holdout.Len(), data.Width(), cfg.Events, time.Since(start).Round(time.Millisecond))
-	res, err := train.Fit(ctx, trainSet, holdout, train.Config{
-		Kind: train.Kind(cfg.Kind), Hidden: cfg.Hidden, Epochs: cfg.Epochs, Seed: uint64(cfg.Seed),
+	v, err := trainDemoModel(ctx, out, reg, spec, trainOptions{
+		Name: cfg.Name, Kind: train.Kind(cfg.Kind), Events: cfg.Events, Entities: cfg.Entities, Seed: cfg.Seed,
+		Hidden: cfg.Hidden, Epochs: cfg.Epochs, Holdout: cfg.Holdout, Mode: mode,
 	})
 	if err != nil {
 		return err
 	}
+	return activateIf(ctx, out, reg, cfg.Activate, v)
+}
+
+// trainOptions say what model trainDemoModel fits, on how much demo data.
+type trainOptions struct {
+	Name             string
+	Kind             train.Kind
+	Events, Entities int
+	Seed             int64
+	Hidden, Epochs   int
+	Holdout          float64
+	Mode             quantize.Mode
+}
+
+// trainDemoModel fits a model on labelled demo events, exports and quantises it, and
+// registers both files as a new version of o.Name, reporting on out.
+func trainDemoModel(ctx context.Context, out io.Writer, reg *registry.Registry, spec *features.Spec, o trainOptions) (registry.Version, error) {
+	start := time.Now()
+	data, err := train.Demo(spec, demogen.Config{Seed: o.Seed, Entities: o.Entities}, o.Events)
+	if err != nil {
+		return registry.Version{}, err
+	}
+	trainSet, holdout := data.Split(o.Holdout)
+	fmt.Fprintf(out, "collected %d labelled rows (%d train, %d holdout) of %d features from %d demo events in %v\n",
+		data.Len(), trainSet.Len(), holdout.Len(), data.Width(), o.Events, time.Since(start).Round(time.Millisecond))
+	res, err := train.Fit(ctx, trainSet, holdout, train.Config{
+		Kind: o.Kind, Hidden: o.Hidden, Epochs: o.Epochs, Seed: uint64(o.Seed),
+	})
+	if err != nil {
+		return registry.Version{}, err
+	}
 	printMetrics(out, res)
 	fp32, err := res.ONNX()
 	if err != nil {
-		return err
+		return registry.Version{}, err
 	}
-	int8, err := quantizeAndReport(ctx, out, fp32, mode, data.X, data.Width())
+	int8, err := quantizeAndReport(ctx, out, fp32, o.Mode, data.X, data.Width())
 	if err != nil {
-		return err
+		return registry.Version{}, err
 	}
-	v, err := reg.Register(ctx, cfg.Name, res.Features,
+	v, err := reg.Register(ctx, o.Name, res.Features,
 		registry.File{Variant: registry.FP32, ONNX: fp32}, registry.File{Variant: registry.INT8, ONNX: int8})
 	if err != nil {
-		return err
+		return registry.Version{}, err
 	}
 	fmt.Fprintf(out, "registered %s\n", v)
-	return activateIf(ctx, out, reg, cfg.Activate, v)
+	return v, nil
 }
 
 func printMetrics(out io.Writer, res *train.Result) {

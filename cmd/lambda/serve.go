@@ -10,7 +10,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lambda-platform/lambda/inference/registry"
@@ -71,7 +70,7 @@ func runServe(ctx context.Context, args []string) error {
 	f := config.NewFlags("serve", "lambda serve: the HTTP API alone, stateless (run as many replicas as needed); "+
 		"Kafka, PostgreSQL and ClickHouse must be up and migrated. A batch run triggered over REST executes on the "+
 		"replica that took the request; the batch lock keeps it to one across replicas")
-	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.API)
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver, &cfg.API)
 	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
 		return err
@@ -81,14 +80,13 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeClients()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	runner, err := newRunner(ctx, &cfg.batchConfig, c, log, reg) // also loads the ONNX Runtime
 	if err != nil {
 		return err
 	}
 	defer runner.Close()
-	spec, err := loadSpec(cfg.Batch.Spec)
+	spec, err := loadSpec(cfg.Scoring.Spec)
 	if err != nil {
 		return err
 	}
@@ -106,7 +104,7 @@ func runServe(ctx context.Context, args []string) error {
 	log.Info("serving", "api", "http://"+ln.Addr().String())
 	return runAPI(ctx, apiDeps{
 		Config: cfg.API, Log: log, Registry: reg, Postgres: c.pool, ClickHouse: c.ch, Database: cfg.ClickHouse.Database,
-		Spec: spec, Model: cfg.Batch.Model, Schedule: cfg.Batch.Schedule, Producer: writer, Trigger: runner, Listener: ln,
+		Spec: spec, Model: cfg.Scoring.Model, Schedule: cfg.Batch.Schedule, Producer: writer, Trigger: runner, Listener: ln,
 		Checks: []servinglayer.Check{{Name: "kafka", Run: func(ctx context.Context) error {
 			_, err := kafka.PartitionCount(ctx, brokers, cfg.Kafka.Topic)
 			return err

@@ -13,6 +13,7 @@ import (
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/config"
+	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/speedlayer"
 	"github.com/lambda-platform/lambda/speedlayer/batchbase"
@@ -22,8 +23,6 @@ import (
 // speedSettings are the speed layer's own settings, a config section that
 // `lambda speed` and `lambda up` both register.
 type speedSettings struct {
-	Model          string
-	Spec           string
 	GroupID        string
 	MaxBatch       int
 	MaxWait        time.Duration
@@ -34,8 +33,6 @@ type speedSettings struct {
 
 // Register binds the section to flags.
 func (s *speedSettings) Register(f *config.Flags) {
-	f.String(&s.Model, "model", "LAMBDA_MODEL", "demo", "name of the model whose active version scores")
-	f.String(&s.Spec, "spec", "LAMBDA_FEATURE_SPEC", "", "feature spec JSON file (default: the built-in spec)")
 	f.String(&s.GroupID, "speed-group", "LAMBDA_SPEED_GROUP", speedlayer.DefaultGroupID, "consumer group of the speed layer")
 	f.Int(&s.MaxBatch, "speed-max-batch", "LAMBDA_SPEED_MAX_BATCH", speedlayer.DefaultMaxBatch, "most messages per micro-batch")
 	f.Duration(&s.MaxWait, "speed-max-wait", "LAMBDA_SPEED_MAX_WAIT", speedlayer.DefaultMaxWait, "longest a micro-batch's first message waits for more")
@@ -52,13 +49,14 @@ type speedConfig struct {
 	Runtime     config.Runtime
 	Log         config.Log
 	Speed       speedSettings
+	Scoring     scoringSettings
 	MetricsAddr string
 }
 
 func runSpeed(ctx context.Context, args []string) error {
 	var cfg speedConfig
 	f := config.NewFlags("speed", "lambda speed: run the speed layer alone: a consumer group that folds the events after the published batch run's cutoff, scores them with the active model and upserts speed_view in PostgreSQL")
-	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Speed)
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Speed, &cfg.Scoring)
 	f.String(&cfg.MetricsAddr, "metrics-addr", "LAMBDA_SPEED_METRICS_ADDR", "127.0.0.1:9102", "listen address of /metrics")
 	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
@@ -89,9 +87,13 @@ func runSpeed(ctx context.Context, args []string) error {
 	reg := newRegistry()
 	holder := inference.NewHolder(log)
 	defer holder.Close()
-	watcher := registry.NewWatcher(registry.New(pool, log), cfg.Speed.Model, holder,
+	watcher := registry.NewWatcher(registry.New(pool, log), cfg.Scoring.Model, holder,
 		registry.WatcherOptions{Metrics: registry.NewMetrics(reg), Logger: log})
-	speed, closeSpeed, err := newSpeedLayer(cfg.Speed, speedDeps{
+	spec, err := loadSpec(cfg.Scoring.Spec)
+	if err != nil {
+		return err
+	}
+	speed, closeSpeed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
 		Log: log, Registry: reg, Postgres: pool, ClickHouse: ch, ClickHouseDB: cfg.ClickHouse.Database,
 		Brokers: brokers, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic, Holder: holder,
 	})
@@ -128,11 +130,7 @@ type speedDeps struct {
 // newSpeedLayer builds the speed layer on opened clients, for `lambda speed` and
 // `lambda up`: Run it until its context ends, then call closeFn to flush and close
 // its dead-letter producer.
-func newSpeedLayer(s speedSettings, d speedDeps) (c *speedlayer.Consumer, closeFn func() error, err error) {
-	spec, err := loadSpec(s.Spec)
-	if err != nil {
-		return nil, nil, err
-	}
+func newSpeedLayer(s speedSettings, spec *features.Spec, d speedDeps) (c *speedlayer.Consumer, closeFn func() error, err error) {
 	dlq, err := kafka.NewWriter(d.Brokers, d.DLQTopic)
 	if err != nil {
 		return nil, nil, err

@@ -4,28 +4,34 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lambda-platform/lambda/batchlayer/archiver"
+	"github.com/lambda-platform/lambda/batchlayer/batchrun"
+	"github.com/lambda-platform/lambda/batchlayer/schedule"
+	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/quantize"
+	"github.com/lambda-platform/lambda/inference/registry"
+	"github.com/lambda-platform/lambda/inference/train"
 	"github.com/lambda-platform/lambda/internal/config"
+	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/kafka/embedded"
 	"github.com/lambda-platform/lambda/servinglayer"
 )
 
 type upConfig struct {
-	Postgres     config.Postgres
-	ClickHouse   config.ClickHouse
-	Kafka        config.Kafka
-	Runtime      config.Runtime
-	Log          config.Log
-	HTTPAddr     string
+	batchConfig
+	Archive      archiveSettings
+	Speed        speedSettings
+	API          apiConfig
 	DemoEvents   int
 	DemoEntities int
 	DemoRate     float64
@@ -33,68 +39,99 @@ type upConfig struct {
 
 func runUp(ctx context.Context, args []string) error {
 	var cfg upConfig
-	f := config.NewFlags("up", "lambda up: run every component in one process — the embedded Kafka broker (unless LAMBDA_KAFKA_BROKERS is set), migrations, topics and the HTTP API — optionally with demo data")
-	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log)
-	f.String(&cfg.HTTPAddr, "http-addr", "LAMBDA_HTTP_ADDR", "127.0.0.1:8080", "HTTP API listen address")
-	f.IntVar(&cfg.DemoEvents, "demo-events", 0, "produce this many demo events at start (0 = none)")
+	f := config.NewFlags("up", "lambda up: run every component in one process — the embedded Kafka broker (unless LAMBDA_KAFKA_BROKERS is set), migrations, topics, the archiver, the batch scheduler, the speed layer and the HTTP API — optionally with demo data")
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver,
+		&cfg.Archive, &cfg.Speed, &cfg.API)
+	f.IntVar(&cfg.DemoEvents, "demo-events", 0, "produce this many demo events at start, train and activate a demo model if none is active, and run a first batch (0 = none)")
 	f.IntVar(&cfg.DemoEntities, "demo-entities", 5000, "distinct entities in the demo events")
 	f.Float64Var(&cfg.DemoRate, "demo-rate", 0, "demo events per second; 0 = as fast as possible")
 	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
 		return err
 	}
-	log.Info("config", "postgres", cfg.Postgres, "clickhouse", cfg.ClickHouse,
-		"kafka_brokers", cfg.Kafka.Brokers, "kafka_embedded", cfg.Kafka.Embedded(), "topic", cfg.Kafka.Topic,
-		"partitions", cfg.Kafka.Partitions, "data_dir", cfg.Runtime.DataDir, "ort_lib", cfg.Runtime.ORTLib, "http_addr", cfg.HTTPAddr)
 
-	brokers := cfg.Kafka.Brokers
 	if cfg.Kafka.Embedded() {
 		broker, err := embedded.Start(ctx, embedded.Options{Dir: cfg.Runtime.KafkaDir(), Addr: cfg.Kafka.EmbeddedAddr}, log)
 		if err != nil {
 			return fmt.Errorf("embedded kafka: %w", err)
 		}
 		defer broker.Close()
-		brokers = broker.Addrs() // the real port, when the address asked for port 0
-		cfg.Kafka.Brokers = brokers
+		cfg.Kafka.Brokers = broker.Addrs() // the real port, when the address asked for port 0
 	}
+	brokers := cfg.Kafka.Brokers
 	if err := kafka.EnsureTopics(ctx, log, brokers, cfg.Kafka.Partitions, cfg.Kafka.Topic, cfg.Kafka.DLQTopic); err != nil {
 		return err
 	}
 	if err := migrateAll(ctx, cfg.Postgres, cfg.ClickHouse, log); err != nil {
 		return err
 	}
-	pool, err := openPostgres(ctx, cfg.Postgres)
+	c, closeClients, err := openBatch(ctx, &cfg.batchConfig, log, "archive", cfg.Archive, "speed", cfg.Speed, "api", cfg.API,
+		"data_dir", cfg.Runtime.DataDir)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	ch, err := openClickHouse(ctx, cfg.ClickHouse)
+	defer closeClients()
+	reg := newRegistry()
+	runner, err := newRunner(ctx, &cfg.batchConfig, c, log, reg) // also loads the ONNX Runtime
 	if err != nil {
 		return err
 	}
-	defer ch.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	api := servinglayer.New(log, reg, []servinglayer.Check{
-		{Name: "postgres", Run: func(ctx context.Context) error { return pool.Ping(ctx) }},
-		{Name: "clickhouse", Run: ch.Ping},
-		{Name: "kafka", Run: func(ctx context.Context) error {
-			_, err := kafka.PartitionCount(ctx, brokers, cfg.Kafka.Topic)
-			return err
-		}},
+	defer runner.Close()
+	sched, err := schedule.New(cfg.Batch.Schedule, runner, log, reg)
+	if err != nil {
+		return err
+	}
+	spec, err := loadSpec(cfg.Scoring.Spec)
+	if err != nil {
+		return err
+	}
+	models := registry.New(c.pool, log)
+	holder := inference.NewHolder(log)
+	defer holder.Close()
+	// The API's own watcher reports the model metrics; this one only keeps the speed
+	// layer's holder on the active version.
+	watcher := registry.NewWatcher(models, cfg.Scoring.Model, holder, registry.WatcherOptions{Logger: log})
+	speed, closeSpeed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
+		Log: log, Registry: reg, Postgres: c.pool, ClickHouse: c.ch, ClickHouseDB: cfg.ClickHouse.Database,
+		Brokers: brokers, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic, Holder: holder,
 	})
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	defer closeSpeed()
+	arch := archiver.New(cfg.Archive.config(brokers, cfg.Archiver, cfg.Kafka, cfg.ClickHouse), c.ch, reg, log)
+	writer, err := kafka.NewWriter(brokers, cfg.Kafka.Topic)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = writer.Close() }()
+	ln, err := net.Listen("tcp", cfg.API.Addr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
-	printURLs(ln.Addr().String(), brokers)
+	printURLs(os.Stderr, ln.Addr().String(), brokers, cfg.API.AdminToken)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return api.Serve(gctx, ln) })
+	g.Go(func() error { return arch.Run(gctx) })
+	g.Go(func() error { return speed.Run(gctx) })
+	g.Go(func() error { return sched.Run(gctx) })
+	g.Go(func() error {
+		watcher.Run(gctx)
+		return nil
+	})
+	g.Go(func() error {
+		return runAPI(gctx, apiDeps{
+			Config: cfg.API, Log: log, Registry: reg, Postgres: c.pool, ClickHouse: c.ch, Database: cfg.ClickHouse.Database,
+			Spec: spec, Model: cfg.Scoring.Model, Schedule: cfg.Batch.Schedule, Producer: writer, Trigger: runner, Listener: ln,
+			Checks: []servinglayer.Check{{Name: "kafka", Run: func(ctx context.Context) error {
+				_, err := kafka.PartitionCount(ctx, brokers, cfg.Kafka.Topic)
+				return err
+			}}},
+		})
+	})
 	if cfg.DemoEvents > 0 {
 		g.Go(func() error {
-			err := produceDemo(gctx, log, cfg.Kafka, demoStream{Events: cfg.DemoEvents, Entities: cfg.DemoEntities, Rate: cfg.DemoRate, Seed: time.Now().UnixNano()}, os.Stderr)
+			err := runDemo(gctx, log, cfg, models, spec, runner)
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}
@@ -107,15 +144,87 @@ func runUp(ctx context.Context, args []string) error {
 	return err
 }
 
-func printURLs(httpAddr string, brokers []string) {
-	base := "http://" + httpAddr
-	fmt.Fprintf(os.Stderr, `
-  lambda is running
-    api        %[1]s
-    health     %[1]s/healthz
-    readiness  %[1]s/readyz
-    metrics    %[1]s/metrics
-    kafka      %[2]s   (e.g. kcat -b %[2]s -C -t events -c 5)
+// runDemo fills an empty platform: demo events into Kafka, a demo model trained and
+// activated if the scoring model has no active version, then a first batch run once the
+// archiver has every event.
+func runDemo(ctx context.Context, log *slog.Logger, cfg upConfig, models *registry.Registry, spec *features.Spec, runner *batchrun.Runner) error {
+	err := produceDemo(ctx, log, cfg.Kafka, demoStream{Events: cfg.DemoEvents, Entities: cfg.DemoEntities, Rate: cfg.DemoRate, Seed: time.Now().UnixNano()}, os.Stderr)
+	if err != nil {
+		return err
+	}
+	if _, err := models.Active(ctx, cfg.Scoring.Model); errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrNoActive) {
+		log.Info("no active model: training a demo model", "model", cfg.Scoring.Model)
+		v, err := trainDemoModel(ctx, io.Discard, models, spec, trainOptions{
+			Name: cfg.Scoring.Model, Kind: train.MLP, Events: train.DefaultDemoEvents, Entities: cfg.DemoEntities,
+			Seed: 1, Holdout: 0.2, Mode: quantize.Modes[0],
+		})
+		if err != nil {
+			return fmt.Errorf("train the demo model: %w", err)
+		}
+		if err := models.Activate(ctx, v.Model, v.Version); err != nil {
+			return err
+		}
+		log.Info("demo model active", "model", v.String())
+	} else if err != nil {
+		return err
+	}
+	if err := waitArchived(ctx, cfg); err != nil {
+		return err
+	}
+	run, _, err := runner.Trigger(ctx, "cli", "lambda up --demo-events")
+	if err != nil {
+		return fmt.Errorf("first batch run: %w", err)
+	}
+	run, err = runner.Wait(ctx, run.ID)
+	if err != nil {
+		return fmt.Errorf("first batch run: %w", err)
+	}
+	log.Info("first batch run done", "run", run.ID, "status", run.Status, "entities", run.EntitiesScored)
+	return nil
+}
 
-`, base, strings.Join(brokers, ","))
+// waitArchived waits until the archiver has committed every message now in the topic.
+func waitArchived(ctx context.Context, cfg upConfig) error {
+	for {
+		covered, err := archiver.Coverage(ctx, cfg.Kafka.Brokers, cfg.Archiver.ID, cfg.Kafka.Topic)
+		if err != nil {
+			return err
+		}
+		ends, err := kafka.EndOffsets(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic)
+		if err != nil {
+			return err
+		}
+		done := true
+		for p, end := range ends {
+			done = done && covered[p] >= end
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func printURLs(w io.Writer, httpAddr string, brokers []string, adminToken string) {
+	base := "http://" + httpAddr
+	token := "(none: set LAMBDA_ADMIN_TOKEN to enable the mutating endpoints)"
+	if adminToken != "" {
+		token = adminToken
+	}
+	fmt.Fprintf(w, `
+  lambda is running
+    api          %[1]s
+    openapi      %[1]s/openapi.yaml
+    health       %[1]s/healthz
+    readiness    %[1]s/readyz
+    metrics      %[1]s/metrics
+    prediction   %[1]s/v1/entities/user-000001/prediction
+    admin token  %[3]s
+    kafka        %[2]s   (e.g. kcat -b %[2]s -C -t events -c 5)
+
+`, base, strings.Join(brokers, ","), token)
 }
