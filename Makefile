@@ -36,7 +36,8 @@ migrate: services-up build ## apply the PostgreSQL and ClickHouse migrations
 
 .PHONY: run
 run: services-up build ## the whole platform with demo data on an embedded Kafka (Ctrl-C stops it)
-	$(BIN) up --demo-events $(DEMO_EVENTS)
+	@test -s .run/admin-token || head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > .run/admin-token
+	LAMBDA_ADMIN_TOKEN=$${LAMBDA_ADMIN_TOKEN:-$$(cat .run/admin-token)} $(BIN) up --demo-events $(DEMO_EVENTS)
 
 .PHONY: test
 test: services-up ## every test, unit and integration, against the real servers
@@ -44,8 +45,10 @@ test: services-up ## every test, unit and integration, against the real servers
 	$(GO_TEST) ./...
 
 .PHONY: bench
-bench: services-up ## Go benchmarks of the hot paths
-	go test -run '^$$' -bench . -benchmem -benchtime 1s ./...
+bench: services-up ## benchmarks of every hot path, each next to the raw dependency it stands on
+	go test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/... ./inference/...
+	go test -run '^$$' -bench . -benchtime 1x -v ./batchlayer/... ./speedlayer/... ./servinglayer/... | grep -v '^=== RUN'
+
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (default 60s) each

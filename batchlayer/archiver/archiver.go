@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/lambda-platform/lambda/batchlayer/master"
 	"github.com/lambda-platform/lambda/internal/kafka"
 )
 
@@ -100,11 +101,7 @@ type Archiver struct {
 // reg. Run starts it.
 func New(cfg Config, ch ClickHouse, reg prometheus.Registerer, log *slog.Logger) *Archiver {
 	cfg = cfg.withDefaults()
-	table := "events"
-	if cfg.Database != "" {
-		table = cfg.Database + ".events"
-	}
-	return &Archiver{cfg: cfg, ch: ch, table: table, m: newMetrics(reg), log: log.With("component", "archiver")}
+	return &Archiver{cfg: cfg, ch: ch, table: master.EventsTable(cfg.Database), m: newMetrics(reg), log: log.With("component", "archiver")}
 }
 
 // Run archives until ctx ends, then flushes and commits what it holds and
@@ -244,16 +241,16 @@ func (c *consumer) flushAll(ioCtx context.Context, full <-chan *batch, free chan
 // flush inserts the rows of b, retrying with backoff until the insert
 // succeeds or ioCtx ends, then commits the offsets past its messages.
 func (c *consumer) flush(ioCtx context.Context, b *batch) error {
-	for attempt := 0; b.rows() > 0; attempt++ {
+	for attempt := 0; b.rows.Len() > 0; attempt++ {
 		err := c.insert(ioCtx, b)
 		if err == nil {
 			break
 		}
 		c.m.insertRetries.Inc()
 		wait := backoff(attempt)
-		c.log.Warn("clickhouse insert failed, retrying", "rows", b.rows(), "attempt", attempt+1, "retry_in", wait, "err", err)
+		c.log.Warn("clickhouse insert failed, retrying", "rows", b.rows.Len(), "attempt", attempt+1, "retry_in", wait, "err", err)
 		if !sleep(ioCtx, wait) {
-			return fmt.Errorf("insert %d rows: %w (stopped retrying: %w)", b.rows(), err, ioCtx.Err())
+			return fmt.Errorf("insert %d rows: %w (stopped retrying: %w)", b.rows.Len(), err, ioCtx.Err())
 		}
 	}
 	for p, m := range b.last {
@@ -270,12 +267,12 @@ func (c *consumer) insert(ioCtx context.Context, b *batch) error {
 	ctx, cancel := context.WithTimeout(ioCtx, opTimeout)
 	defer cancel()
 	began := time.Now()
-	if err := b.insert(ctx, c.ch, c.table, began); err != nil {
+	if err := master.Insert(ctx, c.ch, c.table, &b.rows); err != nil {
 		return err
 	}
 	c.m.insertSeconds.Observe(time.Since(began).Seconds())
 	c.m.batches.Inc()
-	c.m.rows.Add(float64(b.rows()))
+	c.m.rows.Add(float64(b.rows.Len()))
 	return nil
 }
 

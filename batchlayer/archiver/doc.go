@@ -6,7 +6,7 @@
 //
 // An Archiver is one member of a Kafka consumer group (default "lambda-archiver")
 // with manual commits. It decodes each message with event.Decode and collects
-// the rows as columns; it inserts them with one column-oriented INSERT when the
+// the rows as columns (master.Rows); it inserts them with one column-oriented INSERT when the
 // batch holds Config.BatchRows messages or Config.FlushInterval has passed since
 // its first message, whichever comes first. Only after the insert succeeded does
 // it commit the offsets of exactly the messages of that batch, so a committed
@@ -40,12 +40,9 @@
 //
 // # Rows
 //
-// ts is the event time in whole seconds, clamped to the DateTime range
-// (1970-01-01 to 2106-02-07) that ClickHouse 18.16 can store; ts_us is the exact
-// event time in unix microseconds. value/has_value hold the optional value (0 and
-// 0 when absent). attrs_keys holds the attribute keys in sorted order and
-// attrs_values their values at the same positions. ingested_at is the time of
-// the insert.
+// A batch collects its rows in a master.Rows and writes them with master.Insert;
+// package master documents the columns (ts, for one, is clamped to the DateTime
+// range 1970-01-01 to 2106-02-07).
 //
 // # Metrics
 //

@@ -3,17 +3,21 @@ package master
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/lambda-platform/lambda/batchlayer/chstream"
 )
 
+// Inserter is what Insert needs of a clickhouse-go connection (driver.Conn has it).
+type Inserter interface {
+	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
+}
+
 // Conn is what a Dataset needs of a clickhouse-go connection for its small queries
 // and inserts (driver.Conn has it).
 type Conn interface {
-	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
+	Inserter
 	QueryRow(ctx context.Context, query string, args ...any) driver.Row
 }
 
@@ -31,8 +35,19 @@ type Dataset struct {
 // the bulk read (its Database is set to database).
 func New(conn Conn, stream chstream.Options, database string) *Dataset {
 	stream.Database = database
-	db := "`" + database + "`"
-	return &Dataset{conn: conn, stream: stream, events: db + ".events", offsets: db + ".events_offsets"}
+	return &Dataset{conn: conn, stream: stream, events: EventsTable(database), offsets: qualified(database, "events_offsets")}
+}
+
+// EventsTable is the name of the events table of database, qualified unless database
+// is empty (the connection's default database).
+func EventsTable(database string) string { return qualified(database, "events") }
+
+// qualified is table in database, or table alone when database is empty.
+func qualified(database, table string) string {
+	if database == "" {
+		return table
+	}
+	return "`" + database + "`." + table
 }
 
 // Table is the database-qualified name of the events table.
@@ -52,5 +67,5 @@ func (d *Dataset) ImportedMax(ctx context.Context) (int64, error) {
 
 // Insert appends rows to the events table with one column-oriented insert.
 func (d *Dataset) Insert(ctx context.Context, rows *Rows) error {
-	return rows.insert(ctx, d.conn, d.events, time.Now())
+	return Insert(ctx, d.conn, d.events, rows)
 }

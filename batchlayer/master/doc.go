@@ -26,7 +26,16 @@
 //
 // # Appending
 //
-// Rows collects events as columns; Dataset.Insert writes them with one column
-// insert (ClickHouse 18.16 hangs on INSERT ... VALUES). ImportedMax reads the highest
+// Rows collects events as columns; Dataset.Insert (or Insert, for a writer such as
+// the archiver that holds only the table name) writes them with one column insert
+// (ClickHouse 18.16 hangs on INSERT ... VALUES). ImportedMax reads the highest
 // import sequence number from the events_offsets view.
+//
+// A row holds: kafka_partition and kafka_offset, its place in the log; event_id,
+// entity_id and type as they came. ts is the event time in whole seconds, clamped
+// to the DateTime range (1970-01-01 to 2106-02-07) that ClickHouse 18.16 can store;
+// ts_us is the exact event time in unix microseconds. value/has_value hold the
+// optional value (0 and 0 when absent). attrs_keys holds the attribute keys in
+// sorted order and attrs_values their values at the same positions. ingested_at is
+// the time of the insert.
 package master

@@ -15,7 +15,7 @@ const insertColumns = "kafka_partition, kafka_offset, event_id, entity_id, type,
 	"value, has_value, attrs_keys, attrs_values, ingested_at"
 
 // Rows collects events as the columns of the events table for one column-oriented
-// INSERT (Dataset.Insert). The zero value is empty and ready; Reset keeps the memory
+// INSERT (Dataset.Insert, Insert). The zero value is empty and ready; Reset keeps the memory
 // for the next batch.
 type Rows struct {
 	partition  []int32
@@ -77,14 +77,17 @@ func (r *Rows) Append(partition int32, offset int64, e event.Event) {
 	r.attrValues = append(r.attrValues, r.valArena[start:len(r.valArena):len(r.valArena)])
 }
 
-// insert writes the rows into table with one column-oriented INSERT, ingested at now.
-func (r *Rows) insert(ctx context.Context, ch Conn, table string, now time.Time) (err error) {
+// Insert appends the rows of r to table (an events table, see EventsTable) with one
+// column-oriented INSERT, ingested at the time of the call. r keeps its rows; Reset
+// empties it for the next batch.
+func Insert(ctx context.Context, conn Inserter, table string, r *Rows) (err error) {
+	now := time.Now()
 	n := r.Len()
 	r.ingestedAt = slices.Grow(r.ingestedAt[:0], n)[:n]
 	for i := range r.ingestedAt {
 		r.ingestedAt[i] = now.Unix()
 	}
-	ins, err := ch.PrepareBatch(ctx, "INSERT INTO "+table+" ("+insertColumns+")")
+	ins, err := conn.PrepareBatch(ctx, "INSERT INTO "+table+" ("+insertColumns+")")
 	if err != nil {
 		return fmt.Errorf("prepare insert into %s: %w", table, err)
 	}

@@ -1,7 +1,8 @@
 // Package store opens the platform's database clients: a pgx pool for PostgreSQL (speed
 // view, batch run and model registries) and a native-protocol clickhouse-go connection
-// for ClickHouse (master dataset, batch view). It also names the environment variables
-// and defaults that locate the servers, for the config package and the tests.
+// for ClickHouse (master dataset, batch view). Listen follows a PostgreSQL notification
+// channel. It also names the environment variables and defaults that locate the
+// servers, for the config package and the tests.
 package store
 
 // Environment variables that locate the servers, and their defaults.

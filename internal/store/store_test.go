@@ -5,10 +5,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/lambda-platform/lambda/internal/store"
 )
 
 func TestOpenPostgres(t *testing.T) {
+	openPostgres(t)
+}
+
+// openPostgres opens the test server's pool, closed at the end of the test.
+func openPostgres(t *testing.T) *pgxpool.Pool {
+	t.Helper()
 	url := os.Getenv(store.EnvPostgresURL)
 	if url == "" {
 		url = store.DefaultPostgresURL
@@ -17,7 +25,8 @@ func TestOpenPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (`make services-up` starts the local servers)", err)
 	}
-	pool.Close()
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 func TestOpenClickHouse(t *testing.T) {

@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/internal/store"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
-
-// closeTimeout bounds closing the listening connection after its context ended.
-const closeTimeout = 5 * time.Second
 
 // Postgres reads the speed view and the batch run registry. It is safe for concurrent use.
 type Postgres struct {
@@ -75,30 +72,7 @@ func (p *Postgres) Published(ctx context.Context) (predict.ServedRun, bool, erro
 // every publish, until ctx ends (it returns nil) or the connection fails. It holds a
 // connection of its own, outside the pool, the whole time.
 func (p *Postgres) ListenPublished(ctx context.Context, ready, notify func()) error {
-	c, err := p.db.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("listen for batch publishes: %w", err)
-	}
-	conn := c.Hijack() // a listening session must not go back to the pool
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
-		defer cancel()
-		_ = conn.Close(closeCtx) // the session ends either way
-	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+runs.PublishChannel); err != nil {
-		return fmt.Errorf("listen on %s: %w", runs.PublishChannel, err)
-	}
-	ready()
-	for {
-		_, err := conn.WaitForNotification(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("wait for notification on %s: %w", runs.PublishChannel, err)
-		}
-		notify()
-	}
+	return store.Listen(ctx, p.db, runs.PublishChannel, ready, func(string) { notify() })
 }
 
 // Run returns the batch run id.
