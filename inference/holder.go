@@ -36,7 +36,9 @@ func (h *Holder) Swap(m *Model) error {
 	if m != nil {
 		to = m.meta.String()
 	}
-	h.log.Info("model swapped", "from", from, "to", to)
+	if old != nil || m != nil {
+		h.log.Info("model swapped", "from", from, "to", to)
+	}
 	if old == nil {
 		return nil
 	}

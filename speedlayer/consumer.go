@@ -65,7 +65,10 @@ func New(cfg Config, spec *features.Spec, deps Deps, reg prometheus.Registerer, 
 // leaves the group. It returns nil after a clean shutdown. Call it once.
 func (c *Consumer) Run(ctx context.Context) error {
 	n, err := kafka.PartitionCount(ctx, c.cfg.Brokers, c.cfg.Topic)
-	if err != nil {
+	switch {
+	case ctx.Err() != nil: // stopped before it started
+		return nil
+	case err != nil:
 		return fmt.Errorf("speed layer: %w", err)
 	}
 	c.partitions = n

@@ -68,10 +68,17 @@ func start(t *testing.T, env []string, args ...string) *process {
 	p := &process{cmd: cmd, done: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
 		for sc.Scan() {
 			p.mu.Lock()
 			p.lines = append(p.lines, sc.Text())
 			p.mu.Unlock()
+		}
+		if err := sc.Err(); err != nil {
+			p.mu.Lock()
+			p.lines = append(p.lines, "(reading the output: "+err.Error()+")")
+			p.mu.Unlock()
+			_, _ = io.Copy(io.Discard, stderr)
 		}
 		p.done <- cmd.Wait()
 	}()
