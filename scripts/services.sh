@@ -36,7 +36,10 @@ took() { echo "$(( $(now_ms) - $1 )) ms"; }
 # need_packages installs the Debian packages that are missing, or explains what to install.
 need_packages() {
   local missing=()
-  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  for p in "$@"; do
+    # A removed package can linger as "deinstall ok config-files": only "installed" counts.
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+  done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
     die "missing packages: ${missing[*]}; install them as root: apt-get install -y --no-install-recommends ${missing[*]}"
