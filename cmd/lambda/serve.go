@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lambda-platform/lambda/batchlayer/batchrun"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/features"
@@ -75,41 +76,17 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, closeClients, err := openBatch(ctx, &cfg.batchConfig, log, "api", cfg.API)
+	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, "api", cfg.API)
 	if err != nil {
 		return err
 	}
-	defer closeClients()
-	reg := newRegistry()
-	runner, err := newRunner(ctx, &cfg.batchConfig, c, log, reg) // also loads the ONNX Runtime
-	if err != nil {
-		return err
-	}
-	defer runner.Close()
-	spec, err := loadSpec(cfg.Scoring.Spec)
-	if err != nil {
-		return err
-	}
-	brokers := cfg.Kafka.BootstrapBrokers()
-	writer, err := kafka.NewWriter(brokers, cfg.Kafka.Topic)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = writer.Close() }()
-
+	defer closeStack()
 	ln, err := net.Listen("tcp", cfg.API.Addr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
 	log.Info("serving", "api", "http://"+ln.Addr().String())
-	return runAPI(ctx, apiDeps{
-		Config: cfg.API, Log: log, Registry: reg, Postgres: c.pool, ClickHouse: c.ch, Database: cfg.ClickHouse.Database,
-		Spec: spec, Model: cfg.Scoring.Model, Schedule: cfg.Batch.Schedule, Producer: writer, Trigger: runner, Listener: ln,
-		Checks: []servinglayer.Check{{Name: "kafka", Run: func(ctx context.Context) error {
-			_, err := kafka.PartitionCount(ctx, brokers, cfg.Kafka.Topic)
-			return err
-		}}},
-	})
+	return runAPI(ctx, st.apiDeps(&cfg.batchConfig, cfg.API, cfg.Kafka.BootstrapBrokers(), ln))
 }
 
 // apiDeps are what runAPI builds the HTTP API from, in `serve` and in `up`.
@@ -123,16 +100,60 @@ type apiDeps struct {
 	Spec       *features.Spec // names the views' vector entries
 	Model      string         // the model /readyz requires loaded
 	Schedule   string         // the batch schedule GET /v1/batch/schedule shows
-	Producer   servinglayer.Producer
+	Brokers    []string       // where POST /v1/events produces
+	Topic      string
 	Trigger    servinglayer.BatchTrigger // nil: runs cannot be triggered over REST
 	Listener   net.Listener
-	// Checks are readiness checks besides PostgreSQL, ClickHouse and the model.
-	Checks []servinglayer.Check
+}
+
+// stack is what `serve` and `up` share: the databases, the metrics registry, the batch
+// runner (REST-triggered runs execute in the process) and the feature spec.
+type stack struct {
+	log     *slog.Logger
+	clients *batchClients
+	reg     *prometheus.Registry
+	runner  *batchrun.Runner
+	spec    *features.Spec
+}
+
+// openStack opens the stack; the returned function closes it.
+func openStack(ctx context.Context, cfg *batchConfig, log *slog.Logger, attrs ...any) (*stack, func(), error) {
+	c, closeClients, err := openBatch(ctx, cfg, log, attrs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	st := &stack{log: log, clients: c, reg: newRegistry()}
+	st.runner, err = newRunner(ctx, cfg, c, log, st.reg) // also loads the ONNX Runtime
+	if err == nil {
+		st.spec, err = loadSpec(cfg.Scoring.Spec)
+		if err != nil {
+			st.runner.Close()
+		}
+	}
+	if err != nil {
+		closeClients()
+		return nil, nil, err
+	}
+	return st, func() { st.runner.Close(); closeClients() }, nil
+}
+
+// apiDeps are the API's dependencies on this stack.
+func (st *stack) apiDeps(cfg *batchConfig, api apiConfig, brokers []string, ln net.Listener) apiDeps {
+	return apiDeps{
+		Config: api, Log: st.log, Registry: st.reg, Postgres: st.clients.pool, ClickHouse: st.clients.ch,
+		Database: cfg.ClickHouse.Database, Spec: st.spec, Model: cfg.Scoring.Model, Schedule: cfg.Batch.Schedule,
+		Brokers: brokers, Topic: cfg.Kafka.Topic, Trigger: st.runner, Listener: ln,
+	}
 }
 
 // runAPI serves the HTTP API on d.Listener until ctx ends. The ONNX Runtime must be
 // initialised.
 func runAPI(ctx context.Context, d apiDeps) error {
+	writer, err := kafka.NewWriter(d.Brokers, d.Topic)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = writer.Close() }()
 	pg := views.NewPostgres(d.Postgres)
 	predictions := predict.New(views.NewClickHouse(d.ClickHouse, d.Database), pg, pg,
 		predict.Config{CacheEntries: d.Config.CacheEntries, LookupTimeout: d.Config.LookupTimeout}, d.Log, d.Registry)
@@ -143,14 +164,18 @@ func runAPI(ctx context.Context, d apiDeps) error {
 			d.Log.Warn("close models", "err", err)
 		}
 	}()
-	checks := append([]servinglayer.Check{
+	checks := []servinglayer.Check{
 		{Name: "postgres", Run: func(ctx context.Context) error { return d.Postgres.Ping(ctx) }},
 		{Name: "clickhouse", Run: d.ClickHouse.Ping},
 		{Name: "model " + d.Model, Run: func(ctx context.Context) error { return scorers.Loaded(ctx, d.Model) }},
-	}, d.Checks...)
+		{Name: "kafka", Run: func(ctx context.Context) error {
+			_, err := kafka.PartitionCount(ctx, d.Brokers, d.Topic)
+			return err
+		}},
+	}
 	api, err := servinglayer.NewServer(servinglayer.Deps{
 		Log: d.Log, Gatherer: d.Registry, Registerer: d.Registry,
-		Predictions: predictions, Runs: pg, Trigger: d.Trigger, Producer: d.Producer, Models: models, Scorers: scorers,
+		Predictions: predictions, Runs: pg, Trigger: d.Trigger, Producer: writer, Models: models, Scorers: scorers,
 		FeatureNames: d.Spec.FeatureNames(), Checks: checks,
 	}, servinglayer.Config{
 		AdminToken: d.Config.AdminToken, ReadToken: d.Config.ReadToken, BatchGetLimit: d.Config.BatchGetLimit,

@@ -24,7 +24,6 @@ import (
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/kafka/embedded"
-	"github.com/lambda-platform/lambda/servinglayer"
 )
 
 type upConfig struct {
@@ -65,23 +64,14 @@ func runUp(ctx context.Context, args []string) error {
 	if err := migrateAll(ctx, cfg.Postgres, cfg.ClickHouse, log); err != nil {
 		return err
 	}
-	c, closeClients, err := openBatch(ctx, &cfg.batchConfig, log, "archive", cfg.Archive, "speed", cfg.Speed, "api", cfg.API,
+	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, "archive", cfg.Archive, "speed", cfg.Speed, "api", cfg.API,
 		"data_dir", cfg.Runtime.DataDir)
 	if err != nil {
 		return err
 	}
-	defer closeClients()
-	reg := newRegistry()
-	runner, err := newRunner(ctx, &cfg.batchConfig, c, log, reg) // also loads the ONNX Runtime
-	if err != nil {
-		return err
-	}
-	defer runner.Close()
+	defer closeStack()
+	c, reg, runner, spec := st.clients, st.reg, st.runner, st.spec
 	sched, err := schedule.New(cfg.Batch.Schedule, runner, log, reg)
-	if err != nil {
-		return err
-	}
-	spec, err := loadSpec(cfg.Scoring.Spec)
 	if err != nil {
 		return err
 	}
@@ -100,11 +90,6 @@ func runUp(ctx context.Context, args []string) error {
 	}
 	defer closeSpeed()
 	arch := archiver.New(cfg.Archive.config(brokers, cfg.Archiver, cfg.Kafka, cfg.ClickHouse), c.ch, reg, log)
-	writer, err := kafka.NewWriter(brokers, cfg.Kafka.Topic)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = writer.Close() }()
 	ln, err := net.Listen("tcp", cfg.API.Addr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
@@ -119,16 +104,7 @@ func runUp(ctx context.Context, args []string) error {
 		watcher.Run(gctx)
 		return nil
 	})
-	g.Go(func() error {
-		return runAPI(gctx, apiDeps{
-			Config: cfg.API, Log: log, Registry: reg, Postgres: c.pool, ClickHouse: c.ch, Database: cfg.ClickHouse.Database,
-			Spec: spec, Model: cfg.Scoring.Model, Schedule: cfg.Batch.Schedule, Producer: writer, Trigger: runner, Listener: ln,
-			Checks: []servinglayer.Check{{Name: "kafka", Run: func(ctx context.Context) error {
-				_, err := kafka.PartitionCount(ctx, brokers, cfg.Kafka.Topic)
-				return err
-			}}},
-		})
-	})
+	g.Go(func() error { return runAPI(gctx, st.apiDeps(&cfg.batchConfig, cfg.API, brokers, ln)) })
 	if cfg.DemoEvents > 0 {
 		g.Go(func() error {
 			err := runDemo(gctx, log, cfg, models, spec, runner)
