@@ -22,6 +22,15 @@ const (
 	schemeRead  = "readToken"
 )
 
+// newValidator returns the request validator of spec.
+func (s *Server) newValidator(spec *openapi3.T) (*validator, error) {
+	return newValidator(spec, &echomiddleware.Options{
+		Options:              openapi3filter.Options{AuthenticationFunc: s.authenticate},
+		ErrorHandler:         validationError,
+		DoNotValidateServers: true,
+	})
+}
+
 func init() {
 	// Schema errors name the field and the rule; the schema and value dumps that
 	// kin-openapi appends by default would make 400 bodies pages long.
@@ -29,7 +38,7 @@ func init() {
 }
 
 // use installs the middleware chain.
-func (s *Server) use(e *echo.Echo, spec *openapi3.T) {
+func (s *Server) use(e *echo.Echo, v *validator) {
 	// Only answers that can be large are compressed: a gzip writer costs more than it
 	// saves on the hot small ones (a prediction, a scored row). Model files are served
 	// with Range, which must address the file's own bytes; promhttp compresses /metrics.
@@ -62,11 +71,7 @@ func (s *Server) use(e *echo.Echo, spec *openapi3.T) {
 		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 			Skipper: func(c echo.Context) bool { return !isUpload(c) }, Limit: strconv.FormatInt(s.cfg.MaxModelBytes, 10),
 		}),
-		echomiddleware.OapiRequestValidatorWithOptions(spec, &echomiddleware.Options{
-			Options:              openapi3filter.Options{AuthenticationFunc: s.authenticate},
-			ErrorHandler:         validationError,
-			DoNotValidateServers: true,
-		}),
+		v.middleware,
 	)
 }
 

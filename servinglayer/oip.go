@@ -185,8 +185,14 @@ func (h handlers) infer(ctx context.Context, name string, version int, req *api.
 				}
 			}
 		}
-		scores, err := m.ScoreFlat(ctx, in.Data, int(width))
-		if err != nil {
+		var scores []float32
+		if rows == 1 { // the common case, on the model's shortest path
+			score, err := m.ScoreOne(ctx, in.Data)
+			if err != nil {
+				return err
+			}
+			scores = []float32{score}
+		} else if scores, err = m.ScoreFlat(ctx, in.Data, int(width)); err != nil {
 			return err
 		}
 		v := strconv.FormatInt(meta.Version, 10)

@@ -178,10 +178,15 @@ func NewServer(deps Deps, cfg Config) (*Server, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	s.echo = e
-	s.use(e, spec)
+	v, err := s.newValidator(spec)
+	if err != nil {
+		return nil, fmt.Errorf("request validator: %w", err)
+	}
+	s.use(e, v)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})))
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", api.Spec) })
 	api.RegisterHandlers(e, api.NewStrictHandler(handlers{s}, nil))
+	v.learn(e)
 	return s, nil
 }
 
