@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/internal/refresh"
 )
 
 // DefaultPoll is how often a watcher polls when no notification arrives.
@@ -66,55 +67,27 @@ func NewWatcher(reg *Registry, name string, holder *inference.Holder, opts Watch
 // Run syncs at once, then on every notification for the model and at every poll, until ctx
 // ends. A failed sync is logged and counted, and the holder keeps serving what it has.
 func (w *Watcher) Run(ctx context.Context) {
-	wake := make(chan struct{}, 1)
-	signal := func() {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { w.listen(ctx, signal) })
-	tick := time.NewTicker(w.opts.Poll)
-	defer tick.Stop()
-	for {
-		_, err := w.Sync(ctx)
-		switch {
-		case ctx.Err() != nil:
-		case errors.Is(err, ErrNoActive):
-			w.log.Debug("no active model version yet")
-		case err != nil:
-			w.log.Warn("model sync failed, serving the loaded version", "loaded", w.loadedVersion(), "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-wake:
-		}
-	}
-}
-
-// listen signals every notification for the model and every (re)connection, after which
-// notifications may have been missed; it reconnects after the poll interval.
-func (w *Watcher) listen(ctx context.Context, signal func()) {
-	for {
-		err := w.reg.Listen(ctx, signal, func(model string) {
-			if model == w.name {
-				signal()
+	refresh.Loop(ctx, w.opts.Poll,
+		func(ctx context.Context, notify func()) error {
+			return w.reg.Listen(ctx, notify, func(model string) {
+				if model == w.name {
+					notify()
+				}
+			})
+		},
+		func(ctx context.Context) {
+			_, err := w.Sync(ctx)
+			switch {
+			case ctx.Err() != nil:
+			case errors.Is(err, ErrNoActive):
+				w.log.Debug("no active model version yet")
+			case err != nil:
+				w.log.Warn("model sync failed, serving the loaded version", "loaded", w.loadedVersion(), "err", err)
 			}
+		},
+		func(err error) {
+			w.log.Warn("model notifications lost, polling until the listener reconnects", "err", err, "retry_in", w.opts.Poll)
 		})
-		if ctx.Err() != nil {
-			return
-		}
-		w.log.Warn("model notifications lost, polling until the listener reconnects", "err", err, "retry_in", w.opts.Poll)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(w.opts.Poll):
-		}
-	}
 }
 
 // Sync loads the active version into the holder unless the holder serves it already, and

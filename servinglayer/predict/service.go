@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lambda-platform/lambda/internal/refresh"
 )
 
 // Defaults for the zero fields of Config.
@@ -82,46 +84,16 @@ func New(batch BatchView, speed SpeedView, runs Runs, cfg Config, log *slog.Logg
 // Run keeps the served run current until ctx ends: it reads the published run at once,
 // at every publish notification and every Config.RunPoll.
 func (s *Service) Run(ctx context.Context) {
-	wake := make(chan struct{}, 1)
-	signal := func() {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() { s.listen(ctx, signal) })
-	tick := time.NewTicker(s.cfg.RunPoll)
-	defer tick.Stop()
-	for {
-		if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("read published batch run, serving the one known", "run", s.ServedRun().ID, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-wake:
-		}
-	}
-}
-
-// listen signals every publish and every (re)connection, after which publishes may
-// have been missed.
-func (s *Service) listen(ctx context.Context, signal func()) {
-	for {
-		err := s.runs.ListenPublished(ctx, signal, signal)
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.Warn("batch publish notifications lost, polling until the listener reconnects", "err", err, "retry_in", s.cfg.RunPoll)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(s.cfg.RunPoll):
-		}
-	}
+	refresh.Loop(ctx, s.cfg.RunPoll,
+		func(ctx context.Context, notify func()) error { return s.runs.ListenPublished(ctx, notify, notify) },
+		func(ctx context.Context) {
+			if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("read published batch run, serving the one known", "run", s.ServedRun().ID, "err", err)
+			}
+		},
+		func(err error) {
+			s.log.Warn("batch publish notifications lost, polling until the listener reconnects", "err", err, "retry_in", s.cfg.RunPoll)
+		})
 }
 
 // Sync reads the published run and serves it; a new run starts an empty cache.
