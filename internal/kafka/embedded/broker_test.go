@@ -47,23 +47,7 @@ func TestRestartKeepsCommittedOffsets(t *testing.T) {
 
 	first := start(t, embedded.Options{Dir: dir, Addr: "127.0.0.1:0"})
 	brokers := first.Addrs()
-	if err := kafka.EnsureTopics(ctx, quiet(), brokers, partitions, "events"); err != nil {
-		t.Fatal(err)
-	}
-	w, err := kafka.NewWriter(brokers, "events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := make([]kafkago.Message, total)
-	for i := range msgs {
-		msgs[i] = kafkago.Message{Key: fmt.Appendf(nil, "entity-%d", i%37), Value: fmt.Appendf(nil, "%d", i)}
-	}
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	produce(ctx, t, brokers, partitions, total)
 
 	seen := map[string]bool{}
 	consume(ctx, t, brokers, group, before, seen)
@@ -97,6 +81,29 @@ func TestRestartKeepsCommittedOffsets(t *testing.T) {
 	consume(ctx, t, brokers, "replay", total, all)
 	if len(all) != total {
 		t.Errorf("replay read %d distinct messages, want %d", len(all), total)
+	}
+}
+
+// produce creates the topic "events" and writes total keyed messages, whose values are
+// their sequence numbers.
+func produce(ctx context.Context, t *testing.T, brokers []string, partitions, total int) {
+	t.Helper()
+	if err := kafka.EnsureTopics(ctx, quiet(), brokers, partitions, "events"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := kafka.NewWriter(brokers, "events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]kafkago.Message, total)
+	for i := range msgs {
+		msgs[i] = kafkago.Message{Key: fmt.Appendf(nil, "entity-%d", i%37), Value: fmt.Appendf(nil, "%d", i)}
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 

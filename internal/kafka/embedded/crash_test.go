@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
-	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/kafka/embedded"
 )
 
@@ -64,23 +61,7 @@ func TestKilledBrokerKeepsData(t *testing.T) {
 	}
 	brokers := []string{addr}
 
-	if err := kafka.EnsureTopics(ctx, quiet(), brokers, 3, "events"); err != nil {
-		t.Fatal(err)
-	}
-	w, err := kafka.NewWriter(brokers, "events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := make([]kafkago.Message, total)
-	for i := range msgs {
-		msgs[i] = kafkago.Message{Key: fmt.Appendf(nil, "entity-%d", i%37), Value: fmt.Appendf(nil, "%d", i)}
-	}
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	produce(ctx, t, brokers, 3, total)
 	seen := map[string]bool{}
 	consume(ctx, t, brokers, group, before, seen)
 
