@@ -1,6 +1,7 @@
 package migrations_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"slices"
@@ -16,39 +17,12 @@ import (
 
 func TestClickHouseAppliesOnce(t *testing.T) {
 	conn, db := testenv.EmptyClickHouse(t)
-	ctx := t.Context()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-
-	before, err := migrations.ClickHouseStatus(ctx, conn, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if before.Current != 0 || len(before.Pending) != before.Latest {
-		t.Fatalf("fresh database: status %+v, want current 0 and all %d pending", before, before.Latest)
-	}
-
-	applied, err := migrations.ClickHouse(ctx, conn, db, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if applied != before.Latest {
-		t.Errorf("first run applied %d, want %d", applied, before.Latest)
-	}
-	again, err := migrations.ClickHouse(ctx, conn, db, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again != 0 {
-		t.Errorf("second run applied %d, want 0", again)
-	}
-
-	after, err := migrations.ClickHouseStatus(ctx, conn, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Current != after.Latest || len(after.Pending) != 0 {
-		t.Errorf("after migrating: status %+v, want current = latest, none pending", after)
-	}
+	checkAppliesOnce(t,
+		func(ctx context.Context) (int, error) { return migrations.ClickHouse(ctx, conn, db, log) },
+		func(ctx context.Context) (migrations.Status, error) {
+			return migrations.ClickHouseStatus(ctx, conn, db)
+		})
 }
 
 // TestClickHouseConcurrentMigrators checks that idempotent DDL lets two migrators

@@ -1,6 +1,7 @@
 package migrations_test
 
 import (
+	"context"
 	"slices"
 	"testing"
 
@@ -43,5 +44,40 @@ SELECT 2`
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Statements:\n got %q\nwant %q", got, want)
+	}
+}
+
+// checkAppliesOnce migrates a fresh database twice: the first run applies every
+// migration, the second none, and the status says so before and after.
+func checkAppliesOnce(t *testing.T, migrate func(context.Context) (int, error), status func(context.Context) (migrations.Status, error)) {
+	t.Helper()
+	ctx := t.Context()
+	before, err := status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Current != 0 || len(before.Pending) != before.Latest {
+		t.Fatalf("fresh database: status %+v, want current 0 and all %d pending", before, before.Latest)
+	}
+	applied, err := migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied != before.Latest {
+		t.Errorf("first run applied %d, want %d", applied, before.Latest)
+	}
+	again, err := migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != 0 {
+		t.Errorf("second run applied %d, want 0", again)
+	}
+	after, err := status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Current != after.Latest || len(after.Pending) != 0 {
+		t.Errorf("after migrating: status %+v, want current = latest, none pending", after)
 	}
 }

@@ -1,6 +1,7 @@
 package migrations_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"slices"
@@ -17,39 +18,10 @@ import (
 
 func TestPostgresAppliesOnce(t *testing.T) {
 	pool, _ := testenv.EmptyPostgres(t)
-	ctx := t.Context()
 	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-
-	before, err := migrations.PostgresStatus(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if before.Current != 0 || len(before.Pending) != before.Latest {
-		t.Fatalf("fresh database: status %+v, want current 0 and all %d pending", before, before.Latest)
-	}
-
-	applied, err := migrations.Postgres(ctx, pool, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if applied != before.Latest {
-		t.Errorf("first run applied %d, want %d", applied, before.Latest)
-	}
-	again, err := migrations.Postgres(ctx, pool, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again != 0 {
-		t.Errorf("second run applied %d, want 0", again)
-	}
-
-	after, err := migrations.PostgresStatus(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Current != after.Latest || len(after.Pending) != 0 {
-		t.Errorf("after migrating: status %+v, want current = latest, none pending", after)
-	}
+	checkAppliesOnce(t,
+		func(ctx context.Context) (int, error) { return migrations.Postgres(ctx, pool, log) },
+		func(ctx context.Context) (migrations.Status, error) { return migrations.PostgresStatus(ctx, pool) })
 }
 
 func TestPostgresConcurrentMigrators(t *testing.T) {
