@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/registry"
 )
 
@@ -49,7 +50,7 @@ func BenchmarkServing(b *testing.B) {
 	ctx := context.Background()
 	run := s.publish([]int64{5000, 5000, 5000}, time.Now().Add(-time.Minute))
 	seedBench(b, s, run)
-	fp32 := onnxBytes(b, logistic(len(featureNames), 1))
+	fp32 := ortenv.ONNX(b, logistic(len(featureNames), 1))
 	if _, err := s.models.Register(ctx, "bench", featureNames, registry.File{Variant: registry.FP32, ONNX: fp32}); err != nil {
 		b.Fatal(err)
 	}

@@ -291,16 +291,6 @@ func logistic(width int, seed float32) onnxmodel.LogisticRegression {
 	return lr
 }
 
-// onnxBytes encodes a model.
-func onnxBytes(t testing.TB, lr onnxmodel.LogisticRegression) []byte {
-	t.Helper()
-	m, err := lr.Model()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.Marshal()
-}
-
 // proxy forwards TCP connections to a server until it is cut.
 type proxy struct {
 	t      testing.TB

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/quantize"
 	"github.com/lambda-platform/lambda/servinglayer"
 	"github.com/lambda-platform/lambda/servinglayer/api"
@@ -42,7 +43,7 @@ var admin = []string{"Authorization", "Bearer " + adminToken}
 
 func TestModelDistribution(t *testing.T) {
 	s := newStack(t, stackOptions{cfg: servinglayer.Config{AdminToken: adminToken}})
-	fp32 := onnxBytes(t, logistic(len(featureNames), 1))
+	fp32 := ortenv.ONNX(t, logistic(len(featureNames), 1))
 	int8, err := quantize.Quantize(fp32, quantize.WeightOnly)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +151,7 @@ func TestModelDistribution(t *testing.T) {
 
 	t.Run("activate and roll back", func(t *testing.T) {
 		var v2 api.ModelVersion
-		r := s.upload("demo", map[string][]byte{"fp32": onnxBytes(t, logistic(len(featureNames), 2))}, nil, admin...)
+		r := s.upload("demo", map[string][]byte{"fp32": ortenv.ONNX(t, logistic(len(featureNames), 2))}, nil, admin...)
 		r.json(t, &v2)
 		if r.status != http.StatusCreated || v2.Version != 2 || v2.Status != "registered" || len(v2.Files) != 1 {
 			t.Fatalf("upload v2: status %d: %s", r.status, r.body)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 )
@@ -33,7 +34,7 @@ func TestOIP(t *testing.T) {
 	for _, lr := range []struct {
 		name string
 		fp32 []byte
-	}{{"oip", onnxBytes(t, lr1)}, {"oip", onnxBytes(t, lr2)}, {"idle", onnxBytes(t, lr1)}} {
+	}{{"oip", ortenv.ONNX(t, lr1)}, {"oip", ortenv.ONNX(t, lr2)}, {"idle", ortenv.ONNX(t, lr1)}} {
 		if _, err := s.models.Register(ctx, lr.name, []string{"a", "b", "c"}, registry.File{Variant: registry.FP32, ONNX: lr.fp32}); err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package quantize_test
 
 import (
+	"github.com/lambda-platform/lambda/inference/ortenv"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -40,7 +41,7 @@ func BenchmarkScore(b *testing.B) {
 		width int
 	}{
 		{"trained-mlp", trained, demoRows, d.Width()},
-		{"mlp256", marshal(b, wideMLP(b, 256, 256, 1)), normals(rand.New(rand.NewPCG(2, 2)), benchBatch*256, 1), 256},
+		{"mlp256", ortenv.ONNX(b, wideMLP(b, 256, 256, 1)), normals(rand.New(rand.NewPCG(2, 2)), benchBatch*256, 1), 256},
 	} {
 		names, files := []string{"fp32"}, [][]byte{c.fp32}
 		for _, mode := range quantize.Modes {

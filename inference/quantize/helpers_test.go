@@ -20,17 +20,6 @@ func wideMLP(t testing.TB, width, hidden int, seed uint64) onnxmodel.MLP {
 	}
 }
 
-func marshal(t testing.TB, m interface {
-	Model() (*onnxmodel.Model, error)
-}) []byte {
-	t.Helper()
-	om, err := m.Model()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return om.Marshal()
-}
-
 func normals(r *rand.Rand, n int, scale float64) []float32 {
 	out := make([]float32, n)
 	for i := range out {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
+	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/quantize"
 )
 
@@ -16,7 +17,7 @@ import (
 // 2000 rows of standard normal features on the real runtime.
 func TestWideLayer(t *testing.T) {
 	const width, hidden, rows = 256, 256, 2000
-	fp32 := marshal(t, wideMLP(t, width, hidden, 1))
+	fp32 := ortenv.ONNX(t, wideMLP(t, width, hidden, 1))
 	sample := normals(rand.New(rand.NewPCG(2, 2)), rows*width, 1)
 	for mode, maxDelta := range map[quantize.Mode]float64{quantize.WeightOnly: 0.01, quantize.Dynamic: 0.02} {
 		int8, err := quantize.Quantize(fp32, mode)
@@ -39,7 +40,7 @@ func TestWideLayer(t *testing.T) {
 func TestUnusedFeatures(t *testing.T) {
 	const width, rows = 3, 1000
 	lr := onnxmodel.LogisticRegression{W: []float32{0.01, 0, -0.5}, B: 0.2}
-	fp32 := marshal(t, lr)
+	fp32 := ortenv.ONNX(t, lr)
 	r := rand.New(rand.NewPCG(3, 3))
 	sample := make([]float32, 0, rows*width)
 	for range rows {
@@ -61,7 +62,7 @@ func TestUnusedFeatures(t *testing.T) {
 }
 
 func TestGraph(t *testing.T) {
-	fp32 := marshal(t, wideMLP(t, 8, 16, 1))
+	fp32 := ortenv.ONNX(t, wideMLP(t, 8, 16, 1))
 	for _, mode := range quantize.Modes {
 		b, err := quantize.Quantize(fp32, mode)
 		if err != nil {
@@ -98,7 +99,7 @@ func TestGraph(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	mlp := wideMLP(t, 4, 4, 1)
-	fp32 := marshal(t, mlp)
+	fp32 := ortenv.ONNX(t, mlp)
 	old, err := onnxmodel.Decode(fp32)
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ func TestErrors(t *testing.T) {
 		"unknown mode": {fp32, "int4", quantize.ErrUnknownMode},
 		"opset 11":     {old.Marshal(), quantize.WeightOnly, quantize.ErrUnsupported},
 		"no matmul":    {noMatMul.Marshal(), quantize.Dynamic, quantize.ErrNothingToQuantize},
-		"nan weight":   {marshal(t, mlp), quantize.WeightOnly, quantize.ErrUnsupported},
+		"nan weight":   {ortenv.ONNX(t, mlp), quantize.WeightOnly, quantize.ErrUnsupported},
 	} {
 		if _, err := quantize.Quantize(c.onnx, c.mode); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)

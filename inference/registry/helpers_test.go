@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
+	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/testenv"
 )
@@ -38,17 +39,6 @@ func lr(seed uint64, n int) onnxmodel.LogisticRegression {
 	return onnxmodel.LogisticRegression{W: w, B: float32(r.NormFloat64())}
 }
 
-func onnxOf(t testing.TB, m interface {
-	Model() (*onnxmodel.Model, error)
-}) []byte {
-	t.Helper()
-	om, err := m.Model()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return om.Marshal()
-}
-
 func fp32(t testing.TB, seed uint64) registry.File {
-	return registry.File{Variant: registry.FP32, ONNX: onnxOf(t, lr(seed, width))}
+	return registry.File{Variant: registry.FP32, ONNX: ortenv.ONNX(t, lr(seed, width))}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/registry"
 )
 
@@ -78,7 +79,7 @@ func TestRegisterRejects(t *testing.T) {
 		want     error
 	}{
 		"width 6 for 5 names": {"m", featureNames(width - 1), []registry.File{good}, registry.ErrFeatureMismatch},
-		"int8 width mismatch": {"m", featureNames(width), []registry.File{good, {Variant: registry.INT8, ONNX: onnxOf(t, lr(2, width+1))}}, registry.ErrFeatureMismatch},
+		"int8 width mismatch": {"m", featureNames(width), []registry.File{good, {Variant: registry.INT8, ONNX: ortenv.ONNX(t, lr(2, width+1))}}, registry.ErrFeatureMismatch},
 		"repeated feature":    {"m", []string{"a", "b", "c", "d", "e", "a"}, []registry.File{good}, registry.ErrFeatureMismatch},
 		"no features":         {"m", nil, []registry.File{good}, registry.ErrFeatureMismatch},
 		"not onnx":            {"m", featureNames(width), []registry.File{{Variant: registry.FP32, ONNX: []byte("hello")}}, inference.ErrInvalidModel},
@@ -103,7 +104,7 @@ func TestAddArtifact(t *testing.T) {
 	if _, err := reg.Register(ctx, "m", featureNames(width), fp32(t, 1)); err != nil {
 		t.Fatal(err)
 	}
-	int8 := registry.File{Variant: registry.INT8, ONNX: onnxOf(t, lr(9, width))}
+	int8 := registry.File{Variant: registry.INT8, ONNX: ortenv.ONNX(t, lr(9, width))}
 	if _, err := reg.AddArtifact(ctx, "m", 1, int8); err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestAddArtifact(t *testing.T) {
 	}{
 		"again":           {1, int8, registry.ErrExists},
 		"missing version": {2, int8, registry.ErrNotFound},
-		"wrong width":     {1, registry.File{Variant: registry.INT8, ONNX: onnxOf(t, lr(9, width+2))}, registry.ErrFeatureMismatch},
+		"wrong width":     {1, registry.File{Variant: registry.INT8, ONNX: ortenv.ONNX(t, lr(9, width+2))}, registry.ErrFeatureMismatch},
 	} {
 		if _, err := reg.AddArtifact(ctx, "m", c.version, c.file); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
+	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/registry"
 )
 
@@ -33,7 +34,7 @@ func TestWatcherSwapsUnderLoad(t *testing.T) {
 		Model() (*onnxmodel.Model, error)
 		Predict([]float32) float32
 	}{lr(1, width), lr(2, width), mlp} {
-		v, err := reg.Register(ctx, "m", featureNames(width), registry.File{Variant: registry.FP32, ONNX: onnxOf(t, m)})
+		v, err := reg.Register(ctx, "m", featureNames(width), registry.File{Variant: registry.FP32, ONNX: ortenv.ONNX(t, m)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +161,7 @@ func TestWatcherSync(t *testing.T) {
 	}
 	sync(true) // no int8 file yet: the fp32 one
 	sync(false)
-	if _, err := reg.AddArtifact(ctx, "m", 1, registry.File{Variant: registry.INT8, ONNX: onnxOf(t, lr(2, width))}); err != nil {
+	if _, err := reg.AddArtifact(ctx, "m", 1, registry.File{Variant: registry.INT8, ONNX: ortenv.ONNX(t, lr(2, width))}); err != nil {
 		t.Fatal(err)
 	}
 	sync(true) // the int8 file now exists

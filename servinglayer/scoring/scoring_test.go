@@ -32,7 +32,7 @@ func TestSet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := reg.Register(ctx, "idle", []string{"a", "b"}, registry.File{Variant: registry.FP32, ONNX: mustMarshal(t, models[0])}); err != nil {
+	if _, err := reg.Register(ctx, "idle", []string{"a", "b"}, registry.File{Variant: registry.FP32, ONNX: ortenv.ONNX(t, models[0])}); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.Activate(ctx, "m", 3); err != nil {
@@ -97,7 +97,7 @@ func TestConcurrentFirstUse(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	ctx := t.Context()
 	reg := registry.New(pool, nil)
-	if _, err := reg.Register(ctx, "m", []string{"a", "b"}, registry.File{Variant: registry.FP32, ONNX: mustMarshal(t, onnxmodel.LogisticRegression{W: []float32{1, 1}})}); err != nil {
+	if _, err := reg.Register(ctx, "m", []string{"a", "b"}, registry.File{Variant: registry.FP32, ONNX: ortenv.ONNX(t, onnxmodel.LogisticRegression{W: []float32{1, 1}})}); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.Activate(ctx, "m", 1); err != nil {
@@ -128,13 +128,4 @@ func TestConcurrentFirstUse(t *testing.T) {
 		}
 	}
 	t.Error("no swap counted")
-}
-
-func mustMarshal(t *testing.T, lr onnxmodel.LogisticRegression) []byte {
-	t.Helper()
-	m, err := lr.Model()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.Marshal()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/lambda-platform/lambda/batchlayer/chstream"
 	"github.com/lambda-platform/lambda/batchlayer/master"
 	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/features"
@@ -99,11 +100,7 @@ func LR(width int) onnxmodel.LogisticRegression {
 // Model loads lr as version 1 of model "test" on the real ONNX Runtime.
 func Model(t testing.TB, lr onnxmodel.LogisticRegression, spec *features.Spec) *inference.Model {
 	t.Helper()
-	m, err := lr.Model()
-	if err != nil {
-		t.Fatal(err)
-	}
-	model, err := inference.LoadModel(m.Marshal(), inference.Meta{Name: "test", Version: 1, Features: spec.FeatureNames()}, inference.Options{})
+	model, err := inference.LoadModel(ortenv.ONNX(t, lr), inference.Meta{Name: "test", Version: 1, Features: spec.FeatureNames()}, inference.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
