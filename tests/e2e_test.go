@@ -81,18 +81,12 @@ func TestLambdaEndToEnd(t *testing.T) {
 	pool, pgURL := testenv.EmptyPostgres(t)
 	_, chDB := testenv.EmptyClickHouse(t)
 	token := randomToken(t)
-	env := []string{
-		"LAMBDA_POSTGRES_URL=" + pgURL,
-		"LAMBDA_CLICKHOUSE_DATABASE=" + chDB,
-		"LAMBDA_KAFKA_BROKERS=",
-		"LAMBDA_KAFKA_EMBEDDED_ADDR=127.0.0.1:0",
-		"LAMBDA_HTTP_ADDR=127.0.0.1:0",
-		"LAMBDA_DATA_DIR=" + t.TempDir(),
-		"LAMBDA_ADMIN_TOKEN=" + token,
-		"LAMBDA_ORT_LIB=" + lib,
-		"LAMBDA_MODEL=" + e2eModel,
+	env := append(upEnv(t, pgURL, chDB),
+		"LAMBDA_ADMIN_TOKEN="+token,
+		"LAMBDA_ORT_LIB="+lib,
+		"LAMBDA_MODEL="+e2eModel,
 		"LAMBDA_BATCH_SCHEDULE=@every 24h", // only the run this test triggers
-	}
+	)
 
 	// 1. A trained, active model before anything scores.
 	run(t, ctx, env, "migrate")

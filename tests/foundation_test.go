@@ -28,14 +28,7 @@ func TestUpProduceRestart(t *testing.T) {
 	pgURL = strings.Replace(pgURL, "/lambda_test_", "/lambda_test_up_", 1) // a database `up` must create itself
 	t.Cleanup(func() { dropDatabase(t, pgURL) })
 	ch, chDB := testenv.EmptyClickHouse(t)
-	env := []string{
-		"LAMBDA_POSTGRES_URL=" + pgURL,
-		"LAMBDA_CLICKHOUSE_DATABASE=" + chDB,
-		"LAMBDA_KAFKA_BROKERS=",
-		"LAMBDA_KAFKA_EMBEDDED_ADDR=127.0.0.1:0",
-		"LAMBDA_HTTP_ADDR=127.0.0.1:0",
-		"LAMBDA_DATA_DIR=" + t.TempDir(),
-	}
+	env := upEnv(t, pgURL, chDB)
 
 	up := start(t, env, "up", "--demo-events", "5000", "--demo-entities", "300")
 	api := up.waitLine(t, "api", time.Minute)

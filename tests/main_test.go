@@ -186,3 +186,16 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// upEnv is the environment of a `lambda` command on the test's own databases, the
+// embedded broker and loopback ports chosen by the system, with a fresh data dir.
+func upEnv(t *testing.T, pgURL, chDB string) []string {
+	return []string{
+		"LAMBDA_POSTGRES_URL=" + pgURL,
+		"LAMBDA_CLICKHOUSE_DATABASE=" + chDB,
+		"LAMBDA_KAFKA_BROKERS=",
+		"LAMBDA_KAFKA_EMBEDDED_ADDR=127.0.0.1:0",
+		"LAMBDA_HTTP_ADDR=127.0.0.1:0",
+		"LAMBDA_DATA_DIR=" + t.TempDir(),
+	}
+}
