@@ -77,7 +77,9 @@ func Select(ctx context.Context, opts Options, queryID, query string, result pro
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	err = c.query(queryID, query, result, onBlock)
-	if ctxErr := ctx.Err(); ctxErr != nil && err != nil {
+	// A context that ended during the query is its outcome, even when the server
+	// finished before the deadline reached the socket: the caller stopped wanting rows.
+	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("select on %s: %w", opts.Addr, ctxErr)
 	}
 	if err != nil {
