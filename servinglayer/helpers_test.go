@@ -3,6 +3,7 @@ package servinglayer_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -33,7 +34,16 @@ import (
 	"github.com/lambda-platform/lambda/servinglayer/views"
 )
 
-func TestMain(m *testing.M) { ortenv.Main(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(loadEnv); spec != "" { // BenchmarkServing's load generator
+		if err := generateLoadMain(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "load generator:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	ortenv.Main(m)
+}
 
 // Tokens the tests configure.
 const (
@@ -58,6 +68,7 @@ type stack struct {
 	t       testing.TB
 	pg      *pgxpool.Pool
 	ch      driver.Conn
+	pgURL   string
 	db      string
 	pgProxy *proxy
 	chProxy *proxy
@@ -67,6 +78,7 @@ type stack struct {
 	brokers []string
 	topic   string
 	url     string
+	handler http.Handler
 	client  *http.Client
 }
 
@@ -75,7 +87,7 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	ctx := context.Background()
 	pool, pgURL := testenv.Postgres(t)
 	ch, db := testenv.ClickHouse(t)
-	s := &stack{t: t, pg: pool, ch: ch, db: db, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}}
+	s := &stack{t: t, pg: pool, pgURL: pgURL, ch: ch, db: db, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}}
 	servePG, serveCH := pool, ch
 	if opts.proxies {
 		u, err := url.Parse(pgURL)
@@ -136,6 +148,7 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.handler = srv.Handler()
 	s.url = serve(t, srv)
 	return s
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	echomiddleware "github.com/oapi-codegen/echo-middleware"
@@ -25,10 +24,9 @@ const (
 // newValidator returns the request validator of spec.
 func (s *Server) newValidator(spec *openapi3.T) (*validator, error) {
 	return newValidator(spec, &echomiddleware.Options{
-		Options:              openapi3filter.Options{AuthenticationFunc: s.authenticate},
 		ErrorHandler:         validationError,
 		DoNotValidateServers: true,
-	})
+	}, s.authenticate)
 }
 
 func init() {
@@ -92,9 +90,9 @@ func validationError(c echo.Context, err *echo.HTTPError) error {
 }
 
 // authenticate checks the bearer token an operation's security scheme asks for.
-func (s *Server) authenticate(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	token, hasToken := bearer(in.RequestValidationInput.Request)
-	switch in.SecuritySchemeName {
+func (s *Server) authenticate(scheme string, r *http.Request) error {
+	token, hasToken := bearer(r)
+	switch scheme {
 	case schemeAdmin:
 		switch {
 		case s.cfg.AdminToken == "":
@@ -113,7 +111,7 @@ func (s *Server) authenticate(_ context.Context, in *openapi3filter.Authenticati
 			return echo.NewHTTPError(http.StatusUnauthorized, "invalid token")
 		}
 	default:
-		return echo.NewHTTPError(http.StatusInternalServerError, "unknown security scheme "+in.SecuritySchemeName)
+		return echo.NewHTTPError(http.StatusInternalServerError, "unknown security scheme "+scheme)
 	}
 	return nil
 }

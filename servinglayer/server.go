@@ -186,7 +186,9 @@ func NewServer(deps Deps, cfg Config) (*Server, error) {
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})))
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", api.Spec) })
 	api.RegisterHandlers(e, api.NewStrictHandler(handlers{s}, nil))
-	v.learn(e)
+	if err := v.learn(e); err != nil {
+		return nil, fmt.Errorf("request validator: %w", err)
+	}
 	return s, nil
 }
 

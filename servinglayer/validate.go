@@ -1,8 +1,11 @@
 package servinglayer
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -12,41 +15,105 @@ import (
 	echomiddleware "github.com/oapi-codegen/echo-middleware"
 )
 
-// validator validates requests against the OpenAPI document. A request echo has
-// routed to one of its registered routes reuses the OpenAPI route found for the first
-// request of that route, with echo's path parameters, instead of matching the path
-// with gorillamux's regular expressions every time; the rest (unknown paths, methods a
-// path lacks) are matched by gorillamux, so they get its 404 and 405 answers.
+// validator authorizes and validates requests against the OpenAPI document.
+//
+// Authorization is its own: each operation's security scheme is looked up by its
+// echo route and checked by authorize before the request is validated, as kin-openapi
+// would (it would also read and copy every request body for its authentication
+// function). A request echo has routed to one of its registered routes reuses the
+// OpenAPI route found for the first request of that route, with echo's path
+// parameters, instead of matching the path with gorillamux's regular expressions every
+// time; the rest (unknown paths, methods a path lacks) are matched by gorillamux, so
+// they get its 404 and 405 answers.
 type validator struct {
-	gorilla routers.Router
-	opts    *echomiddleware.Options
-	known   map[routeKey]bool // the echo routes, set by learn before serving
-	routes  sync.Map          // routeKey → *routers.Route
+	gorilla   routers.Router
+	opts      *echomiddleware.Options
+	authorize func(scheme string, r *http.Request) error
+	schemes   map[routeKey]string // each operation's security scheme, "" for none
+	known     map[routeKey]bool   // the echo routes, set by learn before serving
+	routes    sync.Map            // routeKey → *routers.Route
 }
 
 type routeKey struct{ method, path string }
 
-func newValidator(spec *openapi3.T, opts *echomiddleware.Options) (*validator, error) {
+// newValidator returns the validator of spec, whose operations have at most one
+// security scheme each; authorize checks a request against one. It takes the security
+// requirements out of spec.
+func newValidator(spec *openapi3.T, opts *echomiddleware.Options, authorize func(scheme string, r *http.Request) error) (*validator, error) {
 	spec.Servers = nil // no Host validation (echomiddleware.Options.DoNotValidateServers)
+	v := &validator{opts: opts, authorize: authorize, schemes: make(map[routeKey]string)}
+	for path, item := range spec.Paths.Map() {
+		for method, op := range item.Operations() {
+			reqs := spec.Security
+			if op.Security != nil {
+				reqs = *op.Security
+			}
+			scheme, err := onlyScheme(reqs)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", method, path, err)
+			}
+			v.schemes[routeKey{method, echoPath(path)}] = scheme
+			op.Security = &openapi3.SecurityRequirements{}
+		}
+	}
+	spec.Security = nil
 	r, err := gorillamux.NewRouter(spec)
 	if err != nil {
 		return nil, err
 	}
-	return &validator{gorilla: r, opts: opts}, nil
+	v.gorilla = r
+	return v, nil
 }
 
-// learn records the routes of e; call it once all are added.
-func (v *validator) learn(e *echo.Echo) {
+// onlyScheme returns the one security scheme of reqs, "" when there is none.
+func onlyScheme(reqs openapi3.SecurityRequirements) (string, error) {
+	var schemes []string
+	for _, req := range reqs {
+		for name := range req {
+			schemes = append(schemes, name)
+		}
+	}
+	if len(schemes) > 1 {
+		return "", fmt.Errorf("security schemes %v: only one per operation is supported", schemes)
+	}
+	if len(schemes) == 0 {
+		return "", nil
+	}
+	return schemes[0], nil
+}
+
+// echoPath is the echo route of an OpenAPI path template: {name} is :name, and a
+// literal colon is escaped.
+func echoPath(path string) string {
+	return pathParam.ReplaceAllString(strings.ReplaceAll(path, ":", `\:`), ":$1")
+}
+
+var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
+
+// learn records the routes of e; call it once all are added. Every operation with a
+// security scheme must have its route, or its scheme would not be checked.
+func (v *validator) learn(e *echo.Echo) error {
 	v.known = make(map[routeKey]bool)
 	for _, r := range e.Routes() {
 		v.known[routeKey{r.Method, r.Path}] = true
 	}
+	for key, scheme := range v.schemes {
+		if scheme != "" && !v.known[key] {
+			return fmt.Errorf("operation %s %s needs %s, but has no route", key.method, key.path, scheme)
+		}
+	}
+	return nil
 }
 
 func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		router := v.gorilla
 		if key := (routeKey{c.Request().Method, c.Path()}); v.known[key] {
+			if scheme := v.schemes[key]; scheme != "" {
+				if err := v.authorize(scheme, c.Request()); err != nil {
+					return err
+				}
+			}
 			router = &echoRouter{v: v, c: c, key: key}
 		}
 		if err := echomiddleware.ValidateRequestFromContext(c, router, v.opts); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -16,6 +17,7 @@ import (
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/gctune"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/servinglayer"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
@@ -32,6 +34,7 @@ type apiConfig struct {
 	Timeout       time.Duration
 	CacheEntries  int
 	LookupTimeout time.Duration
+	GCHeadroomMB  int
 }
 
 // Register binds the section to flags.
@@ -43,6 +46,8 @@ func (c *apiConfig) Register(f *config.Flags) {
 	f.Duration(&c.Timeout, "http-timeout", "LAMBDA_HTTP_TIMEOUT", servinglayer.DefaultRequestTimeout, "bound of one request's work")
 	f.Int(&c.CacheEntries, "batch-cache-entries", "LAMBDA_BATCH_CACHE_ENTRIES", predict.DefaultCacheEntries, "batch view entities cached for the served run")
 	f.Duration(&c.LookupTimeout, "lookup-timeout", "LAMBDA_LOOKUP_TIMEOUT", predict.DefaultLookupTimeout, "bound of one read of the batch or speed view")
+	f.Int(&c.GCHeadroomMB, "gc-headroom-mb", "LAMBDA_GC_HEADROOM_MB", gctune.DefaultHeadroomMB,
+		"heap growth in MiB allowed between garbage collections at least (fewer pauses under load; 0, or GOGC set: Go's default)")
 }
 
 // LogValue masks the tokens.
@@ -56,7 +61,7 @@ func (c apiConfig) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("admin_token", masked(c.AdminToken)),
 		slog.String("read_token", masked(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
 		slog.Duration("timeout", c.Timeout), slog.Int("batch_cache_entries", c.CacheEntries),
-		slog.Duration("lookup_timeout", c.LookupTimeout))
+		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("gc_headroom_mb", c.GCHeadroomMB))
 }
 
 // serveConfig is the batch commands' config (databases, broker, model, spec, schedule:
@@ -149,6 +154,9 @@ func (st *stack) apiDeps(cfg *batchConfig, api apiConfig, brokers []string, ln n
 // runAPI serves the HTTP API on d.Listener until ctx ends. The ONNX Runtime must be
 // initialised.
 func runAPI(ctx context.Context, d apiDeps) error {
+	if _, set := os.LookupEnv("GOGC"); !set && d.Config.GCHeadroomMB > 0 {
+		defer gctune.Start(int64(d.Config.GCHeadroomMB) << 20)()
+	}
 	writer, err := kafka.NewWriter(d.Brokers, d.Topic)
 	if err != nil {
 		return err
