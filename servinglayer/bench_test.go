@@ -41,6 +41,8 @@ const (
 // slow answer does not hide the queue behind it), and reports p50/p99/p99.9 latency
 // per scenario:
 //
+//   - live: GET /v2/health/live, the floor: the HTTP round trip and the API's
+//     middleware (authorization, validation, metrics) with no work behind it;
 //   - merged: GET /v1/entities/{id}/prediction of random entities, the batch view cached
 //     (every entity has a batch row, half of them a speed row ahead of it);
 //   - postgres: the bare speed_view point query of the same entities through pgx, the
@@ -76,22 +78,6 @@ func BenchmarkServing(b *testing.B) {
 					b.Fatalf("%d of %d requests failed, the first: %s", res.Failed, len(res.Latencies), res.FirstError)
 				}
 				lat := res.Latencies
-				if os.Getenv("DUMP") != "" {
-					per := sc.rate / 20
-					for w := 0; w*per < len(lat); w++ {
-						n := 0
-						var mx time.Duration
-						for _, l := range lat[w*per : min(len(lat), (w+1)*per)] {
-							if l > 2*time.Millisecond {
-								n++
-							}
-							mx = max(mx, l)
-						}
-						if n > 0 {
-							fmt.Fprintf(os.Stderr, "window %d (%dms): %d over 2ms, max %v\n", w, w*50, n, mx)
-						}
-					}
-				}
 				slices.Sort(lat)
 				pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
 				b.ReportMetric(pct(0.50), "p50-µs")
