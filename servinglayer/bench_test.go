@@ -32,7 +32,7 @@ import (
 const (
 	benchEntities = 10_000
 	benchRate     = 5000 // requests per second offered
-	benchSeconds  = 3
+	benchSeconds  = 5
 	benchWorkers  = 64 // concurrent requests at most
 )
 
