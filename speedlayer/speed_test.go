@@ -176,5 +176,18 @@ func TestRowsAreRescoredWhenAModelArrives(t *testing.T) {
 	e.produce(ctx, e.topic, eventMessages(evs[2999:])...)
 	ends = e.ends(ctx)
 	e.waitCommitted(ctx, "speed", ends)
+	// The micro-batch that met the model is committed before every delta is rescored.
+	for unscored := len(rows); unscored > 0; {
+		if ctx.Err() != nil {
+			t.Fatalf("%d rows still unscored after the model arrived", unscored)
+		}
+		time.Sleep(20 * time.Millisecond)
+		unscored = 0
+		for _, r := range speedRows(ctx, t, e.pool) {
+			if r.Score == nil {
+				unscored++
+			}
+		}
+	}
 	compareRows(t, speedRows(ctx, t, e.pool), e.expected(ctx, e.readLog(ctx, ends), batchRun{run: speedlayer.Run{}}))
 }

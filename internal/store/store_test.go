@@ -8,22 +8,21 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lambda-platform/lambda/internal/store"
+	"github.com/lambda-platform/lambda/internal/testenv"
 )
 
 func TestOpenPostgres(t *testing.T) {
 	openPostgres(t)
 }
 
-// openPostgres opens the test server's pool, closed at the end of the test.
+// openPostgres opens a pool on a fresh database of the test server, closed at the end
+// of the test.
 func openPostgres(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := os.Getenv(store.EnvPostgresURL)
-	if url == "" {
-		url = store.DefaultPostgresURL
-	}
+	_, url := testenv.EmptyPostgres(t)
 	pool, err := store.OpenPostgres(t.Context(), url)
 	if err != nil {
-		t.Fatalf("%v (`make services-up` starts the local servers)", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
 	return pool
