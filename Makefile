@@ -47,7 +47,8 @@ test: services-up ## every test, unit and integration, against the real servers
 .PHONY: bench
 bench: services-up ## benchmarks of every hot path, each next to the raw dependency it stands on
 	go test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/... ./inference/...
-	go test -run '^$$' -bench . -benchtime 1x -v ./batchlayer/... ./speedlayer/... ./servinglayer/... | grep -v '^=== RUN'
+	go test -run '^$$' -bench . -skip 'BenchmarkHandler|BenchmarkRunCache' -benchtime 1x -v ./batchlayer/... ./speedlayer/... ./servinglayer/... | grep -v '^=== RUN'
+	go test -run '^$$' -bench 'BenchmarkHandler|BenchmarkRunCache' -benchmem -benchtime 1s ./servinglayer/...
 
 
 .PHONY: fuzz
