@@ -1,8 +1,10 @@
 // Package servinglayer is the platform's HTTP API (echo/v4), spec first: the OpenAPI
-// document in package api is served at /openapi.yaml, every request is validated
-// against it (oapi-codegen's echo-middleware over kin-openapi, which also checks the
-// bearer tokens its security schemes ask for), and the handlers implement the strict
-// server interface generated from it.
+// document in package api is served at /openapi.yaml, every request is authorized by
+// its operation's security scheme and validated against it (oapi-codegen's
+// echo-middleware over kin-openapi), and the handlers implement the strict server
+// interface generated from it. The one exception is the inference body
+// (x-lambda-checked-by-handler): online scoring's hot path decodes it once, into the
+// typed request, and its handler checks the schema's rules.
 //
 // # Endpoints
 //
@@ -29,8 +31,8 @@
 //
 // Middleware, outermost first: recover, request id, metrics, request log (debug
 // level), gzip (not for model files, which are served with Range), context timeout,
-// body limit (Config.MaxBodyBytes; Config.MaxModelBytes for model uploads), OpenAPI
-// validation with authentication.
+// body limit (Config.MaxBodyBytes; Config.MaxModelBytes for model uploads),
+// authorization and OpenAPI validation.
 //
 // # Metrics
 //

@@ -2,11 +2,13 @@ package servinglayer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 
 	"github.com/labstack/echo/v4"
 
@@ -102,4 +104,60 @@ func unavailable(err error, format string, args ...any) error {
 // badRequest is a 400 whose message names what is wrong.
 func badRequest(format string, args ...any) error {
 	return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(format, args...))
+}
+
+// jsonSerializer is echo's JSON serializer with decode errors answered as 400s that
+// say what is wrong with the request body and name the field of a wrong type; a body
+// over the limit is a 413 whatever it holds.
+type jsonSerializer struct{ echo.DefaultJSONSerializer }
+
+func (jsonSerializer) Deserialize(c echo.Context, v any) error {
+	body := c.Request().Body
+	dec := json.NewDecoder(body)
+	err := dec.Decode(v)
+	if err == nil {
+		if _, err = dec.Token(); err == io.EOF {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("more after the JSON value")
+		}
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		return he
+	}
+	if _, rest := io.Copy(io.Discard, body); errors.As(rest, &he) {
+		return he
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return badRequest("request body: %s: a JSON %s, where the schema has %s", te.Field, te.Value, jsonKind(te.Type))
+	}
+	return badRequest("request body: %v", err)
+}
+
+// jsonKind names the JSON values t takes.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Float32:
+		return "a 32-bit float"
+	case reflect.Float64:
+		return "a number"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	default:
+		if t.ConvertibleTo(reflect.TypeFor[int64]()) {
+			return "an integer"
+		}
+		return t.String()
+	}
 }

@@ -153,16 +153,28 @@ func (h handlers) OipInferVersion(ctx context.Context, req api.OipInferVersionRe
 }
 
 // infer scores the request's one FP32 [N, F] input with the model name at version
-// (0: the active version).
+// (0: the active version). It checks the request body's schema rules itself (the
+// validator leaves this body to it, x-lambda-checked-by-handler), then the model's.
 func (h handlers) infer(ctx context.Context, name string, version int, req *api.OIPInferRequest) (api.OIPInferJSONResponse, error) {
-	if h.deps.Scorers == nil {
-		return api.OIPInferJSONResponse{}, fmt.Errorf("inference: %w", errNotConfigured)
+	if len(req.Inputs) != 1 {
+		return api.OIPInferJSONResponse{}, badRequest("inputs: %d inputs; the models served take exactly one", len(req.Inputs))
 	}
-	in := req.Inputs[0] // the schema asks for exactly one
+	in := req.Inputs[0]
+	switch {
+	case in.Name == "":
+		return api.OIPInferJSONResponse{}, badRequest("inputs[0].name: missing")
+	case len(in.Shape) != 2:
+		return api.OIPInferJSONResponse{}, badRequest("inputs[0].shape: %v; want [N, F], N rows of F features", in.Shape)
+	case in.Datatype != oipFP32:
+		return api.OIPInferJSONResponse{}, badRequest("inputs[0].datatype: %q; the models served take %s", in.Datatype, oipFP32)
+	}
 	rows, width := in.Shape[0], in.Shape[1]
 	n := int64(len(in.Data))
 	if rows < 1 || width < 1 || n%width != 0 || n/width != rows {
 		return api.OIPInferJSONResponse{}, badRequest("inputs[0].data: %d values do not fill shape [%d, %d]", n, rows, width)
+	}
+	if h.deps.Scorers == nil {
+		return api.OIPInferJSONResponse{}, fmt.Errorf("inference: %w", errNotConfigured)
 	}
 	out := api.OIPInferJSONResponse{ModelName: name, Id: req.Id}
 	var sig inference.Signature

@@ -147,6 +147,18 @@ func TestOIP(t *testing.T) {
 			{"/v2/models/oip/infer", `{"inputs":[]}`, 400, "inputs"},
 			{"/v2/models/oip/infer", `{"inputs":[{"name":"features","shape":[1,3],"datatype":"FP32","data":[1,2,3]}],"outputs":[{"name":"logit"}]}`, 400, "outputs[0].name"},
 			{"/v2/models/oip/infer", `{"inputs":`, 400, "body"},
+			{"/v2/models/oip/infer", inferBody("features", rows[0]) + ` {}`, 400, "request body"},
+			{"/v2/models/oip/infer", `{}`, 400, "inputs"},
+			{"/v2/models/oip/infer", `{"inputs":[{"name":"features","shape":[1,3],"datatype":"FP32","data":[1,2,3]},` +
+				`{"name":"features","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}`, 400, "inputs"},
+			{"/v2/models/oip/infer", `{"inputs":[{"shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}`, 400, "inputs[0].name"},
+			{"/v2/models/oip/infer", `{"inputs":[{"name":"features","shape":[1,3],"datatype":"FP32"}]}`, 400, "inputs[0].data"},
+			{"/v2/models/oip/infer", `{"inputs":[{"name":"features","datatype":"FP32","data":[1,2,3]}]}`, 400, "inputs[0].shape"},
+			{"/v2/models/oip/infer", `{"inputs":[{"name":"features","shape":[1,3],"data":[1,2,3]}]}`, 400, "inputs[0].datatype"},
+			{"/v2/models/oip/infer", `{"inputs":[{"name":"features","shape":["1","3"],"datatype":"FP32","data":[1,2,3]}]}`, 400, "shape"},
+			{"/v2/models/oip/infer", `{"inputs":[{"name":"features","shape":[1,3],"datatype":"FP32","data":[1,2,1e39]}]}`, 400, "data"},
+			{"/v2/models/oip/infer", `{"id":7,"inputs":[{"name":"features","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}`, 400, "id"},
+			{"/v2/models/oip/infer", `{"parameters":5,"inputs":[{"name":"features","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}`, 400, "parameters"},
 		} {
 			r := s.post(tc.path, tc.body)
 			if msg := r.errorText(t); r.status != tc.status || !strings.Contains(msg, tc.want) {

@@ -177,6 +177,7 @@ func NewServer(deps Deps, cfg Config) (*Server, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.JSONSerializer = jsonSerializer{}
 	s.echo = e
 	v, err := s.newValidator(spec)
 	if err != nil {

@@ -25,14 +25,23 @@ import (
 // parameters, instead of matching the path with gorillamux's regular expressions every
 // time; the rest (unknown paths, methods a path lacks) are matched by gorillamux, so
 // they get its 404 and 405 answers.
+//
+// A request body marked x-lambda-checked-by-handler in the document is not validated
+// here: its handler checks the schema's rules on the typed body the generated code
+// binds, so the body is decoded once.
 type validator struct {
-	gorilla   routers.Router
-	opts      *echomiddleware.Options
-	authorize func(scheme string, r *http.Request) error
-	schemes   map[routeKey]string // each operation's security scheme, "" for none
-	known     map[routeKey]bool   // the echo routes, set by learn before serving
-	routes    sync.Map            // routeKey → *routers.Route
+	gorilla    routers.Router
+	opts       *echomiddleware.Options
+	optsNoBody *echomiddleware.Options // opts, the request body left to the handler
+	authorize  func(scheme string, r *http.Request) error
+	schemes    map[routeKey]string // each operation's security scheme, "" for none
+	noBody     map[routeKey]bool   // operations whose handler checks the request body
+	known      map[routeKey]bool   // the echo routes, set by learn before serving
+	routes     sync.Map            // routeKey → *routers.Route
 }
+
+// checkedByHandler marks a request body whose handler checks the schema's rules.
+const checkedByHandler = "x-lambda-checked-by-handler"
 
 type routeKey struct{ method, path string }
 
@@ -41,9 +50,16 @@ type routeKey struct{ method, path string }
 // requirements out of spec.
 func newValidator(spec *openapi3.T, opts *echomiddleware.Options, authorize func(scheme string, r *http.Request) error) (*validator, error) {
 	spec.Servers = nil // no Host validation (echomiddleware.Options.DoNotValidateServers)
-	v := &validator{opts: opts, authorize: authorize, schemes: make(map[routeKey]string)}
+	noBody := *opts
+	noBody.Options.ExcludeRequestBody = true
+	v := &validator{opts: opts, optsNoBody: &noBody, authorize: authorize,
+		schemes: make(map[routeKey]string), noBody: make(map[routeKey]bool)}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
+			key := routeKey{method, echoPath(path)}
+			if op.RequestBody != nil && op.RequestBody.Value.Extensions[checkedByHandler] == true {
+				v.noBody[key] = true
+			}
 			reqs := spec.Security
 			if op.Security != nil {
 				reqs = *op.Security
@@ -52,7 +68,7 @@ func newValidator(spec *openapi3.T, opts *echomiddleware.Options, authorize func
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", method, path, err)
 			}
-			v.schemes[routeKey{method, echoPath(path)}] = scheme
+			v.schemes[key] = scheme
 			op.Security = &openapi3.SecurityRequirements{}
 		}
 	}
@@ -107,7 +123,7 @@ func (v *validator) learn(e *echo.Echo) error {
 
 func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		router := v.gorilla
+		router, opts := v.gorilla, v.opts
 		if key := (routeKey{c.Request().Method, c.Path()}); v.known[key] {
 			if scheme := v.schemes[key]; scheme != "" {
 				if err := v.authorize(scheme, c.Request()); err != nil {
@@ -115,9 +131,12 @@ func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 				}
 			}
 			router = &echoRouter{v: v, c: c, key: key}
+			if v.noBody[key] {
+				opts = v.optsNoBody
+			}
 		}
-		if err := echomiddleware.ValidateRequestFromContext(c, router, v.opts); err != nil {
-			return v.opts.ErrorHandler(c, err)
+		if err := echomiddleware.ValidateRequestFromContext(c, router, opts); err != nil {
+			return opts.ErrorHandler(c, err)
 		}
 		return next(c)
 	}
