@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
@@ -30,14 +30,18 @@ import (
 // here: its handler checks the schema's rules on the typed body the generated code
 // binds, so the body is decoded once.
 type validator struct {
-	gorilla    routers.Router
-	opts       *echomiddleware.Options
-	optsNoBody *echomiddleware.Options // opts, the request body left to the handler
-	authorize  func(scheme string, r *http.Request) error
-	schemes    map[routeKey]string // each operation's security scheme, "" for none
-	noBody     map[routeKey]bool   // operations whose handler checks the request body
-	known      map[routeKey]bool   // the echo routes, set by learn before serving
-	routes     sync.Map            // routeKey → *routers.Route
+	gorilla   routers.Router
+	opts      *echomiddleware.Options
+	authorize func(scheme string, r *http.Request) error
+	// ops are the document's operations by echo route; learn keeps those echo serves.
+	ops map[routeKey]*operation
+}
+
+// operation is what the validator knows of one operation.
+type operation struct {
+	scheme string                        // security scheme, "" for none
+	opts   *echomiddleware.Options       // the validator's, or with the request body left to the handler
+	route  atomic.Pointer[routers.Route] // found at the first request
 }
 
 // checkedByHandler marks a request body whose handler checks the schema's rules.
@@ -52,14 +56,9 @@ func newValidator(spec *openapi3.T, opts *echomiddleware.Options, authorize func
 	spec.Servers = nil // no Host validation (echomiddleware.Options.DoNotValidateServers)
 	noBody := *opts
 	noBody.Options.ExcludeRequestBody = true
-	v := &validator{opts: opts, optsNoBody: &noBody, authorize: authorize,
-		schemes: make(map[routeKey]string), noBody: make(map[routeKey]bool)}
+	v := &validator{opts: opts, authorize: authorize, ops: make(map[routeKey]*operation)}
 	for path, item := range spec.Paths.Map() {
 		for method, op := range item.Operations() {
-			key := routeKey{method, echoPath(path)}
-			if op.RequestBody != nil && op.RequestBody.Value.Extensions[checkedByHandler] == true {
-				v.noBody[key] = true
-			}
 			reqs := spec.Security
 			if op.Security != nil {
 				reqs = *op.Security
@@ -68,7 +67,11 @@ func newValidator(spec *openapi3.T, opts *echomiddleware.Options, authorize func
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", method, path, err)
 			}
-			v.schemes[key] = scheme
+			o := &operation{scheme: scheme, opts: opts}
+			if op.RequestBody != nil && op.RequestBody.Value.Extensions[checkedByHandler] == true {
+				o.opts = &noBody
+			}
+			v.ops[routeKey{method, echoPath(path)}] = o
 			op.Security = &openapi3.SecurityRequirements{}
 		}
 	}
@@ -106,16 +109,21 @@ func echoPath(path string) string {
 
 var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
 
-// learn records the routes of e; call it once all are added. Every operation with a
-// security scheme must have its route, or its scheme would not be checked.
+// learn keeps the operations of the routes of e; call it once all are added. Every
+// operation with a security scheme must have its route, or its scheme would not be
+// checked.
 func (v *validator) learn(e *echo.Echo) error {
-	v.known = make(map[routeKey]bool)
+	routes := make(map[routeKey]bool)
 	for _, r := range e.Routes() {
-		v.known[routeKey{r.Method, r.Path}] = true
+		routes[routeKey{r.Method, r.Path}] = true
 	}
-	for key, scheme := range v.schemes {
-		if scheme != "" && !v.known[key] {
-			return fmt.Errorf("operation %s %s needs %s, but has no route", key.method, key.path, scheme)
+	for key, op := range v.ops {
+		switch {
+		case routes[key]:
+		case op.scheme != "":
+			return fmt.Errorf("operation %s %s needs %s, but has no route", key.method, key.path, op.scheme)
+		default:
+			delete(v.ops, key)
 		}
 	}
 	return nil
@@ -124,16 +132,13 @@ func (v *validator) learn(e *echo.Echo) error {
 func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		router, opts := v.gorilla, v.opts
-		if key := (routeKey{c.Request().Method, c.Path()}); v.known[key] {
-			if scheme := v.schemes[key]; scheme != "" {
-				if err := v.authorize(scheme, c.Request()); err != nil {
+		if op, ok := v.ops[routeKey{c.Request().Method, c.Path()}]; ok {
+			if op.scheme != "" {
+				if err := v.authorize(op.scheme, c.Request()); err != nil {
 					return err
 				}
 			}
-			router = &echoRouter{v: v, c: c, key: key}
-			if v.noBody[key] {
-				opts = v.optsNoBody
-			}
+			router, opts = &echoRouter{v: v, c: c, op: op}, op.opts
 		}
 		if err := echomiddleware.ValidateRequestFromContext(c, router, opts); err != nil {
 			return opts.ErrorHandler(c, err)
@@ -144,19 +149,20 @@ func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 
 // echoRouter is the routers.Router of one request echo routed.
 type echoRouter struct {
-	v   *validator
-	c   echo.Context
-	key routeKey
+	v  *validator
+	c  echo.Context
+	op *operation
 }
 
 func (r *echoRouter) FindRoute(req *http.Request) (*routers.Route, map[string]string, error) {
-	cached, ok := r.v.routes.Load(r.key)
-	if !ok {
-		route, params, err := r.v.gorilla.FindRoute(req)
+	route := r.op.route.Load()
+	if route == nil {
+		found, params, err := r.v.gorilla.FindRoute(req)
 		if err != nil {
-			return route, params, err
+			return found, params, err
 		}
-		cached, _ = r.v.routes.LoadOrStore(r.key, route)
+		r.op.route.Store(found)
+		route = found
 	}
 	names, values := r.c.ParamNames(), r.c.ParamValues()
 	params := make(map[string]string, len(names))
@@ -169,5 +175,5 @@ func (r *echoRouter) FindRoute(req *http.Request) (*routers.Route, map[string]st
 		}
 		params[name] = val
 	}
-	return cached.(*routers.Route), params, nil
+	return route, params, nil
 }
