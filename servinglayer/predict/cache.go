@@ -71,7 +71,7 @@ func (c *runCache) put(id string, row *BatchRow) {
 		return
 	}
 	if off, ok := s.index[h]; ok {
-		if _, same := s.decodeEntry(id, s.rows[off:]); same {
+		if r := (entryReader{b: s.rows[off:]}); string(r.bytes()) == id {
 			return
 		}
 		// Another id of the same hash: the newer replaces it.
