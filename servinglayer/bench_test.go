@@ -184,12 +184,7 @@ func generateLoadMain(spec string) error {
 	if err := warm.Wait(); err != nil {
 		return err
 	}
-	lat, errs := offer(l.Rate, time.Duration(l.Seconds)*time.Second, req)
-	res := loadResult{Latencies: lat, Failed: len(errs)}
-	if len(errs) > 0 {
-		res.FirstError = errs[0].Error()
-	}
-	return json.NewEncoder(os.Stdout).Encode(res)
+	return json.NewEncoder(os.Stdout).Encode(offer(l.Rate, time.Duration(l.Seconds)*time.Second, req))
 }
 
 // BenchmarkHandler is the API's own work per request, without the network: the
@@ -296,29 +291,30 @@ func seedBatch(b *testing.B, s *stack, run int64) {
 
 // offer calls req(i) for i = 0, 1, ... at rate per second for d, from up to benchWorkers
 // goroutines, and returns each call's latency from when it was issued and the failures.
-func offer(rate int, d time.Duration, req func(i int) error) ([]time.Duration, []error) {
+func offer(rate int, d time.Duration, req func(i int) error) loadResult {
 	type job struct {
 		i      int
 		issued time.Time
 	}
 	n := int(float64(rate) * d.Seconds())
 	interval := time.Second / time.Duration(rate)
-	lat := make([]time.Duration, n)
+	res := loadResult{Latencies: make([]time.Duration, n)}
 	jobs := make(chan job, n)
 	var (
-		mu     sync.Mutex
-		failed []error
-		wg     sync.WaitGroup
+		mu sync.Mutex // guards res.Failed and res.FirstError
+		wg sync.WaitGroup
 	)
 	for range benchWorkers {
 		wg.Go(func() {
 			for j := range jobs {
 				if err := req(j.i); err != nil {
 					mu.Lock()
-					failed = append(failed, err)
+					if res.Failed++; res.Failed == 1 {
+						res.FirstError = err.Error()
+					}
 					mu.Unlock()
 				}
-				lat[j.i] = time.Since(j.issued)
+				res.Latencies[j.i] = time.Since(j.issued)
 			}
 		})
 	}
@@ -332,7 +328,7 @@ func offer(rate int, d time.Duration, req func(i int) error) ([]time.Duration, [
 	}
 	close(jobs)
 	wg.Wait()
-	return lat, failed
+	return res
 }
 
 // call sends a request and reads the whole answer; a status other than 200 is an error.

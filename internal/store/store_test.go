@@ -15,16 +15,11 @@ func TestOpenPostgres(t *testing.T) {
 	openPostgres(t)
 }
 
-// openPostgres opens a pool on a fresh database of the test server, closed at the end
-// of the test.
+// openPostgres opens a pool on a fresh database of the test server with
+// store.OpenPostgres (testenv fails the test if it cannot), closed at the end of the test.
 func openPostgres(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	_, url := testenv.EmptyPostgres(t)
-	pool, err := store.OpenPostgres(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, _ := testenv.EmptyPostgres(t)
 	return pool
 }
 
