@@ -152,12 +152,12 @@ func jsonKind(t reflect.Type) string {
 		return "a 32-bit float"
 	case reflect.Float64:
 		return "a number"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
 	case reflect.Pointer:
 		return jsonKind(t.Elem())
 	default:
-		if t.ConvertibleTo(reflect.TypeFor[int64]()) {
-			return "an integer"
-		}
 		return t.String()
 	}
 }
