@@ -401,19 +401,3 @@ func (p *proxy) restore() {
 	}
 	p.t.Fatalf("proxy: listen again on %s: %v", p.addr, err)
 }
-
-// eventually retries check until it returns nil, failing the test after 10 s.
-func eventually(t testing.TB, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

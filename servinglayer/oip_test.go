@@ -8,9 +8,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/registry"
+	"github.com/lambda-platform/lambda/internal/testenv"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 )
 
@@ -171,7 +173,7 @@ func TestOIP(t *testing.T) {
 		if err := s.models.Activate(ctx, "oip", 2); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "infer with version 2", func() error {
+		testenv.Eventually(t, 10*time.Second, "infer with version 2", func() error {
 			var out api.OIPInferResponse
 			s.post("/v2/models/oip/infer", inferBody("features", rows[0])).json(t, &out)
 			if out.ModelVersion == nil || *out.ModelVersion != "2" {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lambda-platform/lambda/internal/testenv"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
@@ -223,7 +224,7 @@ func TestDegraded(t *testing.T) {
 			t.Errorf("speed-only: status %d %q; want 503 naming PostgreSQL", r.status, msg)
 		}
 		s.pgProxy.restore()
-		eventually(t, "recovery from PostgreSQL down", func() error {
+		testenv.Eventually(t, 10*time.Second, "recovery from PostgreSQL down", func() error {
 			if r, p := answer("speed-ahead"); r.status != http.StatusOK || p.Source != "speed" || p.Degraded {
 				return fmt.Errorf("status %d: %s", r.status, r.body)
 			}
@@ -247,7 +248,7 @@ func TestDegraded(t *testing.T) {
 			t.Errorf("cached batch-ahead: status %d: %s; want it answered from the cache", r.status, r.body)
 		}
 		s.chProxy.restore()
-		eventually(t, "recovery from ClickHouse down", func() error {
+		testenv.Eventually(t, 10*time.Second, "recovery from ClickHouse down", func() error {
 			if r, p := answer("batch-only"); r.status != http.StatusOK || p.Source != "batch" || p.Degraded {
 				return fmt.Errorf("status %d: %s", r.status, r.body)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/testenv"
 	"github.com/lambda-platform/lambda/speedlayer"
 )
 
@@ -177,17 +178,13 @@ func TestRowsAreRescoredWhenAModelArrives(t *testing.T) {
 	ends = e.ends(ctx)
 	e.waitCommitted(ctx, "speed", ends)
 	// The micro-batch that met the model is committed before every delta is rescored.
-	for unscored := len(rows); unscored > 0; {
-		if ctx.Err() != nil {
-			t.Fatalf("%d rows still unscored after the model arrived", unscored)
-		}
-		time.Sleep(20 * time.Millisecond)
-		unscored = 0
+	testenv.WaitFor(t, 30*time.Second, "every row rescored", func() bool {
 		for _, r := range speedRows(ctx, t, e.pool) {
 			if r.Score == nil {
-				unscored++
+				return false
 			}
 		}
-	}
+		return true
+	})
 	compareRows(t, speedRows(ctx, t, e.pool), e.expected(ctx, e.readLog(ctx, ends), batchRun{run: speedlayer.Run{}}))
 }

@@ -113,7 +113,7 @@ func TestLambdaEndToEnd(t *testing.T) {
 	up := start(t, env, "up")
 	api := up.waitLine(t, "api", time.Minute)
 	brokers := strings.Fields(up.waitLine(t, "kafka", time.Second))[0]
-	waitFor(t, time.Minute, "GET /readyz = 200", func() bool { code, _ := get(t, api+"/readyz"); return code == http.StatusOK })
+	testenv.WaitFor(t, time.Minute, "GET /readyz = 200", func() bool { code, _ := get(t, api+"/readyz"); return code == http.StatusOK })
 
 	// 2. The stream before the batch run: REST (with one invalid event) and Kafka.
 	postDemoEvents(t, api, demogen.Config{Entities: e2eEntities, Seed: 101, Start: time.Now().Add(-e2eEventsA*10*time.Millisecond - 5*time.Second)}, e2eEventsA, true)
@@ -137,7 +137,7 @@ func TestLambdaEndToEnd(t *testing.T) {
 		t.Fatalf("POST /v1/batch/runs with the admin token = %d %s, want 202 with started and a run id", code, body)
 	}
 	var batchRun e2eBatchRun
-	waitFor(t, time.Minute, fmt.Sprintf("batch run %d published", trig.Run.ID), func() bool {
+	testenv.WaitFor(t, time.Minute, fmt.Sprintf("batch run %d published", trig.Run.ID), func() bool {
 		code, body := get(t, fmt.Sprintf("%s/v1/batch/runs/%d", api, trig.Run.ID))
 		if code != http.StatusOK || json.Unmarshal([]byte(body), &batchRun) != nil {
 			t.Fatalf("GET /v1/batch/runs/%d = %d %s", trig.Run.ID, code, body)
@@ -201,7 +201,7 @@ func TestLambdaEndToEnd(t *testing.T) {
 
 	// 5. The speed layer has every event, and the API serves the run.
 	endsB := waitCommitted(t, ctx, brokers, e2eSpeed)
-	waitFor(t, 30*time.Second, fmt.Sprintf("the API serves run %d", runID), func() bool {
+	testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("the API serves run %d", runID), func() bool {
 		var s struct {
 			ServedRun *struct {
 				ID int64 `json:"id"`
@@ -234,7 +234,7 @@ func TestLambdaEndToEnd(t *testing.T) {
 		runID: runID, runAsOf: cutoffTime, cutoff: cutoff}
 	// Rows written before the speed layer rebased on the run are exact too, but say
 	// base run 0 and another as_of: wait until every row after the cutoff is rebased.
-	waitFor(t, 30*time.Second, fmt.Sprintf("every speed row after the cutoff based on run %d", runID), func() bool {
+	testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("every speed row after the cutoff based on run %d", runID), func() bool {
 		for _, a := range c.batchGet(ids).answers {
 			s := a.Speed
 			if s != nil && int(s.Coverage.Partition) < len(cutoff) && s.Coverage.Offset > cutoff[s.Coverage.Partition] &&
@@ -670,7 +670,7 @@ func countUpTo(recs []logRecord, offset int64) int {
 func waitCommitted(t *testing.T, ctx context.Context, brokers, group string) map[int]int64 {
 	t.Helper()
 	var ends map[int]int64
-	waitFor(t, time.Minute, "consumer group "+group+" to commit every event", func() bool {
+	testenv.WaitFor(t, time.Minute, "consumer group "+group+" to commit every event", func() bool {
 		var err error
 		if ends, err = kafka.EndOffsets(ctx, []string{brokers}, e2eTopic); err != nil {
 			t.Fatalf("end offsets: %v", err)

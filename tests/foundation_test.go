@@ -35,7 +35,7 @@ func TestUpProduceRestart(t *testing.T) {
 	brokers := strings.Fields(up.waitLine(t, "kafka", time.Second))[0]
 
 	// Ready once the demo model is trained and active.
-	waitFor(t, 2*time.Minute, "GET /readyz = 200", func() bool { code, _ := get(t, api+"/readyz"); return code == http.StatusOK })
+	testenv.WaitFor(t, 2*time.Minute, "GET /readyz = 200", func() bool { code, _ := get(t, api+"/readyz"); return code == http.StatusOK })
 	for path, want := range map[string]string{"/healthz": `"ok"`, "/readyz": `"ready"`, "/metrics": "lambda_batch_archiver_rows_total"} {
 		if code, body := get(t, api+path); code != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("GET %s = %d %q, want 200 containing %s", path, code, body, want)

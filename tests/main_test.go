@@ -175,18 +175,6 @@ func dropDatabase(t *testing.T, url string) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // upEnv is the environment of a `lambda` command on the test's own databases, the
 // embedded broker and loopback ports chosen by the system, with a fresh data dir.
 func upEnv(t *testing.T, pgURL, chDB string) []string {

@@ -48,7 +48,7 @@ func TestArchivesEveryEventOnce(t *testing.T) {
 	group := topic + "-archiver"
 	a := start(t, archiver.Config{Brokers: brokers, Topic: topic, GroupID: group, Database: db, BatchRows: 3000, FlushInterval: 200 * time.Millisecond}, ch)
 	ends := endOffsets(t, brokers, topic, partitions)
-	waitFor(t, time.Minute, "every event archived and committed", func() bool {
+	testenv.WaitFor(t, time.Minute, "every event archived and committed", func() bool {
 		cov, err := archiver.Coverage(context.Background(), brokers, group, topic)
 		return err == nil && maps.Equal(cov, ends)
 	})
@@ -198,7 +198,7 @@ func TestPoisonMessagesAreCountedAndSkipped(t *testing.T) {
 
 	a := start(t, archiver.Config{Brokers: brokers, Topic: topic, GroupID: group, Database: db, BatchRows: 70, FlushInterval: 100 * time.Millisecond}, ch)
 	ends := endOffsets(t, brokers, topic, 1)
-	waitFor(t, 30*time.Second, "the whole log committed", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the whole log committed", func() bool {
 		cov, err := archiver.Coverage(context.Background(), brokers, group, topic)
 		return err == nil && maps.Equal(cov, ends)
 	})
@@ -219,7 +219,7 @@ func TestPoisonMessagesAreCountedAndSkipped(t *testing.T) {
 	more := demoEvents(100, 3)
 	produceEvents(t, brokers, topic, more)
 	ends = endOffsets(t, brokers, topic, 1)
-	waitFor(t, 30*time.Second, "the events after the poison archived", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the events after the poison archived", func() bool {
 		return archived(t, ch) == uint64(len(good)+len(more))
 	})
 	if err := a.stop(t); err != nil {
@@ -282,11 +282,11 @@ func TestClickHouseDown(t *testing.T) {
 	p.setDown(true)
 	produceEvents(t, brokers, topic, demoEvents(n, 5))
 	a := start(t, cfg, viaProxy)
-	waitFor(t, 30*time.Second, "three retries", func() bool { return a.metric(t, "lambda_batch_archiver_insert_retries_total") >= 3 })
+	testenv.WaitFor(t, 30*time.Second, "three retries", func() bool { return a.metric(t, "lambda_batch_archiver_insert_retries_total") >= 3 })
 	checkCoverage(t, ch, brokers, group, topic, zero)
 	p.setDown(false)
 	ends := endOffsets(t, brokers, topic, 3)
-	waitFor(t, 30*time.Second, "everything archived after the outage", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "everything archived after the outage", func() bool {
 		cov, err := archiver.Coverage(context.Background(), brokers, group, topic)
 		return err == nil && maps.Equal(cov, ends)
 	})
@@ -300,7 +300,7 @@ func TestClickHouseDown(t *testing.T) {
 	retries := a.metric(t, "lambda_batch_archiver_insert_retries_total")
 	more := demoEvents(500, 6)
 	produceEvents(t, brokers, topic, more)
-	waitFor(t, 30*time.Second, "a retry of the new batch", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "a retry of the new batch", func() bool {
 		return a.metric(t, "lambda_batch_archiver_insert_retries_total") > retries
 	})
 	time.Sleep(500 * time.Millisecond) // let the reader take the rest
@@ -318,7 +318,7 @@ func TestClickHouseDown(t *testing.T) {
 	p.setDown(false)
 	start(t, cfg, viaProxy)
 	ends = endOffsets(t, brokers, topic, 3)
-	waitFor(t, 30*time.Second, "the unflushed messages archived by the next archiver", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the unflushed messages archived by the next archiver", func() bool {
 		cov, err := archiver.Coverage(context.Background(), brokers, group, topic)
 		return err == nil && maps.Equal(cov, ends)
 	})
@@ -381,7 +381,7 @@ func TestCoverage(t *testing.T) {
 	}
 	t.Logf("%d coverage samples while streaming, %d of them grew, all archived below", samples, growing)
 	ends := endOffsets(t, brokers, topic, 4)
-	waitFor(t, 30*time.Second, "everything committed", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "everything committed", func() bool {
 		cov, err := archiver.Coverage(ctx, brokers, group, topic)
 		return err == nil && maps.Equal(cov, ends)
 	})

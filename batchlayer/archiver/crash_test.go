@@ -200,7 +200,7 @@ func TestCrashMidStreamLosesNothing(t *testing.T) {
 	// Once the new member has taken over from the dead one (after its session timeout).
 	before := archived(t, ch)
 	c := startChild(t, cfg)
-	waitFor(t, time.Minute, "the second archiver at work", func() bool { return archived(t, ch) > before })
+	testenv.WaitFor(t, time.Minute, "the second archiver at work", func() bool { return archived(t, ch) > before })
 	produced := make(chan struct{})
 	go func() {
 		defer close(produced)
@@ -212,7 +212,7 @@ func TestCrashMidStreamLosesNothing(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	waitFor(t, time.Minute, "the second archiver in the middle of the stream", func() bool { return archived(t, ch) > uint64(n/2+n/6) })
+	testenv.WaitFor(t, time.Minute, "the second archiver in the middle of the stream", func() bool { return archived(t, ch) > uint64(n/2+n/6) })
 	if err := c.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestCrashMidStreamLosesNothing(t *testing.T) {
 	<-produced
 	ends := endOffsets(t, brokers, topic, partitions)
 	a := start(t, archiver.Config{Brokers: brokers, Topic: topic, GroupID: group, Database: db, FlushInterval: 100 * time.Millisecond}, ch)
-	waitFor(t, time.Minute, "the whole log archived and committed", func() bool { return maps.Equal(coverage(), ends) })
+	testenv.WaitFor(t, time.Minute, "the whole log archived and committed", func() bool { return maps.Equal(coverage(), ends) })
 	if err := a.stop(t); err != nil {
 		t.Fatal(err)
 	}

@@ -150,18 +150,6 @@ func (r *running) lint(tb testing.TB) {
 	}
 }
 
-// waitFor polls cond every 50 ms until it is true or timeout passes.
-func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // queryInt runs a query returning one unsigned integer.
 func queryInt(tb testing.TB, ch driver.Conn, query string, args ...any) uint64 {
 	tb.Helper()

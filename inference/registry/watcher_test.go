@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -17,6 +18,7 @@ import (
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
 	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/registry"
+	"github.com/lambda-platform/lambda/internal/testenv"
 )
 
 // TestWatcherSwapsUnderLoad activates and rolls back versions while goroutines score
@@ -174,17 +176,12 @@ func TestWatcherSync(t *testing.T) {
 // waitFor waits until the holder serves version v.
 func waitFor(t *testing.T, h *inference.Holder, v int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if meta, ok := h.Meta(); ok && meta.Version == int64(v) {
-			return
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("the holder to serve version %d", v), func() error {
+		if meta, ok := h.Meta(); !ok || meta.Version != int64(v) {
+			return fmt.Errorf("it serves %s", meta)
 		}
-		if time.Now().After(deadline) {
-			meta, _ := h.Meta()
-			t.Fatalf("holder still serves %s, want version %d", meta, v)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // metricValue returns the value of the metric name for model m: a counter or a gauge.
