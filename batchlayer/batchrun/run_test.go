@@ -17,6 +17,7 @@ import (
 	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/batchlayer/view"
 	"github.com/lambda-platform/lambda/internal/demogen"
+	"github.com/lambda-platform/lambda/internal/testenv"
 )
 
 // TestRunMatchesDirectFold checks a run against the direct fold of exactly the events
@@ -257,9 +258,13 @@ func TestConcurrentTriggersStartOneRun(t *testing.T) {
 	var id int64
 	for id = range ids {
 	}
-	if p, ok := startedBy.Progress(); !ok || p.RunID != id || p.TotalEvents != 2000 {
-		t.Errorf("Progress = %+v, %v", p, ok)
-	}
+	// The run plans (and learns its total) after Trigger returns; it then waits at gate.
+	testenv.Eventually(t, 10*time.Second, "the run's progress", func() error {
+		if p, ok := startedBy.Progress(); !ok || p.RunID != id || p.TotalEvents != 2000 {
+			return fmt.Errorf("Progress = %+v, %v", p, ok)
+		}
+		return nil
+	})
 	close(gate)
 	done, err := startedBy.Wait(t.Context(), id)
 	if err != nil || done.Status != runs.StatusPublished {
