@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lambda-platform/lambda/internal/event"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/servinglayer"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
@@ -205,6 +206,8 @@ func (notFound) Lookup(_ context.Context, ids []string) []predict.Answer {
 	return out
 }
 
-func (notFound) ServedRun() predict.ServedRun { return predict.ServedRun{} }
+func (notFound) ServedRun() runs.Run { return runs.Run{} }
+
+func (notFound) Ready() error { return nil }
 
 func (discard) WriteEvents(context.Context, []event.Event) error { return nil }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 )
 

@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lambda-platform/lambda/batchlayer/batchrun"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/servinglayer"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 )
@@ -103,7 +102,7 @@ func TestBatchRuns(t *testing.T) {
 		if r := s.post("/v1/batch/runs", `{"requested_by": 7}`, admin...); r.status != http.StatusBadRequest {
 			t.Errorf("bad body: status %d", r.status)
 		}
-		trigger.err = batchrun.ErrBusy
+		trigger.err = runs.ErrBusy
 		if r := s.post("/v1/batch/runs", "", admin...); r.status != http.StatusConflict {
 			t.Errorf("busy: status %d", r.status)
 		}

@@ -12,11 +12,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/lambda-platform/lambda/batchlayer/batchrun"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/event"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
 
@@ -43,8 +42,8 @@ var statuses = []struct {
 	{inference.ErrModelNotLoaded, http.StatusServiceUnavailable},
 	{inference.ErrModelClosed, http.StatusServiceUnavailable},
 	{runs.ErrNotFound, http.StatusNotFound},
-	{batchrun.ErrBusy, http.StatusConflict},
-	{batchrun.ErrClosed, http.StatusServiceUnavailable},
+	{runs.ErrBusy, http.StatusConflict},
+	{runs.ErrTriggerClosed, http.StatusServiceUnavailable},
 	{event.ErrTooLarge, http.StatusRequestEntityTooLarge}, // before ErrInvalid, which it matches
 	{event.ErrInvalid, http.StatusBadRequest},
 	{errNotConfigured, http.StatusServiceUnavailable},

@@ -20,18 +20,18 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
 	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/store"
 	"github.com/lambda-platform/lambda/internal/testenv"
 	"github.com/lambda-platform/lambda/servinglayer"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 	"github.com/lambda-platform/lambda/servinglayer/scoring"
-	"github.com/lambda-platform/lambda/servinglayer/views"
+	"github.com/lambda-platform/lambda/internal/views"
 )
 
 func TestMain(m *testing.M) {
@@ -88,7 +88,7 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	pool, pgURL := testenv.Postgres(t)
 	ch, db := testenv.ClickHouse(t)
 	s := &stack{t: t, pg: pool, pgURL: pgURL, ch: ch, db: db, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}}
-	servePG, serveCH := pool, ch
+	servePG, serveCH := pool, testenv.ClickHouseStream(db)
 	if opts.proxies {
 		u, err := url.Parse(pgURL)
 		if err != nil {
@@ -100,17 +100,14 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 			t.Fatal(err)
 		}
 		t.Cleanup(servePG.Close)
-		s.chProxy = newProxy(t, envOr(store.EnvClickHouseAddr, store.DefaultClickHouseAddr))
-		if serveCH, err = store.OpenClickHouse(ctx, s.chProxy.addr, db, store.ClickHouseAuth{}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = serveCH.Close() })
+		s.chProxy = newProxy(t, serveCH.Addr)
+		serveCH.Addr = s.chProxy.addr
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	reg := prometheus.NewRegistry()
 	s.gather = reg
-	pg := views.NewPostgres(servePG)
-	s.preds = predict.New(views.NewClickHouse(serveCH, db), pg, pg,
+	published := runs.NewReader(servePG)
+	s.preds = predict.New(views.NewBatch(serveCH, db), views.NewSpeed(servePG), published,
 		predict.Config{LookupTimeout: 2 * time.Second, RunPoll: 200 * time.Millisecond}, log, reg)
 	if err := s.preds.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -131,7 +128,7 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 
 	deps := servinglayer.Deps{
 		Log: log, Gatherer: reg, Registerer: reg,
-		Predictions: s.preds, Runs: pg, Models: s.models, Scorers: scorers, Trigger: opts.trigger,
+		Predictions: s.preds, Runs: published, Models: s.models, Scorers: scorers, Trigger: opts.trigger,
 		FeatureNames: featureNames,
 	}
 	if opts.kafka {
@@ -228,22 +225,31 @@ func (s *stack) post(path, body string, header ...string) response {
 	return s.do(http.MethodPost, path, strings.NewReader(body), header...)
 }
 
-// publish records a published run with cutoff offsets and event time, and makes the
-// API serve it.
-func (s *stack) publish(offsets []int64, cutoff time.Time) int64 {
+// publish records a run with cutoff offsets and event time and the batch view rows,
+// publishes it, and makes the API serve it.
+func (s *stack) publish(offsets []int64, cutoff time.Time, rows ...predict.BatchRow) int64 {
+	s.t.Helper()
+	id := s.record(offsets, cutoff, rows...)
+	if err := s.preds.Sync(context.Background()); err != nil {
+		s.t.Fatal(err)
+	}
+	return id
+}
+
+// record writes and publishes a run as publish does, but leaves the API to notice it.
+func (s *stack) record(offsets []int64, cutoff time.Time, rows ...predict.BatchRow) int64 {
 	s.t.Helper()
 	ctx := context.Background()
 	run, err := runs.Start(ctx, s.pg, runs.TriggerCLI, "test")
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	s.batchRows(run.ID, rows...)
 	if err := runs.SetCutoff(ctx, s.pg, run.ID, runs.Cutoff{Offsets: offsets, Imported: -1, EventTime: cutoff, ModelName: "demo", ModelVersion: 1}); err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := runs.Publish(ctx, s.pg, run.ID, runs.Counts{EventsRead: 100, EntitiesScored: 10, RowsWritten: 10}); err != nil {
-		s.t.Fatal(err)
-	}
-	if err := s.preds.Sync(ctx); err != nil {
+	n := int64(len(rows))
+	if _, err := runs.Publish(ctx, s.pg, run.ID, runs.Counts{EventsRead: 100, EntitiesScored: n, RowsWritten: n}); err != nil {
 		s.t.Fatal(err)
 	}
 	return run.ID
@@ -252,20 +258,13 @@ func (s *stack) publish(offsets []int64, cutoff time.Time) int64 {
 // batchRows writes rows of run into batch_view as a batch run does.
 func (s *stack) batchRows(run int64, rows ...predict.BatchRow) {
 	s.t.Helper()
-	ctx := context.Background()
-	b, err := s.ch.PrepareBatch(ctx, "INSERT INTO `"+s.db+"`.batch_view (run_id, entity_id, kafka_partition, covered_offset, "+
-		"last_event_us, as_of_us, state, vector, score, model_name, model_version, written_at)")
-	if err != nil {
-		s.t.Fatal(err)
+	recs := make([]views.Record, len(rows))
+	for i, r := range rows {
+		recs[i] = views.Record{RunID: run, EntityID: []byte(r.EntityID), Coverage: r.Coverage, AsOf: r.AsOf, Vector: r.Vector,
+			Score: r.Score, ModelName: r.ModelName, ModelVersion: r.ModelVersion, State: []byte("state")}
 	}
-	for _, r := range rows {
-		if err := b.Append(uint64(run), r.EntityID, r.Partition, r.Offset, r.LastEvent.UnixMicro(), r.AsOf.UnixMicro(), "state",
-			r.Vector, r.Score, r.ModelName, uint32(r.ModelVersion), time.Now()); err != nil {
-			s.t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		s.t.Fatal(err)
+	if len(recs) > 0 {
+		testenv.InsertBatchView(s.t, s.ch, s.db, recs...)
 	}
 }
 

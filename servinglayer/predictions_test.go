@@ -1,6 +1,7 @@
 package servinglayer_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -29,7 +30,6 @@ func newFixture(s *stack) fixture {
 	for i := range f.vector {
 		f.vector[i] = float32(i) / 2
 	}
-	f.run = s.publish([]int64{100, 200, 300}, f.asOf)
 	batch := func(id string, partition int32, offset int64, score float32) predict.BatchRow {
 		return predict.BatchRow{EntityID: id, Coverage: predict.Coverage{Partition: partition, Offset: offset, LastEvent: f.asOf.Add(-time.Minute)},
 			AsOf: f.asOf, Vector: f.vector, Score: score, ModelName: "demo", ModelVersion: 1}
@@ -40,7 +40,7 @@ func newFixture(s *stack) fixture {
 		return predict.SpeedRow{EntityID: id, BaseRunID: f.run, Coverage: predict.Coverage{Partition: partition, Offset: offset, LastEvent: f.speed},
 			AsOf: f.speed, UpdatedAt: now, Scored: true, Vector: v, Score: score, ModelName: "demo", ModelVersion: 2}
 	}
-	s.batchRows(f.run,
+	f.run = s.publish([]int64{100, 200, 300}, f.asOf,
 		batch("batch-only", 0, 100, 0.1),
 		batch("tie", 1, 200, 0.2),
 		batch("speed-ahead", 1, 200, 0.3),
@@ -166,9 +166,8 @@ func TestPrediction(t *testing.T) {
 		}
 	})
 
-	t.Run("publish invalidates the cached view", func(t *testing.T) {
-		run2 := s.publish([]int64{1000, 1000, 1000}, f.asOf.Add(time.Minute))
-		s.batchRows(run2, predict.BatchRow{EntityID: "batch-only", Coverage: predict.Coverage{Partition: 0, Offset: 1000},
+	t.Run("a new run is served once published", func(t *testing.T) {
+		run2 := s.publish([]int64{1000, 1000, 1000}, f.asOf.Add(time.Minute), predict.BatchRow{EntityID: "batch-only", Coverage: predict.Coverage{Partition: 0, Offset: 1000},
 			AsOf: f.asOf.Add(time.Minute), Vector: f.vector, Score: 0.9, ModelName: "demo", ModelVersion: 3})
 		var p api.Prediction
 		s.get(entityPath("batch-only", "prediction")).json(t, &p)
@@ -199,7 +198,7 @@ func TestBatchGetLimit(t *testing.T) {
 
 func TestDegraded(t *testing.T) {
 	s := newStack(t, stackOptions{proxies: true})
-	newFixture(s)
+	f := newFixture(s)
 	answer := func(id string) (response, api.Prediction) {
 		r := s.get(entityPath(id, "prediction"))
 		var p api.Prediction
@@ -208,10 +207,6 @@ func TestDegraded(t *testing.T) {
 		}
 		return r, p
 	}
-	if r, _ := answer("batch-ahead"); r.status != http.StatusOK { // now cached
-		t.Fatalf("status %d: %s", r.status, r.body)
-	}
-
 	t.Run("postgres down", func(t *testing.T) {
 		s.pgProxy.cut()
 		r, p := answer("speed-ahead")
@@ -232,24 +227,34 @@ func TestDegraded(t *testing.T) {
 		})
 	})
 
+	// Nothing on the request path reads ClickHouse: with it down every answer is the
+	// same, and a run published meanwhile is served once it is back.
 	t.Run("clickhouse down", func(t *testing.T) {
+		ids := []string{"batch-only", "tie", "speed-ahead", "batch-ahead", "odd/id ü", "speed-only", "speed-only-2"}
+		before := map[string]string{}
+		for _, id := range ids {
+			r := s.get(entityPath(id, "prediction"))
+			before[id] = fmt.Sprint(r.status, " ", answerOf(t, r))
+		}
 		s.chProxy.cut()
-		r, p := answer("speed-only-2") // not cached: "speed-only" is, as absent from the batch view
-		if r.status != http.StatusOK || p.Source != "speed" || p.Score != 0.7 || !p.Degraded ||
-			!strings.Contains(*p.DegradedReason, "ClickHouse") {
-			t.Errorf("speed-only-2: status %d: %s; want the speed row, degraded", r.status, r.body)
+		for _, id := range ids {
+			r := s.get(entityPath(id, "prediction"))
+			if got := fmt.Sprint(r.status, " ", answerOf(t, r)); got != before[id] {
+				t.Errorf("%s with ClickHouse down: %s, before: %s", id, got, before[id])
+			}
 		}
-		r, _ = answer("batch-only")
-		if msg := r.errorText(t); r.status != http.StatusServiceUnavailable || !strings.Contains(msg, "ClickHouse") {
-			t.Errorf("batch-only: status %d %q; want 503 naming ClickHouse", r.status, msg)
+		run2 := s.record([]int64{1000, 1000, 1000}, f.asOf.Add(time.Minute), predict.BatchRow{EntityID: "batch-only",
+			Coverage: predict.Coverage{Partition: 0, Offset: 1000}, AsOf: f.asOf.Add(time.Minute), Vector: f.vector, Score: 0.9,
+			ModelName: "demo", ModelVersion: 1})
+		if err := s.preds.Sync(t.Context()); err == nil {
+			t.Errorf("run %d loaded with ClickHouse down", run2)
 		}
-		r, p = answer("batch-ahead") // cached before the outage
-		if r.status != http.StatusOK || p.Source != "batch" || p.Degraded {
-			t.Errorf("cached batch-ahead: status %d: %s; want it answered from the cache", r.status, r.body)
+		if r, p := answer("batch-only"); r.status != http.StatusOK || p.Score != 0.1 || p.Degraded {
+			t.Errorf("batch-only while run %d cannot load: status %d: %s; want run %d's answer", run2, r.status, r.body, f.run)
 		}
 		s.chProxy.restore()
-		testenv.Eventually(t, 10*time.Second, "recovery from ClickHouse down", func() error {
-			if r, p := answer("batch-only"); r.status != http.StatusOK || p.Source != "batch" || p.Degraded {
+		testenv.Eventually(t, 10*time.Second, "run 2 served once ClickHouse is back", func() error {
+			if r, p := answer("batch-only"); r.status != http.StatusOK || p.Score != 0.9 || p.Batch == nil || p.Batch.RunId != run2 {
 				return fmt.Errorf("status %d: %s", r.status, r.body)
 			}
 			return nil
@@ -259,18 +264,37 @@ func TestDegraded(t *testing.T) {
 	t.Run("both down", func(t *testing.T) {
 		s.pgProxy.cut()
 		s.chProxy.cut()
-		r := s.post("/v1/predictions:batchGet", `{"ids": ["tie", "speed-only"]}`)
-		if msg := r.errorText(t); r.status != http.StatusServiceUnavailable || !strings.Contains(msg, "ClickHouse") ||
-			!strings.Contains(msg, "PostgreSQL") {
-			t.Errorf("batchGet of uncached entities: status %d %q", r.status, msg)
-		}
-		r = s.post("/v1/predictions:batchGet", `{"ids": ["batch-ahead", "tie"]}`)
+		defer s.chProxy.restore()
+		defer s.pgProxy.restore()
+		r := s.post("/v1/predictions:batchGet", `{"ids": ["batch-only", "speed-only"]}`)
 		var got api.BatchGetResponse
 		r.json(t, &got)
-		if r.status != http.StatusOK || len(got.Predictions) != 1 || !slices.Equal(got.Unavailable, []string{"tie"}) || !got.Degraded {
-			t.Errorf("batchGet with one cached entity: status %d: %s", r.status, r.body)
+		if r.status != http.StatusOK || len(got.Predictions) != 1 || got.Predictions[0].Score != 0.9 ||
+			!slices.Equal(got.Unavailable, []string{"speed-only"}) || !got.Degraded || !strings.Contains(*got.DegradedReason, "PostgreSQL") {
+			t.Errorf("batchGet: status %d: %s; want batch-only from the batch view, speed-only unavailable", r.status, r.body)
 		}
-		s.pgProxy.restore()
-		s.chProxy.restore()
 	})
+}
+
+// answerOf is what a test compares of an answer: its body without the staleness, which
+// moves with the clock.
+func answerOf(t *testing.T, r response) string {
+	t.Helper()
+	if r.status != http.StatusOK {
+		return string(r.body)
+	}
+	var p api.Prediction
+	r.json(t, &p)
+	p.StalenessSeconds = 0
+	if p.Batch != nil {
+		p.Batch.StalenessSeconds = 0
+	}
+	if p.Speed != nil {
+		p.Speed.StalenessSeconds = 0
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

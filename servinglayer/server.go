@@ -14,10 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/event"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
@@ -76,10 +76,12 @@ func (c Config) withDefaults() Config {
 // Predictions answers merged lookups; *predict.Service is one.
 type Predictions interface {
 	Lookup(ctx context.Context, ids []string) []predict.Answer
-	ServedRun() predict.ServedRun
+	ServedRun() runs.Run
+	// Ready returns why the batch view is not served yet, nil once it is.
+	Ready() error
 }
 
-// BatchRuns reads the batch run registry; *views.Postgres is one.
+// BatchRuns reads the batch run registry; *runs.Reader is one.
 type BatchRuns interface {
 	Run(ctx context.Context, id int64) (runs.Run, error)
 	Runs(ctx context.Context, limit int) ([]runs.Run, error)

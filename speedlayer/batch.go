@@ -130,7 +130,7 @@ func (s *session) attachBases(ctx context.Context, items []item) error {
 					ids[i] = it.e.ID()
 				}
 				var err error
-				if states, err = s.deps.Bases.BaseStates(ctx, runID, ids); err != nil {
+				if states, err = s.deps.Bases.States(ctx, runID, ids); err != nil {
 					return err
 				}
 			}

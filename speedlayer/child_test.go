@@ -17,11 +17,14 @@ import (
 
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/ortenv"
+	"github.com/lambda-platform/lambda/internal/chstream"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/store"
+	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/speedlayer"
-	"github.com/lambda-platform/lambda/speedlayer/batchbase"
 	"github.com/lambda-platform/lambda/speedlayer/speedview"
 )
 
@@ -119,9 +122,9 @@ func child() error {
 	cfg := speedlayer.Config{Brokers: brokers, Topic: os.Getenv(childTopicEnv), GroupID: os.Getenv(childGroupEnv),
 		MaxBatch: maxBatch, MaxWait: 10 * time.Millisecond, SessionTimeout: testSessionTimeout, RunPoll: 100 * time.Millisecond}
 	deps := speedlayer.Deps{
-		Runs:    batchbase.Runs{DB: pool},
-		Bases:   batchbase.NewStates(ch, chDB),
-		Archive: batchbase.NewArchive(ch, chDB),
+		Runs:    runs.NewReader(pool),
+		Bases:   views.NewBatch(chstream.Options{Addr: chAddr}, chDB),
+		Archive: master.New(ch, chstream.Options{Addr: chAddr}, chDB),
 		View:    speedview.New(pool),
 		Scorer:  speedlayer.HolderScorer{Holder: holder},
 		DLQ:     dlq,

@@ -14,16 +14,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/testenv"
+	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/speedlayer"
-	"github.com/lambda-platform/lambda/speedlayer/batchbase"
 	"github.com/lambda-platform/lambda/speedlayer/speedview"
 )
 
@@ -189,7 +190,7 @@ func (e *env) readLog(ctx context.Context, ends []int64) [][]logRecord {
 
 // batchRun is a published batch run written by the test from the shared folds.
 type batchRun struct {
-	run      speedlayer.Run
+	run      runs.Run
 	entities map[string]bool // entities with a batch_view row
 }
 
@@ -265,7 +266,7 @@ func (e *env) writeRun(ctx context.Context, log [][]logRecord, cutoff []int64) b
 	if err := ins.Send(); err != nil {
 		e.t.Fatal(err)
 	}
-	return batchRun{run: speedlayer.Run{ID: run.ID, Cutoff: slices.Clone(cutoff), AsOf: asOf}, entities: entities}
+	return batchRun{run: runs.Run{ID: run.ID, CutoffOffsets: slices.Clone(cutoff), CutoffEventTime: asOf}, entities: entities}
 }
 
 // archive writes the valid events at or below cutoff into the master dataset, as
@@ -298,9 +299,9 @@ func (e *env) deps(pool *pgxpool.Pool, holder *inference.Holder) (speedlayer.Dep
 		e.t.Fatal(err)
 	}
 	return speedlayer.Deps{
-		Runs:    batchbase.Runs{DB: e.pool},
-		Bases:   batchbase.NewStates(e.ch, e.chDB),
-		Archive: batchbase.NewArchive(e.ch, e.chDB),
+		Runs:    runs.NewReader(e.pool),
+		Bases:   views.NewBatch(testenv.ClickHouseStream(""), e.chDB),
+		Archive: master.New(e.ch, testenv.ClickHouseStream(""), e.chDB),
 		View:    speedview.New(pool),
 		Scorer:  speedlayer.HolderScorer{Holder: holder},
 		DLQ:     dlq,

@@ -67,7 +67,7 @@ func (e *env) expected(ctx context.Context, log [][]logRecord, b batchRun) map[s
 		all, after := map[string][]event.Event{}, map[string][]event.Event{}
 		covered, asOf := map[string]int64{}, map[string]time.Time{}
 		inBatch := map[[2]string]bool{}
-		wm := b.run.AsOf
+		wm := b.run.CutoffEventTime
 		for _, r := range recs {
 			if !r.valid {
 				continue

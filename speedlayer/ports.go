@@ -9,41 +9,23 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/internal/runs"
 )
 
-// Run is the published batch run the speed layer's deltas are based on.
-type Run struct {
-	// ID is the run id; 0 when no run is published (every base is then empty).
-	ID int64
-	// Cutoff holds per Kafka partition (the index) the highest offset the run
-	// includes; -1, or a partition beyond the slice, includes nothing.
-	Cutoff []int64
-	// AsOf is the run's as_of: the newest event time it includes.
-	AsOf time.Time
-}
-
-// CutoffOf returns the run's cutoff offset in partition p.
-func (r Run) CutoffOf(p int) int64 {
-	if p < len(r.Cutoff) {
-		return r.Cutoff[p]
-	}
-	return -1
-}
-
-// Runs finds the published batch run.
+// Runs finds the published batch run (*runs.Reader is one).
 type Runs interface {
-	// PublishedRun returns the run readers are served, the zero Run when none is.
-	PublishedRun(ctx context.Context) (Run, error)
+	// Published returns the run readers are served; ok is false when none is.
+	Published(ctx context.Context) (run runs.Run, ok bool, err error)
 }
 
-// Bases reads the batch view of a run.
+// Bases reads the batch view of a run (*views.Batch is one).
 type Bases interface {
-	// BaseStates returns the encoded feature state (features.State.AppendBinary) the
+	// States returns the encoded feature state (features.State.AppendBinary) the
 	// run holds for each of entityIDs that it has a row for.
-	BaseStates(ctx context.Context, runID int64, entityIDs []string) (map[string][]byte, error)
+	States(ctx context.Context, runID int64, entityIDs []string) (map[string][]byte, error)
 }
 
-// Archive reads the master dataset the batch runs fold.
+// Archive reads the master dataset the batch runs fold (*master.Dataset is one).
 type Archive interface {
 	// EventIDs calls fn with the entity_id and event_id of every archived event of
 	// partition at offsets in (after, upTo] with an event time at or after since.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/speedlayer/delta"
 )
 
@@ -39,11 +40,11 @@ func (s *session) startJob(ctx context.Context, pt *part, delay time.Duration) {
 
 // rebuild folds partition p's records after run's cutoff up to offset target into
 // a new delta and attaches every entity's base state.
-func (s *session) rebuild(ctx context.Context, p int, run Run, target int64) (*delta.Partition, error) {
-	d := delta.New(s.spec, p, delta.Run{ID: run.ID, Cutoff: run.CutoffOf(p), AsOf: run.AsOf})
+func (s *session) rebuild(ctx context.Context, p int, run runs.Run, target int64) (*delta.Partition, error) {
+	d := delta.New(s.spec, p, delta.Run{ID: run.ID, Cutoff: run.CutoffOf(p), AsOf: run.CutoffEventTime})
 	if cut := run.CutoffOf(p); s.deps.Archive != nil && s.cfg.DedupHorizon > 0 && run.ID != 0 && cut >= 0 {
 		after := max(-1, cut-s.cfg.DedupHorizon)
-		if err := s.deps.Archive.EventIDs(ctx, p, after, cut, run.AsOf.Add(-dedupMaxLateness), d.Prime); err != nil {
+		if err := s.deps.Archive.EventIDs(ctx, p, after, cut, run.CutoffEventTime.Add(-dedupMaxLateness), d.Prime); err != nil {
 			return nil, err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/speedlayer/delta"
 )
 
@@ -20,7 +21,7 @@ type session struct {
 	rebuilt chan rebuilt // from the rebuild jobs
 	wg      sync.WaitGroup
 
-	run   Run
+	run   runs.Run
 	parts map[int]*part
 	// model is the model of the last scoring call; when a call returns another one,
 	// every delta is written again so that all rows move to it.
@@ -93,7 +94,7 @@ func (s *session) consume(parent, genCtx context.Context) {
 
 	defer s.end(cancel)
 	err := s.retry(ctx, stageRun, func() (err error) {
-		s.run, err = s.deps.Runs.PublishedRun(ctx)
+		s.run, _, err = s.deps.Runs.Published(ctx)
 		return err
 	})
 	if err != nil {
@@ -260,7 +261,7 @@ func (s *session) prune(ctx context.Context) {
 
 // checkRun starts a rebuild of every partition when another batch run is published.
 func (s *session) checkRun(ctx context.Context) {
-	run, err := s.deps.Runs.PublishedRun(ctx)
+	run, _, err := s.deps.Runs.Published(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.m.errors.WithLabelValues(stageRun).Inc()
@@ -271,7 +272,7 @@ func (s *session) checkRun(ctx context.Context) {
 	if run.ID == s.run.ID {
 		return
 	}
-	s.log.Info("batch run published, rebuilding deltas", "run", run.ID, "previous", s.run.ID, "cutoff", run.Cutoff)
+	s.log.Info("batch run published, rebuilding deltas", "run", run.ID, "previous", s.run.ID, "cutoff", run.CutoffOffsets)
 	s.run = run
 	s.m.baseRun.Set(float64(run.ID))
 	for _, pt := range s.parts {

@@ -186,5 +186,5 @@ func TestRowsAreRescoredWhenAModelArrives(t *testing.T) {
 		}
 		return true
 	})
-	compareRows(t, speedRows(ctx, t, e.pool), e.expected(ctx, e.readLog(ctx, ends), batchRun{run: speedlayer.Run{}}))
+	compareRows(t, speedRows(ctx, t, e.pool), e.expected(ctx, e.readLog(ctx, ends), batchRun{}))
 }

@@ -10,11 +10,11 @@ import (
 
 	"github.com/lambda-platform/lambda/batchlayer/archiver"
 	"github.com/lambda-platform/lambda/batchlayer/batchrun"
-	"github.com/lambda-platform/lambda/batchlayer/internal/batchtest"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/master/mastertest"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/testenv"
 )
 
@@ -40,7 +40,7 @@ func TestRunOnArchivedEvents(t *testing.T) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f.logged = batchtest.Log(events, partitions, f.next) // where the producer put them
+	f.logged = mastertest.Log(events, partitions, f.next) // where the producer put them
 
 	const group = "test-archiver"
 	ctx, stop := context.WithCancel(t.Context())

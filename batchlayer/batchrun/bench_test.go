@@ -10,12 +10,12 @@ import (
 	"github.com/ClickHouse/ch-go/proto"
 
 	"github.com/lambda-platform/lambda/batchlayer/batchrun"
-	"github.com/lambda-platform/lambda/batchlayer/chstream"
-	"github.com/lambda-platform/lambda/batchlayer/internal/batchtest"
-	"github.com/lambda-platform/lambda/batchlayer/master"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/internal/chstream"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/master/mastertest"
+	"github.com/lambda-platform/lambda/internal/runs"
 )
 
 // benchEventsEnv overrides the size of the benchmark's master dataset.
@@ -43,8 +43,8 @@ func BenchmarkRun(b *testing.B) {
 		}
 		total = n
 	}
-	f := &fixture{Env: batchtest.New(b), spec: features.DefaultSpec(), next: map[int]int64{}}
-	f.model = batchtest.Model(b, batchtest.LR(f.spec.Len()), f.spec)
+	f := &fixture{Env: mastertest.New(b), spec: features.DefaultSpec(), next: map[int]int64{}}
+	f.model = mastertest.Model(b, mastertest.LR(f.spec.Len()), f.spec)
 
 	g := demogen.New(demogen.Config{Entities: 100_000, Seed: 1})
 	const chunk = 500_000

@@ -7,11 +7,6 @@ import (
 
 // Errors matched with errors.Is.
 var (
-	// ErrBusy: another session holds the batch lock but no run is recorded as running
-	// (it is about to start or has just ended) for longer than Config.LockWait.
-	ErrBusy = errors.New("batch lock held but no run recorded as running")
-	// ErrClosed: the Runner was closed.
-	ErrClosed = errors.New("batch runner closed")
 	// ErrModelMismatch: the active model does not take the feature spec's vectors.
 	ErrModelMismatch = errors.New("model inputs do not match the feature spec")
 	// ErrNoPartitions: the cutoff source knows no Kafka partition.

@@ -10,10 +10,10 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/lambda-platform/lambda/batchlayer/master"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/batchlayer/view"
 	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/runs"
 )
 
 // execute runs e to its end, holding lock, and records the outcome.

@@ -12,42 +12,42 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lambda-platform/lambda/batchlayer/batchrun"
-	"github.com/lambda-platform/lambda/batchlayer/internal/batchtest"
-	"github.com/lambda-platform/lambda/batchlayer/master"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
-	"github.com/lambda-platform/lambda/batchlayer/view"
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/master/mastertest"
+	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/internal/views"
 )
 
 const partitions = 4
 
 // fixture is a test's databases, master dataset and model.
 type fixture struct {
-	*batchtest.Env
+	*mastertest.Env
 	spec   *features.Spec
 	model  *inference.Model
-	logged []batchtest.Logged
+	logged []mastertest.Logged
 	next   map[int]int64 // next offset per partition
 	frozen map[int]int64 // when set, the archiver's coverage instead of next
 }
 
 func newFixture(t *testing.T) *fixture {
-	f := &fixture{Env: batchtest.New(t), spec: features.DefaultSpec(), next: map[int]int64{}}
-	f.model = batchtest.Model(t, batchtest.LR(f.spec.Len()), f.spec)
+	f := &fixture{Env: mastertest.New(t), spec: features.DefaultSpec(), next: map[int]int64{}}
+	f.model = mastertest.Model(t, mastertest.LR(f.spec.Len()), f.spec)
 	return f
 }
 
 // produce appends n demo events to the log and the master dataset.
-func (f *fixture) produce(t *testing.T, n int, seed int64) []batchtest.Logged {
+func (f *fixture) produce(t *testing.T, n int, seed int64) []mastertest.Logged {
 	g := demogen.New(demogen.Config{Entities: 300, Seed: seed})
 	events := make([]event.Event, n)
 	for i := range events {
 		events[i] = g.Next()
 	}
-	logged := batchtest.Log(events, partitions, f.next)
+	logged := mastertest.Log(events, partitions, f.next)
 	f.Insert(t, logged)
 	f.logged = append(f.logged, logged...)
 	return logged
@@ -114,11 +114,13 @@ func runToEnd(t *testing.T, r *batchrun.Runner) runs.Run {
 }
 
 // viewRows reads run id's batch view.
-func (f *fixture) viewRows(t *testing.T, id int64) map[string]view.Stored {
+func (f *fixture) viewRows(t *testing.T, id int64) map[string]views.Record {
 	t.Helper()
-	got := map[string]view.Stored{}
-	err := view.Read(t.Context(), f.ClickHouse, f.Database, uint64(id), func(s view.Stored) error {
-		got[s.EntityID] = s
+	got := map[string]views.Record{}
+	err := views.NewBatch(f.Stream, f.Database).Scan(t.Context(), id, views.Scores|views.States, func(r *views.Record) error {
+		c := *r
+		c.EntityID, c.State, c.Vector = slices.Clone(r.EntityID), slices.Clone(r.State), slices.Clone(r.Vector)
+		got[string(c.EntityID)] = c
 		return nil
 	})
 	if err != nil {
@@ -131,7 +133,7 @@ func (f *fixture) viewRows(t *testing.T, id int64) map[string]view.Stored {
 func (f *fixture) checkView(t *testing.T, run runs.Run) {
 	t.Helper()
 	cutoff := master.Cutoff{Offsets: run.CutoffOffsets, Imported: run.CutoffImported}
-	want, asOf := batchtest.Expect(t, f.spec, f.model, f.logged, cutoff)
+	want, asOf := mastertest.Expect(t, f.spec, f.model, f.logged, cutoff)
 	if !run.CutoffEventTime.Equal(asOf) {
 		t.Errorf("cutoff event time %v, want %v", run.CutoffEventTime, asOf)
 	}
@@ -152,8 +154,8 @@ func (f *fixture) checkView(t *testing.T, run runs.Run) {
 			t.Errorf("%s: vector %v, want %v", id, g.Vector, w.Vector)
 		case !g.LastEvent.Equal(w.LastEvent) || !g.AsOf.Equal(asOf):
 			t.Errorf("%s: last event %v as of %v, want %v as of %v", id, g.LastEvent, g.AsOf, w.LastEvent, asOf)
-		case g.CoveredOffset != run.CutoffOffsets[g.KafkaPartition]:
-			t.Errorf("%s: covered offset %d of partition %d, cutoff %v", id, g.CoveredOffset, g.KafkaPartition, run.CutoffOffsets)
+		case g.Offset != run.CutoffOffsets[g.Partition]:
+			t.Errorf("%s: covered offset %d of partition %d, cutoff %v", id, g.Offset, g.Partition, run.CutoffOffsets)
 		case g.ModelName != "test" || g.ModelVersion != 1:
 			t.Errorf("%s: model %s@%d", id, g.ModelName, g.ModelVersion)
 		}

@@ -5,12 +5,12 @@ import (
 	"testing"
 
 	"github.com/lambda-platform/lambda/batchlayer/batchrun"
-	"github.com/lambda-platform/lambda/batchlayer/internal/batchtest"
-	"github.com/lambda-platform/lambda/batchlayer/master"
 	"github.com/lambda-platform/lambda/batchlayer/parquetio"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/master/mastertest"
+	"github.com/lambda-platform/lambda/internal/runs"
 )
 
 // TestParquetImportThenRun backfills events from a Parquet file next to archived
@@ -25,13 +25,13 @@ func TestParquetImportThenRun(t *testing.T) {
 		backfill[i] = g.Next()
 	}
 	var buf bytes.Buffer
-	batchtest.WriteEvents(t, &buf, backfill)
+	mastertest.WriteEvents(t, &buf, backfill)
 	imported, err := parquetio.Import(t.Context(), bytes.NewReader(buf.Bytes()), f.Events, f.Postgres)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, e := range backfill {
-		f.logged = append(f.logged, batchtest.Logged{Event: e, Partition: master.ImportPartition, Offset: imported.FirstOffset + int64(i)})
+		f.logged = append(f.logged, mastertest.Logged{Event: e, Partition: master.ImportPartition, Offset: imported.FirstOffset + int64(i)})
 	}
 	run := runToEnd(t, f.runner(t, batchrun.Config{}, nil))
 	if run.Status != runs.StatusPublished || run.CutoffImported != imported.LastOffset || run.EventsRead != 5000 {

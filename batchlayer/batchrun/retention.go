@@ -4,8 +4,8 @@ import (
 	"context"
 	"slices"
 
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/batchlayer/view"
+	"github.com/lambda-platform/lambda/internal/runs"
 )
 
 // retain expires the published runs beyond the newest Config.Retention and drops

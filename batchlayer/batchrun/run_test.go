@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/lambda-platform/lambda/batchlayer/batchrun"
-	"github.com/lambda-platform/lambda/batchlayer/internal/batchtest"
-	"github.com/lambda-platform/lambda/batchlayer/master"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/batchlayer/view"
 	"github.com/lambda-platform/lambda/internal/demogen"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/master/mastertest"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/testenv"
 )
 
@@ -31,9 +31,9 @@ func TestRunMatchesDirectFold(t *testing.T) {
 	f.produce(t, 2000, 2) // not archived yet as far as the cutoff knows
 
 	g := demogen.New(demogen.Config{Entities: 50, Seed: 3})
-	var imported []batchtest.Logged
+	var imported []mastertest.Logged
 	for i := range 500 {
-		imported = append(imported, batchtest.Logged{Event: g.Next(), Partition: master.ImportPartition, Offset: int64(i)})
+		imported = append(imported, mastertest.Logged{Event: g.Next(), Partition: master.ImportPartition, Offset: int64(i)})
 	}
 	f.Insert(t, imported)
 	f.logged = append(f.logged, imported...)
@@ -321,7 +321,7 @@ func TestCloseCancelsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFailed(t, done, "canceled: ", "")
-	if _, _, err := r.Trigger(t.Context(), runs.TriggerCron, "schedule"); !errors.Is(err, batchrun.ErrClosed) {
+	if _, _, err := r.Trigger(t.Context(), runs.TriggerCron, "schedule"); !errors.Is(err, runs.ErrTriggerClosed) {
 		t.Errorf("Trigger after Close: %v, want ErrClosed", err)
 	}
 }

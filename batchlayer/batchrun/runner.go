@@ -12,11 +12,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lambda-platform/lambda/batchlayer/master"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/batchlayer/view"
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/runs"
 )
 
 // Defaults for the zero fields of Config.
@@ -205,7 +205,7 @@ func (r *Runner) Trigger(ctx context.Context, trigger, requestedBy string) (run 
 	r.mu.Unlock()
 	switch {
 	case closed:
-		return runs.Run{}, false, ErrClosed
+		return runs.Run{}, false, runs.ErrTriggerClosed
 	case active != nil:
 		return active.run, false, nil
 	}
@@ -253,7 +253,7 @@ func (r *Runner) lockOrRunning(ctx context.Context) (*runs.Lock, runs.Run, error
 			return nil, running, err
 		}
 		if time.Now().After(deadline) {
-			return nil, runs.Run{}, ErrBusy
+			return nil, runs.Run{}, runs.ErrBusy
 		}
 		select {
 		case <-ctx.Done():

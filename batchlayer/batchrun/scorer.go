@@ -4,10 +4,10 @@ import (
 	"context"
 	"time"
 
-	"github.com/lambda-platform/lambda/batchlayer/master"
 	"github.com/lambda-platform/lambda/batchlayer/view"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/master"
 )
 
 // scorer takes the states a fold emits, scores them batch rows at a time and hands

@@ -12,7 +12,7 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/compress"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
-	"github.com/lambda-platform/lambda/batchlayer/view"
+	"github.com/lambda-platform/lambda/internal/views"
 )
 
 // exportBatch is how many rows one record (row group chunk) of the export holds.
@@ -34,9 +34,14 @@ var viewSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "written_at", Type: &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: "UTC"}}, // Parquet has no seconds
 }, nil)
 
-// Export writes the batch view of run id in database to w as Parquet and returns the
-// number of rows. It does not close w.
-func Export(ctx context.Context, conn view.Conn, database string, id uint64, w io.Writer) (n int64, err error) {
+// ViewReader reads a run's batch view (*views.Batch is one).
+type ViewReader interface {
+	Scan(ctx context.Context, runID int64, f views.Fields, fn func(*views.Record) error) error
+}
+
+// Export writes the batch view of run id to w as Parquet, one row per entity, and
+// returns the number of rows. It does not close w.
+func Export(ctx context.Context, view ViewReader, id int64, w io.Writer) (n int64, err error) {
 	// pqarrow closes a writer that is an io.Closer; hide Close from it.
 	fw, err := pqarrow.NewFileWriter(viewSchema, struct{ io.Writer }{w},
 		parquet.NewWriterProperties(parquet.WithCompression(compress.Codecs.Snappy)), pqarrow.DefaultWriterProps())
@@ -61,8 +66,8 @@ func Export(ctx context.Context, conn view.Conn, database string, id uint64, w i
 		}
 		return nil
 	}
-	err = view.Read(ctx, conn, database, id, func(s view.Stored) error {
-		appendStored(b, s)
+	err = view.Scan(ctx, id, views.Scores|views.States|views.WrittenAt, func(r *views.Record) error {
+		appendRecord(b, r)
 		n++
 		if n%exportBatch == 0 {
 			return write()
@@ -75,11 +80,11 @@ func Export(ctx context.Context, conn view.Conn, database string, id uint64, w i
 	return n, err
 }
 
-func appendStored(b *array.RecordBuilder, s view.Stored) {
-	b.Field(0).(*array.Uint64Builder).Append(s.ID)
-	b.Field(1).(*array.StringBuilder).Append(s.EntityID)
-	b.Field(2).(*array.Int32Builder).Append(s.KafkaPartition)
-	b.Field(3).(*array.Int64Builder).Append(s.CoveredOffset)
+func appendRecord(b *array.RecordBuilder, s *views.Record) {
+	b.Field(0).(*array.Uint64Builder).Append(uint64(s.RunID))
+	b.Field(1).(*array.StringBuilder).BinaryBuilder.Append(s.EntityID)
+	b.Field(2).(*array.Int32Builder).Append(s.Partition)
+	b.Field(3).(*array.Int64Builder).Append(s.Offset)
 	b.Field(4).(*array.TimestampBuilder).Append(arrow.Timestamp(s.LastEvent.UnixMicro()))
 	b.Field(5).(*array.TimestampBuilder).Append(arrow.Timestamp(s.AsOf.UnixMicro()))
 	b.Field(6).(*array.BinaryBuilder).Append(s.State)
@@ -88,6 +93,6 @@ func appendStored(b *array.RecordBuilder, s view.Stored) {
 	vb.ValueBuilder().(*array.Float32Builder).AppendValues(s.Vector, nil)
 	b.Field(8).(*array.Float32Builder).Append(s.Score)
 	b.Field(9).(*array.StringBuilder).Append(s.ModelName)
-	b.Field(10).(*array.Uint32Builder).Append(s.ModelVersion)
+	b.Field(10).(*array.Uint32Builder).Append(uint32(s.ModelVersion))
 	b.Field(11).(*array.TimestampBuilder).Append(arrow.Timestamp(s.WrittenAt.UnixMilli()))
 }

@@ -12,15 +12,16 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
-	"github.com/lambda-platform/lambda/batchlayer/internal/batchtest"
 	"github.com/lambda-platform/lambda/batchlayer/parquetio"
 	"github.com/lambda-platform/lambda/batchlayer/view"
+	"github.com/lambda-platform/lambda/internal/master/mastertest"
+	"github.com/lambda-platform/lambda/internal/views"
 )
 
 // TestExportRoundTrips writes a view, exports it and reads the file back: every
-// row and field equals what view.Read returns; other runs are left out.
+// row and field equals what the batch view reader returns; other runs are left out.
 func TestExportRoundTrips(t *testing.T) {
-	env := batchtest.New(t)
+	env := mastertest.New(t)
 	asOf := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
 	for _, id := range []uint64{7, 8} {
 		w := view.NewWriter(env.ClickHouse, env.Database, view.Run{ID: id, AsOf: asOf, ModelName: "m", ModelVersion: 3}, 100)
@@ -38,16 +39,19 @@ func TestExportRoundTrips(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var want []view.Stored
-	if err := view.Read(t.Context(), env.ClickHouse, env.Database, 7, func(s view.Stored) error {
-		want = append(want, s)
+	reader := views.NewBatch(env.Stream, env.Database)
+	var want []views.Record
+	if err := reader.Scan(t.Context(), 7, views.Scores|views.States|views.WrittenAt, func(r *views.Record) error {
+		c := *r
+		c.EntityID, c.State, c.Vector = slices.Clone(r.EntityID), slices.Clone(r.State), slices.Clone(r.Vector)
+		want = append(want, c)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 
 	var buf bytes.Buffer
-	n, err := parquetio.Export(t.Context(), env.ClickHouse, env.Database, 7, &buf)
+	n, err := parquetio.Export(t.Context(), reader, 7, &buf)
 	if err != nil || n != 250 || len(want) != 250 {
 		t.Fatalf("Export = %d rows, %v; view has %d", n, err, len(want))
 	}
@@ -70,26 +74,24 @@ func TestExportRoundTrips(t *testing.T) {
 		for r := range int(rec.NumRows()) {
 			w := want[i]
 			start, end := vec.ValueOffsets(r)
-			got := view.Stored{
-				Run: view.Run{
-					ID:           col("run_id").(*array.Uint64).Value(r),
-					AsOf:         ts("as_of", r),
-					ModelName:    col("model_name").(*array.String).Value(r),
-					ModelVersion: col("model_version").(*array.Uint32).Value(r),
+			got := views.Record{
+				RunID:    int64(col("run_id").(*array.Uint64).Value(r)),
+				EntityID: []byte(col("entity_id").(*array.String).Value(r)),
+				Coverage: views.Coverage{
+					Partition: col("kafka_partition").(*array.Int32).Value(r),
+					Offset:    col("covered_offset").(*array.Int64).Value(r),
+					LastEvent: ts("last_event", r),
 				},
-				Row: view.Row{
-					EntityID:       col("entity_id").(*array.String).Value(r),
-					KafkaPartition: col("kafka_partition").(*array.Int32).Value(r),
-					CoveredOffset:  col("covered_offset").(*array.Int64).Value(r),
-					LastEvent:      ts("last_event", r),
-					State:          col("state").(*array.Binary).Value(r),
-					Vector:         vec.ListValues().(*array.Float32).Float32Values()[start:end],
-					Score:          col("score").(*array.Float32).Value(r),
-				},
-				WrittenAt: ts("written_at", r),
+				AsOf:         ts("as_of", r),
+				Vector:       vec.ListValues().(*array.Float32).Float32Values()[start:end],
+				Score:        col("score").(*array.Float32).Value(r),
+				ModelName:    col("model_name").(*array.String).Value(r),
+				ModelVersion: int64(col("model_version").(*array.Uint32).Value(r)),
+				State:        col("state").(*array.Binary).Value(r),
+				WrittenAt:    ts("written_at", r),
 			}
-			if got.ID != w.ID || got.EntityID != w.EntityID || got.KafkaPartition != w.KafkaPartition ||
-				got.CoveredOffset != w.CoveredOffset || !got.LastEvent.Equal(w.LastEvent) || !got.AsOf.Equal(w.AsOf) ||
+			if got.RunID != w.RunID || string(got.EntityID) != string(w.EntityID) || got.Partition != w.Partition ||
+				got.Offset != w.Offset || !got.LastEvent.Equal(w.LastEvent) || !got.AsOf.Equal(w.AsOf) ||
 				!bytes.Equal(got.State, w.State) || !slices.Equal(got.Vector, w.Vector) || got.Score != w.Score ||
 				got.ModelName != w.ModelName || got.ModelVersion != w.ModelVersion || !got.WrittenAt.Equal(w.WrittenAt) {
 				t.Fatalf("row %d: %+v, want %+v", i, got, w)

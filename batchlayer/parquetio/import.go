@@ -13,8 +13,8 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/lambda-platform/lambda/batchlayer/master"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/runs"
 )
 
 // Tuning.

@@ -15,10 +15,10 @@ import (
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
-	"github.com/lambda-platform/lambda/batchlayer/internal/batchtest"
 	"github.com/lambda-platform/lambda/batchlayer/parquetio"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
+	"github.com/lambda-platform/lambda/internal/master/mastertest"
 )
 
 func demoEvents(n int, seed int64) []event.Event {
@@ -30,7 +30,7 @@ func demoEvents(n int, seed int64) []event.Event {
 	return out
 }
 
-func importFile(t *testing.T, env *batchtest.Env, file []byte) (parquetio.Imported, error) {
+func importFile(t *testing.T, env *mastertest.Env, file []byte) (parquetio.Imported, error) {
 	t.Helper()
 	return parquetio.Import(t.Context(), bytes.NewReader(file), env.Events, env.Postgres)
 }
@@ -38,11 +38,11 @@ func importFile(t *testing.T, env *batchtest.Env, file []byte) (parquetio.Import
 // TestImportAppendsEvents imports two files and reads the rows back: every field
 // kept, numbered on from import to import.
 func TestImportAppendsEvents(t *testing.T) {
-	env := batchtest.New(t)
+	env := mastertest.New(t)
 	first, second := demoEvents(1500, 1), demoEvents(700, 2)
 	for i, want := range []parquetio.Imported{{Rows: 1500, FirstOffset: 0, LastOffset: 1499}, {Rows: 700, FirstOffset: 1500, LastOffset: 2199}} {
 		var buf bytes.Buffer
-		batchtest.WriteEvents(t, &buf, [][]event.Event{first, second}[i])
+		mastertest.WriteEvents(t, &buf, [][]event.Event{first, second}[i])
 		got, err := importFile(t, env, buf.Bytes())
 		if err != nil || got != want {
 			t.Fatalf("import %d = %+v, %v; want %+v", i, got, err, want)
@@ -112,7 +112,7 @@ func writeFile(t *testing.T, sc *arrow.Schema, fill func(b *array.RecordBuilder)
 }
 
 func TestImportChecksSchema(t *testing.T) {
-	env := batchtest.New(t)
+	env := mastertest.New(t)
 	str := arrow.BinaryTypes.String
 	base := []arrow.Field{{Name: "event_id", Type: str}, {Name: "entity_id", Type: str}, {Name: "type", Type: str}}
 	tsUS := arrow.Field{Name: "ts", Type: &arrow.TimestampType{Unit: arrow.Microsecond}}
@@ -140,14 +140,14 @@ func TestImportChecksSchema(t *testing.T) {
 // TestImportRejectsInvalidRows imports a file with bad rows: nothing is written and
 // the error names the rows and fields.
 func TestImportRejectsInvalidRows(t *testing.T) {
-	env := batchtest.New(t)
+	env := mastertest.New(t)
 	events := demoEvents(10, 1)
 	events[3].EntityID = ""
 	nan := math.NaN()
 	events[7].Value = &nan
 	events[8].TS = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) // past year 9999
 	var buf bytes.Buffer
-	batchtest.WriteEvents(t, &buf, events)
+	mastertest.WriteEvents(t, &buf, events)
 	_, err := importFile(t, env, buf.Bytes())
 	if !errors.Is(err, parquetio.ErrInvalidRows) {
 		t.Fatalf("Import: %v, want ErrInvalidRows", err)

@@ -32,7 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/robfig/cron/v3"
 
-	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/internal/runs"
 )
 
 // DefaultSpec fires at minutes 0, 10, 20, 30, 40 and 50 of every hour.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/batchlayer/schedule"
+	"github.com/lambda-platform/lambda/internal/runs"
 )
 
 // fakeTrigger records calls and answers from a script.

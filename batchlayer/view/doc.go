@@ -8,6 +8,5 @@
 // ALTER TABLE ... DROP PARTITION. Partitions lists the runs that have rows, for
 // retention to drop whatever is neither published nor running.
 //
-// Read returns a run's rows exactly once per entity, also before ClickHouse merged a
-// retried write away (argMax by written_at).
+// The reads of the view, which the other layers need too, are package internal/views.
 package view

@@ -8,10 +8,11 @@ import (
 
 	"github.com/lambda-platform/lambda/batchlayer/view"
 	"github.com/lambda-platform/lambda/internal/testenv"
+	"github.com/lambda-platform/lambda/internal/views"
 )
 
 // TestWriteReadDrop writes two runs, one of them twice (a retried write), reads one
-// row per entity back, and drops a run's partition.
+// row per entity back through the shared reader, and drops a run's partition.
 func TestWriteReadDrop(t *testing.T) {
 	conn, db := testenv.ClickHouse(t)
 	asOf := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
@@ -34,11 +35,11 @@ func TestWriteReadDrop(t *testing.T) {
 	write(1)
 	write(2)
 	var ids []string
-	err := view.Read(t.Context(), conn, db, 1, func(s view.Stored) error {
-		if s.ID != 1 || !s.AsOf.Equal(asOf) || fmt.Sprintf("e%02d", s.State[0]) != s.EntityID {
-			t.Errorf("row %+v", s)
+	err := views.NewBatch(testenv.ClickHouseStream(""), db).Scan(t.Context(), 1, views.Scores|views.States, func(r *views.Record) error {
+		if r.RunID != 1 || !r.AsOf.Equal(asOf) || fmt.Sprintf("e%02d", r.State[0]) != string(r.EntityID) || r.ModelName != "m" {
+			t.Errorf("row %+v", r)
 		}
-		ids = append(ids, s.EntityID)
+		ids = append(ids, string(r.EntityID))
 		return nil
 	})
 	if err != nil || len(ids) != 20 || !slices.IsSorted(ids) {

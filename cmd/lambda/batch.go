@@ -20,15 +20,15 @@ import (
 
 	"github.com/lambda-platform/lambda/batchlayer/archiver"
 	"github.com/lambda-platform/lambda/batchlayer/batchrun"
-	"github.com/lambda-platform/lambda/batchlayer/chstream"
-	"github.com/lambda-platform/lambda/batchlayer/master"
 	"github.com/lambda-platform/lambda/batchlayer/parquetio"
-	"github.com/lambda-platform/lambda/batchlayer/runs"
 	"github.com/lambda-platform/lambda/batchlayer/schedule"
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/internal/views"
 )
 
 var batchCommands = []modelCommand{
@@ -99,6 +99,7 @@ type batchClients struct {
 	pool   *pgxpool.Pool
 	ch     driver.Conn
 	events *master.Dataset
+	view   *views.Batch
 }
 
 func openBatch(ctx context.Context, cfg *batchConfig, log *slog.Logger, attrs ...any) (*batchClients, func(), error) {
@@ -114,8 +115,8 @@ func openBatch(ctx context.Context, cfg *batchConfig, log *slog.Logger, attrs ..
 		pool.Close()
 		return nil, nil, err
 	}
-	stream := chstream.Options{Addr: cfg.ClickHouse.Addr, User: cfg.ClickHouse.Username, Password: cfg.ClickHouse.Password}
-	c := &batchClients{pool: pool, ch: ch, events: master.New(ch, stream, cfg.ClickHouse.Database)}
+	c := &batchClients{pool: pool, ch: ch, events: master.New(ch, cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),
+		view: views.NewBatch(cfg.ClickHouse.Stream(), cfg.ClickHouse.Database)}
 	return c, func() { _ = ch.Close(); pool.Close() }, nil
 }
 
@@ -386,7 +387,7 @@ func runBatchExport(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	n, err := parquetio.Export(ctx, c.ch, cfg.ClickHouse.Database, uint64(run.ID), file)
+	n, err := parquetio.Export(ctx, c.view, run.ID, file)
 	if cerr := file.Close(); err == nil {
 		err = cerr
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -19,10 +18,11 @@ import (
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/gctune"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/servinglayer"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 	"github.com/lambda-platform/lambda/servinglayer/scoring"
-	"github.com/lambda-platform/lambda/servinglayer/views"
 )
 
 // apiConfig is the HTTP API's section of `serve` and `up`.
@@ -32,7 +32,6 @@ type apiConfig struct {
 	ReadToken     string
 	BatchGetLimit int
 	Timeout       time.Duration
-	CacheEntries  int
 	LookupTimeout time.Duration
 	GCHeadroomMB  int
 }
@@ -44,8 +43,7 @@ func (c *apiConfig) Register(f *config.Flags) {
 	f.String(&c.ReadToken, "read-token", "LAMBDA_READ_TOKEN", "", "bearer token of reads and ingest (none: open)")
 	f.Int(&c.BatchGetLimit, "batch-get-limit", "LAMBDA_BATCH_GET_LIMIT", servinglayer.DefaultBatchGetLimit, "most ids of one POST /v1/predictions:batchGet")
 	f.Duration(&c.Timeout, "http-timeout", "LAMBDA_HTTP_TIMEOUT", servinglayer.DefaultRequestTimeout, "bound of one request's work")
-	f.Int(&c.CacheEntries, "batch-cache-entries", "LAMBDA_BATCH_CACHE_ENTRIES", predict.DefaultCacheEntries, "batch view entities cached for the served run")
-	f.Duration(&c.LookupTimeout, "lookup-timeout", "LAMBDA_LOOKUP_TIMEOUT", predict.DefaultLookupTimeout, "bound of one read of the batch or speed view")
+	f.Duration(&c.LookupTimeout, "lookup-timeout", "LAMBDA_LOOKUP_TIMEOUT", predict.DefaultLookupTimeout, "bound of one read of the speed view")
 	f.Int(&c.GCHeadroomMB, "gc-headroom-mb", "LAMBDA_GC_HEADROOM_MB", gctune.DefaultHeadroomMB,
 		"heap growth in MiB allowed between garbage collections at least (fewer pauses under load; 0, or GOGC set: Go's default)")
 }
@@ -60,7 +58,7 @@ func (c apiConfig) LogValue() slog.Value {
 	}
 	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("admin_token", masked(c.AdminToken)),
 		slog.String("read_token", masked(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
-		slog.Duration("timeout", c.Timeout), slog.Int("batch_cache_entries", c.CacheEntries),
+		slog.Duration("timeout", c.Timeout),
 		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("gc_headroom_mb", c.GCHeadroomMB))
 }
 
@@ -96,19 +94,18 @@ func runServe(ctx context.Context, args []string) error {
 
 // apiDeps are what runAPI builds the HTTP API from, in `serve` and in `up`.
 type apiDeps struct {
-	Config     apiConfig
-	Log        *slog.Logger
-	Registry   *prometheus.Registry // the process's metrics, served at /metrics
-	Postgres   *pgxpool.Pool
-	ClickHouse driver.Conn
-	Database   string         // ClickHouse database of batch_view
-	Spec       *features.Spec // names the views' vector entries
-	Model      string         // the model /readyz requires loaded
-	Schedule   string         // the batch schedule GET /v1/batch/schedule shows
-	Brokers    []string       // where POST /v1/events produces
-	Topic      string
-	Trigger    servinglayer.BatchTrigger // nil: runs cannot be triggered over REST
-	Listener   net.Listener
+	Config    apiConfig
+	Log       *slog.Logger
+	Registry  *prometheus.Registry // the process's metrics, served at /metrics
+	Postgres  *pgxpool.Pool
+	BatchView *views.Batch   // where the published runs' views are loaded from
+	Spec      *features.Spec // names the views' vector entries
+	Model     string         // the model /readyz requires loaded
+	Schedule  string         // the batch schedule GET /v1/batch/schedule shows
+	Brokers   []string       // where POST /v1/events produces
+	Topic     string
+	Trigger   servinglayer.BatchTrigger // nil: runs cannot be triggered over REST
+	Listener  net.Listener
 }
 
 // stack is what `serve` and `up` share: the databases, the metrics registry, the batch
@@ -145,8 +142,7 @@ func openStack(ctx context.Context, cfg *batchConfig, log *slog.Logger, attrs ..
 // apiDeps are the API's dependencies on this stack.
 func (st *stack) apiDeps(cfg *batchConfig, api apiConfig, brokers []string, ln net.Listener) apiDeps {
 	return apiDeps{
-		Config: api, Log: st.log, Registry: st.reg, Postgres: st.clients.pool, ClickHouse: st.clients.ch,
-		Database: cfg.ClickHouse.Database, Spec: st.spec, Model: cfg.Scoring.Model, Schedule: cfg.Batch.Schedule,
+		Config: api, Log: st.log, Registry: st.reg, Postgres: st.clients.pool, BatchView: st.clients.view, Spec: st.spec, Model: cfg.Scoring.Model, Schedule: cfg.Batch.Schedule,
 		Brokers: brokers, Topic: cfg.Kafka.Topic, Trigger: st.runner, Listener: ln,
 	}
 }
@@ -162,9 +158,9 @@ func runAPI(ctx context.Context, d apiDeps) error {
 		return err
 	}
 	defer func() { _ = writer.Close() }()
-	pg := views.NewPostgres(d.Postgres)
-	predictions := predict.New(views.NewClickHouse(d.ClickHouse, d.Database), pg, pg,
-		predict.Config{CacheEntries: d.Config.CacheEntries, LookupTimeout: d.Config.LookupTimeout}, d.Log, d.Registry)
+	published := runs.NewReader(d.Postgres)
+	predictions := predict.New(d.BatchView, views.NewSpeed(d.Postgres), published,
+		predict.Config{LookupTimeout: d.Config.LookupTimeout}, d.Log, d.Registry)
 	models := registry.New(d.Postgres, d.Log)
 	scorers := scoring.New(models, scoring.Options{Registerer: d.Registry, Logger: d.Log})
 	defer func() {
@@ -174,7 +170,7 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	}()
 	checks := []servinglayer.Check{
 		{Name: "postgres", Run: func(ctx context.Context) error { return d.Postgres.Ping(ctx) }},
-		{Name: "clickhouse", Run: d.ClickHouse.Ping},
+		{Name: "batch view", Run: func(context.Context) error { return predictions.Ready() }},
 		{Name: "model " + d.Model, Run: func(ctx context.Context) error { return scorers.Loaded(ctx, d.Model) }},
 		{Name: "kafka", Run: func(ctx context.Context) error {
 			_, err := kafka.PartitionCount(ctx, d.Brokers, d.Topic)
@@ -183,7 +179,7 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	}
 	api, err := servinglayer.NewServer(servinglayer.Deps{
 		Log: d.Log, Gatherer: d.Registry, Registerer: d.Registry,
-		Predictions: predictions, Runs: pg, Trigger: d.Trigger, Producer: writer, Models: models, Scorers: scorers,
+		Predictions: predictions, Runs: published, Trigger: d.Trigger, Producer: writer, Models: models, Scorers: scorers,
 		FeatureNames: d.Spec.FeatureNames(), Checks: checks,
 	}, servinglayer.Config{
 		AdminToken: d.Config.AdminToken, ReadToken: d.Config.ReadToken, BatchGetLimit: d.Config.BatchGetLimit,
@@ -191,9 +187,6 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	})
 	if err != nil {
 		return err
-	}
-	if err := predictions.Sync(ctx); err != nil { // Run retries; the first answers should not wait
-		d.Log.Warn("read the published batch run; retrying in the background", "err", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
@@ -15,8 +14,10 @@ import (
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/speedlayer"
-	"github.com/lambda-platform/lambda/speedlayer/batchbase"
 	"github.com/lambda-platform/lambda/speedlayer/speedview"
 )
 
@@ -94,7 +95,9 @@ func runSpeed(ctx context.Context, args []string) error {
 		return err
 	}
 	speed, closeSpeed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
-		Log: log, Registry: reg, Postgres: pool, ClickHouse: ch, ClickHouseDB: cfg.ClickHouse.Database,
+		Log: log, Registry: reg, Postgres: pool,
+		Events:  master.New(ch, cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),
+		View:    views.NewBatch(cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),
 		Brokers: brokers, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic, Holder: holder,
 	})
 	if err != nil {
@@ -114,14 +117,14 @@ func runSpeed(ctx context.Context, args []string) error {
 
 // speedDeps are the opened clients the speed layer runs on.
 type speedDeps struct {
-	Log          *slog.Logger
-	Registry     prometheus.Registerer
-	Postgres     *pgxpool.Pool
-	ClickHouse   driver.Conn
-	ClickHouseDB string
-	Brokers      []string
-	Topic        string
-	DLQTopic     string
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	Postgres *pgxpool.Pool
+	Events   *master.Dataset // the event ids of the master dataset, to drop duplicates
+	View     *views.Batch    // the published run's feature states
+	Brokers  []string
+	Topic    string
+	DLQTopic string
 	// Holder serves the model that scores; keep it on the active version with a
 	// registry.Watcher.
 	Holder *inference.Holder
@@ -145,9 +148,9 @@ func newSpeedLayer(s speedSettings, spec *features.Spec, d speedDeps) (c *speedl
 		SessionTimeout: s.SessionTimeout,
 		DedupHorizon:   int64(s.DedupHorizon),
 	}, spec, speedlayer.Deps{
-		Runs:    batchbase.Runs{DB: d.Postgres},
-		Bases:   batchbase.NewStates(d.ClickHouse, d.ClickHouseDB),
-		Archive: batchbase.NewArchive(d.ClickHouse, d.ClickHouseDB),
+		Runs:    runs.NewReader(d.Postgres),
+		Bases:   d.View,
+		Archive: d.Events,
 		View:    speedview.New(d.Postgres),
 		Scorer:  speedlayer.HolderScorer{Holder: d.Holder},
 		DLQ:     dlq,

@@ -82,7 +82,7 @@ func runUp(ctx context.Context, args []string) error {
 	// layer's holder on the active version.
 	watcher := registry.NewWatcher(models, cfg.Scoring.Model, holder, registry.WatcherOptions{Logger: log})
 	speed, closeSpeed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
-		Log: log, Registry: reg, Postgres: c.pool, ClickHouse: c.ch, ClickHouseDB: cfg.ClickHouse.Database,
+		Log: log, Registry: reg, Postgres: c.pool, Events: c.events, View: c.view,
 		Brokers: brokers, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic, Holder: holder,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/lambda-platform/lambda/internal/chstream"
 	"github.com/lambda-platform/lambda/internal/store"
 )
 
@@ -49,6 +50,11 @@ func (c *ClickHouse) Register(f *Flags) {
 // Auth is the login for store.OpenClickHouse.
 func (c ClickHouse) Auth() store.ClickHouseAuth {
 	return store.ClickHouseAuth{Username: c.Username, Password: c.Password}
+}
+
+// Stream locates the server for chstream's bulk reads of Database.
+func (c ClickHouse) Stream() chstream.Options {
+	return chstream.Options{Addr: c.Addr, Database: c.Database, User: c.Username, Password: c.Password}
 }
 
 // LogValue masks the password.

@@ -3,10 +3,13 @@ package testenv
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/lambda-platform/lambda/internal/chstream"
 	"github.com/lambda-platform/lambda/internal/store"
+	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/migrations"
 )
 
@@ -56,4 +59,34 @@ func EmptyClickHouse(t testing.TB) (driver.Conn, string) {
 // clickHouseAddr is the native-protocol address of the test server.
 func clickHouseAddr() string {
 	return env(store.EnvClickHouseAddr, store.DefaultClickHouseAddr)
+}
+
+// ClickHouseStream locates the test server for chstream's bulk reads of database.
+func ClickHouseStream(database string) chstream.Options {
+	return chstream.Options{Addr: clickHouseAddr(), Database: database}
+}
+
+// InsertBatchView writes rows into database's batch_view with one insert, as a batch
+// run does; a zero WrittenAt is now.
+func InsertBatchView(t testing.TB, conn driver.Conn, database string, rows ...views.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO `"+database+"`.batch_view (run_id, entity_id, kafka_partition, covered_offset, "+
+		"last_event_us, as_of_us, state, vector, score, model_name, model_version, written_at)")
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	for _, r := range rows {
+		if r.WrittenAt.IsZero() {
+			r.WrittenAt = time.Now()
+		}
+		if err := b.Append(uint64(r.RunID), string(r.EntityID), r.Partition, r.Offset, r.LastEvent.UnixMicro(), r.AsOf.UnixMicro(),
+			string(r.State), r.Vector, r.Score, r.ModelName, uint32(r.ModelVersion), r.WrittenAt); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatalf("testenv: insert %d batch_view rows: %v", len(rows), err)
+	}
 }

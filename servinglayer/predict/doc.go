@@ -12,35 +12,41 @@
 // different partitions (a topic whose partition count changed) cannot be compared, so
 // the batch row answers. The choice never looks at times: coverage is explicit.
 //
-// # Degraded answers
-//
-// The views are read concurrently, each under Config.LookupTimeout. When the speed
-// view (PostgreSQL) cannot be read, entities in the batch view are answered from it
-// with Degraded set; when the batch view (ClickHouse) cannot be read, entities with a
-// scored speed row are answered from it, degraded too. An entity neither readable view
-// holds is Unavailable, not NotFound, while a view is down: the other might hold it.
-// Both views are read again on the next request, so answers recover as soon as the
-// servers do.
-//
-// # Served run and cache
+// # Served run and its store
 //
 // The batch view served is that of the published run (batch_runs), which a Service
-// tracks in memory: Run reads it at start, at every publish notification and every
-// Config.RunPoll, so a lookup never waits on PostgreSQL for it and lookups go on from
-// the batch view while PostgreSQL is down. A published run's rows never change, so
-// they are cached per run (found rows and absent entities alike, up to
-// Config.CacheEntries): hot lookups cost no ClickHouse round trip. A new published
-// run starts an empty cache, which is how publishing invalidates it; a lookup that
-// started on the old run finishes with the old run's rows, which are still exact for
-// what they cover.
+// tracks: Run reads it at start, at every publish notification and every
+// Config.RunPoll. When another run is published, Sync loads its whole view into a
+// batchstore.Store — one streaming read of ClickHouse — while lookups go on from the
+// run loaded before, and swaps the new store in only once it is complete. A lookup
+// therefore reads the batch view from memory and never waits on ClickHouse; it reads
+// the speed view (PostgreSQL) with one query. A failed load leaves the previous run
+// served and is retried at the next notification or poll. Ready reports not ready
+// until the first load is done.
+//
+// A switch never makes an answer go back in coverage: a later run covers at least what
+// an earlier one did, and the speed layer deletes the speed rows a new run dominates
+// only a while after it was published (its PruneDelay, a minute by default), well
+// after every replica has loaded the run.
+//
+// # Degraded answers
+//
+// When the speed view cannot be read (within Config.LookupTimeout), entities in the
+// batch view are answered from it with Degraded set. Before the first batch view is
+// loaded, or while the published run cannot be read at start, entities with a scored
+// speed row are answered from it, degraded too. An entity neither available view
+// holds is Unavailable, not NotFound, while a view is down: the other might hold it.
+// ClickHouse being down affects only the next load, never the answers.
 //
 // # Metrics
 //
 // Registered on the Registerer given to New:
 //
-//	lambda_serving_batch_cache_requests_total   counter    batch-view lookups per entity, by result (hit, miss)
-//	lambda_serving_batch_cache_entries          gauge      entities cached for the served run
-//	lambda_serving_view_read_duration_seconds   histogram  reads of a view, by view (batch, speed)
-//	lambda_serving_view_errors_total            counter    failed reads, by view (batch, speed, runs)
-//	lambda_serving_served_run_id                gauge      id of the published batch run served (0: none)
+//	lambda_serving_batch_store_entities          gauge      entities of the served batch view, in memory
+//	lambda_serving_batch_store_bytes             gauge      memory the served batch view holds
+//	lambda_serving_batch_loads_total             counter    loads of a published run's view, by result (ok, error)
+//	lambda_serving_batch_load_duration_seconds   histogram  duration of a successful load
+//	lambda_serving_view_read_duration_seconds    histogram  reads of the speed view, by view (speed)
+//	lambda_serving_view_errors_total             counter    failed reads, by view (batch: a load, speed, runs)
+//	lambda_serving_served_run_id                 gauge      id of the published batch run served (0: none)
 package predict

@@ -1,41 +1,59 @@
 package predict
 
 import (
-	"sync/atomic"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/lambda-platform/lambda/servinglayer/batchstore"
 )
 
 type metrics struct {
-	cacheHits, cacheMisses prometheus.Counter
-	readDuration           *prometheus.HistogramVec
-	viewErrors             *prometheus.CounterVec
-	servedRun              prometheus.Gauge
+	readDuration *prometheus.HistogramVec
+	viewErrors   *prometheus.CounterVec
+	loads        *prometheus.CounterVec
+	loadDuration prometheus.Histogram
+	servedRun    prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer, entries *atomic.Int64) *metrics {
+func newMetrics(reg prometheus.Registerer, store func() *batchstore.Store) *metrics {
 	f := promauto.With(reg)
-	cache := f.NewCounterVec(prometheus.CounterOpts{
-		Name: "lambda_serving_batch_cache_requests_total",
-		Help: "Batch-view lookups of one entity, by result: hit (answered from the cache) or miss (read from ClickHouse).",
-	}, []string{"result"})
 	f.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "lambda_serving_batch_cache_entries",
-		Help: "Entities cached for the served batch run, rows and known absences.",
-	}, func() float64 { return float64(entries.Load()) })
+		Name: "lambda_serving_batch_store_entities",
+		Help: "Entities in the served batch view, loaded in memory.",
+	}, func() float64 {
+		if st := store(); st != nil {
+			return float64(st.Len())
+		}
+		return 0
+	})
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "lambda_serving_batch_store_bytes",
+		Help: "Memory held by the served batch view.",
+	}, func() float64 {
+		if st := store(); st != nil {
+			return float64(st.Bytes())
+		}
+		return 0
+	})
 	m := &metrics{
-		cacheHits:   cache.WithLabelValues("hit"),
-		cacheMisses: cache.WithLabelValues("miss"),
 		readDuration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lambda_serving_view_read_duration_seconds",
-			Help:    "Duration of one read of a view, by view: batch (ClickHouse) or speed (PostgreSQL).",
+			Help:    "Duration of one read of the speed view (PostgreSQL), by view.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16), // 50 µs to 1.6 s
 		}, []string{"view"}),
 		viewErrors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "lambda_serving_view_errors_total",
-			Help: "Failed reads, by view: batch (ClickHouse), speed (PostgreSQL) or runs (the published batch run).",
+			Help: "Failed reads, by view: batch (a load of the batch view), speed (PostgreSQL) or runs (the published batch run).",
 		}, []string{"view"}),
+		loads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lambda_serving_batch_loads_total",
+			Help: "Loads of a published run's batch view into memory, by result (ok, error).",
+		}, []string{"result"}),
+		loadDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lambda_serving_batch_load_duration_seconds",
+			Help:    "Duration of a successful load of a published run's batch view, from ClickHouse into memory.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14), // 10 ms to 82 s
+		}),
 		servedRun: f.NewGauge(prometheus.GaugeOpts{
 			Name: "lambda_serving_served_run_id",
 			Help: "Id of the published batch run whose view is served, 0 when none is.",
@@ -43,6 +61,9 @@ func newMetrics(reg prometheus.Registerer, entries *atomic.Int64) *metrics {
 	}
 	for _, v := range []string{string(Batch), string(Speed), "runs"} {
 		m.viewErrors.WithLabelValues(v)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.loads.WithLabelValues(r)
 	}
 	return m
 }

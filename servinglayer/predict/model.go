@@ -5,6 +5,10 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/internal/views"
+	"github.com/lambda-platform/lambda/servinglayer/batchstore"
 )
 
 // Source names a view.
@@ -24,70 +28,26 @@ var (
 	ErrUnavailable = errors.New("view unavailable")
 )
 
-// Coverage is what part of the log a row covers.
-type Coverage struct {
-	// Partition is the entity's Kafka partition.
-	Partition int32
-	// Offset is the highest offset of Partition the row includes.
-	Offset int64
-	// LastEvent is the entity's newest event time the row includes.
-	LastEvent time.Time
-}
+// The rows of the views and what they cover, as package views reads them.
+type (
+	Coverage = views.Coverage
+	BatchRow = views.BatchRow
+	SpeedRow = views.SpeedRow
+)
 
-// BatchRow is an entity's row of a published batch run.
-type BatchRow struct {
-	EntityID string
-	RunID    int64
-	Coverage
-	// AsOf is the moment the vector and score describe: the run's newest event time.
-	AsOf         time.Time
-	Vector       []float32
-	Score        float32
-	ModelName    string
-	ModelVersion int
-}
+// BatchSource reads a run's batch view in bulk, to load it (*views.Batch is one).
+type BatchSource = batchstore.Source
 
-// SpeedRow is an entity's row of the speed view.
-type SpeedRow struct {
-	EntityID string
-	// BaseRunID is the batch run the row's delta is merged onto, 0 for none.
-	BaseRunID int64
-	Coverage
-	AsOf      time.Time
-	UpdatedAt time.Time
-	// Scored says whether a model has scored the row; Vector, Score and the model are
-	// set only then.
-	Scored       bool
-	Vector       []float32
-	Score        float32
-	ModelName    string
-	ModelVersion int
-}
-
-// ServedRun is the published batch run whose view is served.
-type ServedRun struct {
-	ID          int64
-	PublishedAt time.Time
-	// CutoffEventTime is the newest event time the run includes (zero: no events).
-	CutoffEventTime time.Time
-}
-
-// BatchView reads the batch view.
-type BatchView interface {
-	// BatchRows returns the rows of run runID for those of ids it holds, in any order.
-	BatchRows(ctx context.Context, runID int64, ids []string) ([]BatchRow, error)
-}
-
-// SpeedView reads the speed view.
+// SpeedView reads the speed view (*views.Speed is one).
 type SpeedView interface {
 	// SpeedRows returns the rows of those of ids it holds, in any order.
 	SpeedRows(ctx context.Context, ids []string) ([]SpeedRow, error)
 }
 
-// Runs tells which batch run is published.
+// Runs tells which batch run is published (*runs.Reader is one).
 type Runs interface {
 	// Published returns the published run; ok is false when none is yet.
-	Published(ctx context.Context) (run ServedRun, ok bool, err error)
+	Published(ctx context.Context) (run runs.Run, ok bool, err error)
 	// ListenPublished calls ready once it listens, then notify at every publish, until
 	// ctx ends (it returns nil) or the connection fails.
 	ListenPublished(ctx context.Context, ready, notify func()) error
@@ -160,7 +120,7 @@ func (a Answer) Coverage() Coverage {
 }
 
 // Model is the model name and version that scored the answering row.
-func (a Answer) Model() (string, int) {
+func (a Answer) Model() (string, int64) {
 	if a.Source == Speed {
 		return a.Speed.ModelName, a.Speed.ModelVersion
 	}

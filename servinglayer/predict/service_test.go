@@ -4,44 +4,57 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/internal/testenv"
+	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
 
-// fakeViews are in-memory views whose reads can be made to fail.
+// fakeViews are in-memory views whose reads can be made to fail or wait.
 type fakeViews struct {
-	mu         sync.Mutex
-	runs       map[int64]map[string]predict.BatchRow
-	speed      map[string]predict.SpeedRow
-	published  predict.ServedRun // ID 0: none
-	batchErr   error
-	speedErr   error
-	runsErr    error
-	batchReads []string
-	publishes  chan struct{}
+	mu        sync.Mutex
+	runs      map[int64][]predict.BatchRow
+	speed     map[string]predict.SpeedRow
+	published runs.Run // ID 0: none
+	batchErr  error
+	speedErr  error
+	runsErr   error
+	scans     []int64       // the runs scanned, in order
+	gate      chan struct{} // when set, a scan waits for it to close
+	publishes chan struct{}
 }
 
 func newFakeViews() *fakeViews {
-	return &fakeViews{runs: map[int64]map[string]predict.BatchRow{}, speed: map[string]predict.SpeedRow{}, publishes: make(chan struct{}, 10)}
+	return &fakeViews{runs: map[int64][]predict.BatchRow{}, speed: map[string]predict.SpeedRow{}, publishes: make(chan struct{}, 10)}
 }
 
-func (f *fakeViews) BatchRows(_ context.Context, runID int64, ids []string) ([]predict.BatchRow, error) {
+func (f *fakeViews) Scan(ctx context.Context, runID int64, _ views.Fields, fn func(*views.Record) error) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.batchErr != nil {
-		return nil, f.batchErr
-	}
-	f.batchReads = append(f.batchReads, ids...)
-	var out []predict.BatchRow
-	for _, id := range ids {
-		if r, ok := f.runs[runID][id]; ok {
-			out = append(out, r)
+	gate, err, rows := f.gate, f.batchErr, f.runs[runID]
+	f.scans = append(f.scans, runID)
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	return out, nil
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := fn(&views.Record{RunID: runID, EntityID: []byte(r.EntityID), Coverage: r.Coverage, AsOf: r.AsOf,
+			Vector: r.Vector, Score: r.Score, ModelName: r.ModelName, ModelVersion: r.ModelVersion}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *fakeViews) SpeedRows(_ context.Context, ids []string) ([]predict.SpeedRow, error) {
@@ -59,7 +72,7 @@ func (f *fakeViews) SpeedRows(_ context.Context, ids []string) ([]predict.SpeedR
 	return out, nil
 }
 
-func (f *fakeViews) Published(context.Context) (predict.ServedRun, bool, error) {
+func (f *fakeViews) Published(context.Context) (runs.Run, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.published, f.published.ID != 0, f.runsErr
@@ -81,12 +94,8 @@ func (f *fakeViews) ListenPublished(ctx context.Context, ready, notify func()) e
 func (f *fakeViews) publish(id int64, rows ...predict.BatchRow) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.runs[id] = map[string]predict.BatchRow{}
-	for _, r := range rows {
-		r.RunID = id
-		f.runs[id][r.EntityID] = r
-	}
-	f.published = predict.ServedRun{ID: id, PublishedAt: time.Now()}
+	f.runs[id] = rows
+	f.published = runs.Run{ID: id, PublishedAt: time.Now()}
 	f.publishes <- struct{}{}
 }
 
@@ -96,10 +105,10 @@ func (f *fakeViews) set(fn func(f *fakeViews)) {
 	fn(f)
 }
 
-func (f *fakeViews) reads() []string {
+func (f *fakeViews) scanned() []int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.batchReads)
+	return slices.Clone(f.scans)
 }
 
 func batchRow(id string, offset int64, score float32) predict.BatchRow {
@@ -112,7 +121,7 @@ func speedRow(id string, offset int64, score float32) predict.SpeedRow {
 
 func newService(t *testing.T, f *fakeViews) *predict.Service {
 	t.Helper()
-	s := predict.New(f, f, f, predict.Config{CacheEntries: 1000}, nil, nil)
+	s := predict.New(f, f, f, predict.Config{}, nil, nil)
 	if err := s.Sync(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -176,28 +185,39 @@ func TestLookupMerges(t *testing.T) {
 	}
 }
 
-func TestLookupCachesPublishedRun(t *testing.T) {
+// TestLookupFromLoadedRun: a published run's view is read once, when it is loaded;
+// lookups then answer from memory, also while ClickHouse is down; a run published
+// while ClickHouse is down is loaded once it is back, the previous one served meanwhile.
+func TestLookupFromLoadedRun(t *testing.T) {
 	f := newFakeViews()
 	f.publish(1, batchRow("a", 10, 0.1))
 	s := newService(t, f)
 	ctx := t.Context()
-
-	s.Lookup(ctx, []string{"a", "absent"})
-	s.Lookup(ctx, []string{"a", "absent"})
-	if got := f.reads(); !slices.Equal(got, []string{"a", "absent"}) {
-		t.Fatalf("batch view read %v; want each entity read once, later lookups from the cache", got)
+	want1 := map[string]summary{"a": {source: predict.Batch, score: 0.1}, "absent": {err: predict.ErrNotFound}}
+	check(t, summarize(s.Lookup(ctx, []string{"a", "absent"})), want1)
+	check(t, summarize(s.Lookup(ctx, []string{"a", "absent"})), want1)
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.scanned(); !slices.Equal(got, []int64{1}) {
+		t.Fatalf("batch view scans %v; want run 1 read once", got)
 	}
 
-	// While ClickHouse is down, cached entities are answered as before.
 	f.set(func(f *fakeViews) { f.batchErr = errors.New("clickhouse down") })
-	check(t, summarize(s.Lookup(ctx, []string{"a", "absent"})), map[string]summary{
-		"a":      {source: predict.Batch, score: 0.1},
-		"absent": {err: predict.ErrNotFound},
-	})
-	f.set(func(f *fakeViews) { f.batchErr = nil })
-
-	// Publishing run 2 invalidates: its rows are read, and they answer.
+	check(t, summarize(s.Lookup(ctx, []string{"a", "absent"})), want1)
 	f.publish(2, batchRow("a", 20, 0.2), batchRow("absent", 20, 0.3))
+	if err := s.Sync(ctx); err == nil {
+		t.Fatal("Sync succeeded while the batch view cannot be read")
+	}
+	if got := s.ServedRun().ID; got != 1 {
+		t.Fatalf("served run %d after a failed load, want 1", got)
+	}
+	check(t, summarize(s.Lookup(ctx, []string{"a", "absent"})), want1)
+	if err := s.Ready(); err != nil {
+		t.Errorf("not ready after a failed load of a later run: %v", err)
+	}
+
+	f.set(func(f *fakeViews) { f.batchErr = nil })
 	if err := s.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -208,21 +228,64 @@ func TestLookupCachesPublishedRun(t *testing.T) {
 		"a":      {source: predict.Batch, score: 0.2},
 		"absent": {source: predict.Batch, score: 0.3},
 	})
-	if got := f.reads(); len(got) != 4 {
-		t.Errorf("batch view reads %v; want the new run read once more", got)
+}
+
+// TestNotReadyUntilLoaded: a service is not ready, and answers from the speed view
+// only, until its first load is complete; a later load does not interrupt answers.
+func TestNotReadyUntilLoaded(t *testing.T) {
+	f := newFakeViews()
+	f.publish(1, batchRow("a", 10, 0.1), batchRow("b", 10, 0.2))
+	f.speed["b"] = speedRow("b", 12, 0.22)
+	gate := make(chan struct{})
+	f.gate = gate
+	s := predict.New(f, f, f, predict.Config{}, nil, nil)
+	ctx := t.Context()
+	synced := make(chan error)
+	go func() { synced <- s.Sync(ctx) }()
+	testenv.WaitFor(t, 5*time.Second, "the load starts", func() bool { return len(f.scanned()) == 1 })
+
+	if err := s.Ready(); err == nil || !strings.Contains(err.Error(), "run 1 is loading") {
+		t.Errorf("Ready while loading = %v, want run 1 is loading", err)
 	}
+	check(t, summarize(s.Lookup(ctx, []string{"a", "b"})), map[string]summary{
+		"a": {err: predict.ErrUnavailable, degraded: true},
+		"b": {source: predict.Speed, score: 0.22, degraded: true},
+	})
+	close(gate)
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ready(); err != nil {
+		t.Errorf("Ready after the load = %v", err)
+	}
+
+	// Run 2 loads while run 1 answers.
+	gate = make(chan struct{})
+	f.set(func(f *fakeViews) { f.gate = gate })
+	f.publish(2, batchRow("a", 20, 0.3), batchRow("b", 20, 0.4))
+	go func() { synced <- s.Sync(ctx) }()
+	testenv.WaitFor(t, 5*time.Second, "the second load starts", func() bool { return len(f.scanned()) == 2 })
+	check(t, summarize(s.Lookup(ctx, []string{"a", "b"})), map[string]summary{
+		"a": {source: predict.Batch, score: 0.1},
+		"b": {source: predict.Speed, score: 0.22},
+	})
+	close(gate)
+	if err := <-synced; err != nil {
+		t.Fatal(err)
+	}
+	check(t, summarize(s.Lookup(ctx, []string{"a", "b"})), map[string]summary{
+		"a": {source: predict.Batch, score: 0.3},
+		"b": {source: predict.Batch, score: 0.4},
+	})
 }
 
 func TestLookupDegraded(t *testing.T) {
 	f := newFakeViews()
-	f.publish(1, batchRow("both", 10, 0.1), batchRow("cached", 10, 0.2), batchRow("batch-only", 10, 0.3),
-		batchRow("batch-fresh", 10, 0.5))
+	f.publish(1, batchRow("both", 10, 0.1), batchRow("batch-only", 10, 0.3))
 	f.speed["both"] = speedRow("both", 12, 0.11)
 	f.speed["speed-only"] = speedRow("speed-only", 5, 0.4)
-	f.speed["speed-fresh"] = speedRow("speed-fresh", 5, 0.6)
 	s := newService(t, f)
 	ctx := t.Context()
-	s.Lookup(ctx, []string{"cached"})
 
 	t.Run("speed view down", func(t *testing.T) {
 		f.set(func(f *fakeViews) { f.speedErr = errors.New("postgres down") })
@@ -233,31 +296,11 @@ func TestLookupDegraded(t *testing.T) {
 			"speed-only": {err: predict.ErrUnavailable, degraded: true},
 		})
 	})
-	t.Run("batch view down", func(t *testing.T) {
-		f.set(func(f *fakeViews) { f.batchErr = errors.New("clickhouse down") })
-		defer f.set(func(f *fakeViews) { f.batchErr = nil })
-		// Entities not read before are not cached; "cached" is.
-		check(t, summarize(s.Lookup(ctx, []string{"speed-fresh", "batch-fresh", "cached"})), map[string]summary{
-			"speed-fresh": {source: predict.Speed, score: 0.6, degraded: true},
-			"batch-fresh": {err: predict.ErrUnavailable, degraded: true},
-			"cached":      {source: predict.Batch, score: 0.2},
-		})
-	})
-	t.Run("both down", func(t *testing.T) {
-		f.set(func(f *fakeViews) {
-			f.batchErr, f.speedErr = errors.New("clickhouse down"), errors.New("postgres down")
-		})
-		defer f.set(func(f *fakeViews) { f.batchErr, f.speedErr = nil, nil })
-		check(t, summarize(s.Lookup(ctx, []string{"speed-fresh", "cached"})), map[string]summary{
-			"speed-fresh": {err: predict.ErrUnavailable, degraded: true},
-			"cached":      {source: predict.Batch, score: 0.2, degraded: true},
-		})
-	})
 	t.Run("recovered", func(t *testing.T) {
-		check(t, summarize(s.Lookup(ctx, []string{"both", "speed-fresh", "batch-fresh"})), map[string]summary{
-			"both":        {source: predict.Speed, score: 0.11},
-			"speed-fresh": {source: predict.Speed, score: 0.6},
-			"batch-fresh": {source: predict.Batch, score: 0.5},
+		check(t, summarize(s.Lookup(ctx, []string{"both", "batch-only", "speed-only"})), map[string]summary{
+			"both":       {source: predict.Speed, score: 0.11},
+			"batch-only": {source: predict.Batch, score: 0.3},
+			"speed-only": {source: predict.Speed, score: 0.4},
 		})
 	})
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lambda-platform/lambda/batchlayer/runs"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/testenv"
 )
 

@@ -1,27 +1,25 @@
-// Package batchtest sets up what the batch layer's tests share: a fresh PostgreSQL and
-// ClickHouse database on the real servers, events appended to the master dataset as
+// Package mastertest sets up what the tests of the master dataset and the batch layer
+// share: a fresh PostgreSQL and ClickHouse database on the real servers, events appended to the master dataset as
 // the archiver would (with Kafka partition and offset), a real ONNX model, and the
 // expected result of a batch run computed directly with the shared folds.
-package batchtest
+package mastertest
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/lambda-platform/lambda/batchlayer/chstream"
-	"github.com/lambda-platform/lambda/batchlayer/master"
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
 	"github.com/lambda-platform/lambda/inference/ortenv"
+	"github.com/lambda-platform/lambda/internal/chstream"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
-	"github.com/lambda-platform/lambda/internal/store"
+	"github.com/lambda-platform/lambda/internal/master"
 	"github.com/lambda-platform/lambda/internal/testenv"
 )
 
@@ -45,11 +43,7 @@ func New(t testing.TB) *Env {
 func NewClickHouse(t testing.TB, pool *pgxpool.Pool) *Env {
 	t.Helper()
 	conn, db := testenv.ClickHouse(t)
-	addr := os.Getenv(store.EnvClickHouseAddr)
-	if addr == "" {
-		addr = store.DefaultClickHouseAddr
-	}
-	stream := chstream.Options{Addr: addr}
+	stream := testenv.ClickHouseStream("")
 	return &Env{Postgres: pool, ClickHouse: conn, Database: db, Stream: stream, Events: master.New(conn, stream, db)}
 }
 

@@ -9,11 +9,11 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 
-	"github.com/lambda-platform/lambda/batchlayer/internal/batchtest"
-	"github.com/lambda-platform/lambda/batchlayer/master"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/master"
+	"github.com/lambda-platform/lambda/internal/master/mastertest"
 )
 
 // key is a row's place in the log.
@@ -26,7 +26,7 @@ type key struct {
 // imported rows and awkward entity ids in many chunks: every row of the cutoff comes
 // back exactly once, as it was appended, sorted by entity within disjoint chunks.
 func TestReadCoversCutoffOnce(t *testing.T) {
-	env := batchtest.NewClickHouse(t, nil)
+	env := mastertest.NewClickHouse(t, nil)
 	g := demogen.New(demogen.Config{Entities: 500, Seed: 1})
 	events := make([]event.Event, 20000)
 	for i := range events {
@@ -36,11 +36,11 @@ func TestReadCoversCutoffOnce(t *testing.T) {
 		}
 	}
 	next := map[int]int64{}
-	logged := batchtest.Log(events, 3, next)
+	logged := mastertest.Log(events, 3, next)
 	for i := range 300 {
 		e := events[i]
 		e.EventID += "-imported"
-		logged = append(logged, batchtest.Logged{Event: e, Partition: master.ImportPartition, Offset: int64(i)})
+		logged = append(logged, mastertest.Logged{Event: e, Partition: master.ImportPartition, Offset: int64(i)})
 	}
 	env.Insert(t, logged)
 	env.Insert(t, logged[5000:6000]) // copies
@@ -49,11 +49,11 @@ func TestReadCoversCutoffOnce(t *testing.T) {
 		t.Fatalf("ImportedMax = %d, %v; want 299", imported, err)
 	}
 
-	want := map[key]batchtest.Logged{}
+	want := map[key]mastertest.Logged{}
 	copies := 0
 	var newest time.Time
 	for i, l := range logged {
-		if batchtest.Included(l, cutoff) {
+		if mastertest.Included(l, cutoff) {
 			want[key{l.Partition, l.Offset}] = l
 			if l.TS.After(newest) {
 				newest = l.TS
@@ -161,7 +161,7 @@ func rowsOf(t *testing.T, rec arrow.Record) []event.Event {
 }
 
 func TestPlanOfNothing(t *testing.T) {
-	env := batchtest.NewClickHouse(t, nil)
+	env := mastertest.NewClickHouse(t, nil)
 	cutoff := master.Cutoff{Offsets: []int64{-1, -1}, Imported: -1}
 	plan, err := env.Events.Plan(t.Context(), cutoff, 1000)
 	if err != nil {

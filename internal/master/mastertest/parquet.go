@@ -1,4 +1,4 @@
-package batchtest
+package mastertest
 
 import (
 	"io"

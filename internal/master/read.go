@@ -6,7 +6,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 
-	"github.com/lambda-platform/lambda/batchlayer/chstream"
+	"github.com/lambda-platform/lambda/internal/chstream"
 )
 
 // ReadStats counts what a read passed on and what it skipped.

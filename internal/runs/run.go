@@ -35,6 +35,11 @@ var (
 	// ErrNotRunning: the run is no longer running (it failed, for instance because a new
 	// trigger found its process gone), so it cannot publish or fail again.
 	ErrNotRunning = errors.New("batch run is not running")
+	// ErrBusy: a trigger found the batch lock held by another session but no run
+	// recorded as running (it is about to start or has just ended) for a while.
+	ErrBusy = errors.New("batch lock held but no run recorded as running")
+	// ErrTriggerClosed: a trigger came after its runner was closed.
+	ErrTriggerClosed = errors.New("batch runner closed")
 	// ErrInvalidTrigger: the trigger is not cron, rest or cli.
 	ErrInvalidTrigger = errors.New("invalid batch run trigger")
 )
@@ -88,4 +93,13 @@ type Cutoff struct {
 	EventTime    time.Time // zero: no events
 	ModelName    string
 	ModelVersion int
+}
+
+// CutoffOf returns the run's cutoff offset in partition p: -1 when it includes
+// nothing of it (also for a partition beyond CutoffOffsets).
+func (r Run) CutoffOf(p int) int64 {
+	if p < len(r.CutoffOffsets) {
+		return r.CutoffOffsets[p]
+	}
+	return -1
 }

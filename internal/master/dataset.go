@@ -6,7 +6,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/lambda-platform/lambda/batchlayer/chstream"
+	"github.com/lambda-platform/lambda/internal/chstream"
 )
 
 // Inserter is what Insert needs of a clickhouse-go connection (driver.Conn has it).
@@ -19,6 +19,7 @@ type Inserter interface {
 type Conn interface {
 	Inserter
 	QueryRow(ctx context.Context, query string, args ...any) driver.Row
+	Query(ctx context.Context, query string, args ...any) (driver.Rows, error)
 }
 
 // Dataset is the master dataset: the events table of one ClickHouse database. Small

@@ -1,0 +1,52 @@
+package views
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Speed reads the speed view. It is safe for concurrent use.
+type Speed struct {
+	db *pgxpool.Pool
+}
+
+// NewSpeed returns the reader of db's speed_view.
+func NewSpeed(db *pgxpool.Pool) *Speed { return &Speed{db: db} }
+
+const speedColumns = `entity_id, coalesce(base_run_id, 0), kafka_partition, covered_offset, last_event_at,
+	as_of, updated_at, vector, score, coalesce(model_name, ''), coalesce(model_version, 0)`
+
+// SpeedRows returns the speed_view rows of those of ids it holds, in any order.
+func (s *Speed) SpeedRows(ctx context.Context, ids []string) ([]SpeedRow, error) {
+	var (
+		rows pgx.Rows
+		err  error
+	)
+	if len(ids) == 1 { // the common case, a little cheaper than an array
+		rows, err = s.db.Query(ctx, "SELECT "+speedColumns+" FROM speed_view WHERE entity_id = $1", ids[0])
+	} else {
+		rows, err = s.db.Query(ctx, "SELECT "+speedColumns+" FROM speed_view WHERE entity_id = ANY($1)", ids)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read speed view: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (SpeedRow, error) {
+		var (
+			r     SpeedRow
+			score *float32
+		)
+		err := row.Scan(&r.EntityID, &r.BaseRunID, &r.Partition, &r.Offset, &r.LastEvent,
+			&r.AsOf, &r.UpdatedAt, &r.Vector, &score, &r.ModelName, &r.ModelVersion)
+		if score != nil {
+			r.Scored, r.Score = true, *score
+		}
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read speed view: %w", err)
+	}
+	return out, nil
+}
