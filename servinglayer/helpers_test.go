@@ -28,10 +28,10 @@ import (
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/store"
 	"github.com/lambda-platform/lambda/internal/testenv"
+	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/servinglayer"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 	"github.com/lambda-platform/lambda/servinglayer/scoring"
-	"github.com/lambda-platform/lambda/internal/views"
 )
 
 func TestMain(m *testing.M) {

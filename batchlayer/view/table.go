@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	
+
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
