@@ -222,7 +222,7 @@ func modelVersion(v registry.Version) api.ModelVersion {
 	return out
 }
 
-func optVersion(v int) *int {
+func optVersion(v int64) *int64 {
 	if v == 0 {
 		return nil
 	}

@@ -49,7 +49,7 @@ func (h handlers) OipModelVersionMetadata(ctx context.Context, req api.OipModelV
 }
 
 // modelMetadata describes the model name at version (0: the active version).
-func (h handlers) modelMetadata(ctx context.Context, name string, version int) (api.OIPModelMetadataJSONResponse, error) {
+func (h handlers) modelMetadata(ctx context.Context, name string, version int64) (api.OIPModelMetadataJSONResponse, error) {
 	if h.deps.Models == nil || h.deps.Scorers == nil {
 		return api.OIPModelMetadataJSONResponse{}, fmt.Errorf("models: %w", errNotConfigured)
 	}
@@ -80,9 +80,9 @@ func (h handlers) modelMetadata(ctx context.Context, name string, version int) (
 		Outputs: []api.OIPTensorMetadata{{Name: sig.Output, Datatype: oipFP32, Shape: []int64{-1}}},
 	}
 	for i, v := range versions {
-		out.Versions[i] = strconv.Itoa(v.Version)
+		out.Versions[i] = strconv.FormatInt(v.Version, 10)
 	}
-	vs := strconv.Itoa(v.Version)
+	vs := strconv.FormatInt(v.Version, 10)
 	out.Parameters = &struct {
 		FeatureNames *[]string `json:"feature_names,omitempty"`
 		Version      *string   `json:"version,omitempty"`
@@ -114,7 +114,7 @@ func (h handlers) OipModelVersionReady(ctx context.Context, req api.OipModelVers
 
 // modelReady loads the model name at version (0: the active version) if needed; an
 // unknown model or version is an error, one that does not load is not ready.
-func (h handlers) modelReady(ctx context.Context, name string, version int) (api.OIPModelReadyJSONResponse, error) {
+func (h handlers) modelReady(ctx context.Context, name string, version int64) (api.OIPModelReadyJSONResponse, error) {
 	if h.deps.Scorers == nil {
 		return api.OIPModelReadyJSONResponse{}, fmt.Errorf("inference: %w", errNotConfigured)
 	}
@@ -155,7 +155,7 @@ func (h handlers) OipInferVersion(ctx context.Context, req api.OipInferVersionRe
 // infer scores the request's one FP32 [N, F] input with the model name at version
 // (0: the active version). It checks the request body's schema rules itself (the
 // validator leaves this body to it, x-lambda-checked-by-handler), then the model's.
-func (h handlers) infer(ctx context.Context, name string, version int, req *api.OIPInferRequest) (api.OIPInferJSONResponse, error) {
+func (h handlers) infer(ctx context.Context, name string, version int64, req *api.OIPInferRequest) (api.OIPInferJSONResponse, error) {
 	if len(req.Inputs) != 1 {
 		return api.OIPInferJSONResponse{}, badRequest("inputs: %d inputs; the models served take exactly one", len(req.Inputs))
 	}
@@ -181,7 +181,7 @@ func (h handlers) infer(ctx context.Context, name string, version int, req *api.
 	err := h.deps.Scorers.Use(ctx, name, version, func(m *inference.Model) error {
 		meta := m.Meta()
 		var err error
-		if sig, err = h.deps.Scorers.Signature(ctx, name, int(meta.Version)); err != nil {
+		if sig, err = h.deps.Scorers.Signature(ctx, name, meta.Version); err != nil {
 			return err
 		}
 		switch {
@@ -220,7 +220,7 @@ func (h handlers) infer(ctx context.Context, name string, version int, req *api.
 }
 
 // oipVersion parses a version the schema's pattern has checked (1 to 9 digits).
-func oipVersion(s string) int {
-	v, _ := strconv.Atoi(s)
+func oipVersion(s string) int64 {
+	v, _ := strconv.ParseInt(s, 10, 64)
 	return v
 }

@@ -99,13 +99,13 @@ func prediction(a predict.Answer, now time.Time) api.Prediction {
 	name, version := a.Model()
 	p := api.Prediction{
 		EntityId: a.EntityID, Score: a.Score(), Source: api.PredictionSource(a.Source),
-		ModelName: name, ModelVersion: int(version), AsOf: a.AsOf(), Coverage: coverage(a.Coverage()),
+		ModelName: name, ModelVersion: version, AsOf: a.AsOf(), Coverage: coverage(a.Coverage()),
 		StalenessSeconds: staleness(now, a.AsOf()),
 	}
 	p.DegradedReason, p.Degraded = degraded(a)
 	if b := a.Batch; b != nil {
 		p.Batch = &api.BatchValue{
-			RunId: b.RunID, Score: b.Score, ModelName: b.ModelName, ModelVersion: int(b.ModelVersion),
+			RunId: b.RunID, Score: b.Score, ModelName: b.ModelName, ModelVersion: b.ModelVersion,
 			AsOf: b.AsOf, Coverage: coverage(b.Coverage), StalenessSeconds: staleness(now, b.AsOf),
 		}
 	}
@@ -117,8 +117,7 @@ func prediction(a predict.Answer, now time.Time) api.Prediction {
 			v.BaseRunId = &s.BaseRunID
 		}
 		if s.Scored {
-			version := int(s.ModelVersion)
-			v.Score, v.ModelName, v.ModelVersion = &s.Score, &s.ModelName, &version
+			v.Score, v.ModelName, v.ModelVersion = &s.Score, &s.ModelName, &s.ModelVersion
 		}
 		p.Speed = v
 	}

@@ -93,7 +93,7 @@ func TestPrediction(t *testing.T) {
 			if (p.Batch != nil) != tc.batch || (p.Speed != nil) != tc.speed {
 				t.Errorf("views in the answer: batch %v speed %v; want %v %v", p.Batch != nil, p.Speed != nil, tc.batch, tc.speed)
 			}
-			wantAsOf, wantVersion := f.asOf, 1
+			wantAsOf, wantVersion := f.asOf, int64(1)
 			if tc.source == "speed" {
 				wantAsOf, wantVersion = f.speed, 2
 			}

@@ -102,19 +102,19 @@ type Producer interface {
 type Models interface {
 	Models(ctx context.Context) ([]registry.Model, error)
 	Versions(ctx context.Context, name string) ([]registry.Version, error)
-	Version(ctx context.Context, name string, version int) (registry.Version, error)
-	ONNX(ctx context.Context, name string, version int, variant registry.Variant) ([]byte, registry.Artifact, error)
+	Version(ctx context.Context, name string, version int64) (registry.Version, error)
+	ONNX(ctx context.Context, name string, version int64, variant registry.Variant) ([]byte, registry.Artifact, error)
 	Register(ctx context.Context, name string, features []string, files ...registry.File) (registry.Version, error)
-	Activate(ctx context.Context, name string, version int) error
-	Rollback(ctx context.Context, name string) (int, error)
+	Activate(ctx context.Context, name string, version int64) error
+	Rollback(ctx context.Context, name string) (int64, error)
 }
 
 // Scorers serve loaded model versions for the inference protocol; *scoring.Set is one.
 type Scorers interface {
 	// Use calls fn with the model name at version (0: the active one), loaded.
-	Use(ctx context.Context, name string, version int, fn func(m *inference.Model) error) error
+	Use(ctx context.Context, name string, version int64, fn func(m *inference.Model) error) error
 	// Signature returns the input and output of the model name at version.
-	Signature(ctx context.Context, name string, version int) (inference.Signature, error)
+	Signature(ctx context.Context, name string, version int64) (inference.Signature, error)
 }
 
 // Check reports whether one dependency is usable; /readyz runs them all.

@@ -295,7 +295,7 @@ type e2eBatchRun struct {
 	ID           int64  `json:"id"`
 	Status       string `json:"status"`
 	ModelName    string `json:"model_name"`
-	ModelVersion int    `json:"model_version"`
+	ModelVersion int64  `json:"model_version"`
 	Cutoff       struct {
 		Offsets   []int64    `json:"offsets"`
 		EventTime *time.Time `json:"event_time"`
@@ -318,7 +318,7 @@ type e2ePrediction struct {
 	Score            float32     `json:"score"`
 	Source           string      `json:"source"`
 	ModelName        string      `json:"model_name"`
-	ModelVersion     int         `json:"model_version"`
+	ModelVersion     int64       `json:"model_version"`
 	AsOf             time.Time   `json:"as_of"`
 	Coverage         e2eCoverage `json:"coverage"`
 	StalenessSeconds float64     `json:"staleness_seconds"`
@@ -327,7 +327,7 @@ type e2ePrediction struct {
 		RunID            int64       `json:"run_id"`
 		Score            float32     `json:"score"`
 		ModelName        string      `json:"model_name"`
-		ModelVersion     int         `json:"model_version"`
+		ModelVersion     int64       `json:"model_version"`
 		AsOf             time.Time   `json:"as_of"`
 		Coverage         e2eCoverage `json:"coverage"`
 		StalenessSeconds float64     `json:"staleness_seconds"`
@@ -336,7 +336,7 @@ type e2ePrediction struct {
 		BaseRunID        *int64      `json:"base_run_id"`
 		Score            *float32    `json:"score"`
 		ModelName        *string     `json:"model_name"`
-		ModelVersion     *int        `json:"model_version"`
+		ModelVersion     *int64      `json:"model_version"`
 		AsOf             time.Time   `json:"as_of"`
 		Coverage         e2eCoverage `json:"coverage"`
 		StalenessSeconds float64     `json:"staleness_seconds"`

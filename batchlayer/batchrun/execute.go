@@ -89,7 +89,7 @@ func (r *Runner) build(ctx context.Context, e *execution, m Model, spec *feature
 		return runs.Counts{}, staged(reasonCutoff, err)
 	}
 	e.progress.total.Store(plan.Rows)
-	vr := view.Run{ID: uint64(e.run.ID), AsOf: plan.Newest, ModelName: m.Meta().Name, ModelVersion: uint32(m.Meta().Version)}
+	vr := view.Run{ID: uint64(e.run.ID), AsOf: plan.Newest, ModelName: m.Meta().Name, ModelVersion: m.Meta().Version}
 	var copies atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.Parallel)
@@ -145,7 +145,7 @@ func (r *Runner) plan(ctx context.Context, e *execution, m Model) (master.Cutoff
 	}
 	err = runs.SetCutoff(ctx, r.deps.Postgres, e.run.ID, runs.Cutoff{
 		Offsets: cutoff.Offsets, Imported: cutoff.Imported, EventTime: plan.Newest,
-		ModelName: m.Meta().Name, ModelVersion: int(m.Meta().Version),
+		ModelName: m.Meta().Name, ModelVersion: m.Meta().Version,
 	})
 	if err != nil {
 		return master.Cutoff{}, master.Plan{}, err

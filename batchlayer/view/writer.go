@@ -26,7 +26,7 @@ type Run struct {
 	ID           uint64
 	AsOf         time.Time
 	ModelName    string
-	ModelVersion uint32
+	ModelVersion int64 // stored as UInt32, the column's type
 }
 
 // Row is one entity's row of a run.
@@ -112,7 +112,7 @@ func (w *Writer) Flush(ctx context.Context) (err error) {
 	for i, col := range []any{
 		slices.Repeat([]uint64{w.run.ID}, n), w.entity, w.partition, w.covered, w.lastEvent,
 		slices.Repeat([]int64{w.run.AsOf.UnixMicro()}, n), w.state, w.vector, w.score,
-		slices.Repeat([]string{w.run.ModelName}, n), slices.Repeat([]uint32{w.run.ModelVersion}, n),
+		slices.Repeat([]string{w.run.ModelName}, n), slices.Repeat([]uint32{uint32(w.run.ModelVersion)}, n),
 		slices.Repeat([]int64{now}, n),
 	} {
 		if err := ins.Column(i).Append(col); err != nil {

@@ -329,7 +329,7 @@ func positional(args []string) (string, []string) {
 
 type quantizeConfig struct {
 	modelConfig
-	Version int
+	Version int64
 	Mode    string
 	Sample  int
 	Seed    int64
@@ -338,7 +338,7 @@ type quantizeConfig struct {
 func runModelQuantize(ctx context.Context, args []string, out io.Writer) error {
 	var cfg quantizeConfig
 	f := newModelFlags("quantize", "quantise the fp32 file of a version to int8, compare both on sample rows (demo data when the version's features are the built-in spec's, else standard normal rows), and add the int8 file to the version", "", &cfg.modelConfig)
-	f.IntVar(&cfg.Version, "version", 0, "version to quantise")
+	f.Int64Var(&cfg.Version, "version", 0, "version to quantise")
 	f.StringVar(&cfg.Mode, "mode", string(quantize.Modes[0]), "int8 graph form: weight-only or dynamic")
 	f.IntVar(&cfg.Sample, "sample-events", 200000, "demo events to collect the sample rows from")
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed of the sample")
@@ -448,9 +448,9 @@ func describe(v registry.Version, variant registry.Variant) string {
 
 func runModelActivate(ctx context.Context, args []string, out io.Writer) error {
 	var cfg modelConfig
-	var version int
+	var version int64
 	f := newModelFlags("activate", "make a version the active one; scorers watching the model swap to it at once", "", &cfg)
-	f.IntVar(&version, "version", 0, "version to activate")
+	f.Int64Var(&version, "version", 0, "version to activate")
 	log, err := parseModel(f, args, &cfg, true)
 	if err != nil {
 		return err

@@ -11,8 +11,8 @@ import (
 // Activate makes version the active version of the model name: the version active so far
 // is retired, the activation recorded for Rollback, and watchers are notified when the
 // transaction commits. Activating the active version changes nothing.
-func (r *Registry) Activate(ctx context.Context, name string, version int) error {
-	var from int
+func (r *Registry) Activate(ctx context.Context, name string, version int64) error {
+	var from int64
 	err := pgx.BeginFunc(ctx, r.db, func(tx pgx.Tx) error {
 		var err error
 		if from, err = lockModel(ctx, tx, name); err != nil {
@@ -45,8 +45,8 @@ func (r *Registry) Activate(ctx context.Context, name string, version int) error
 
 // Rollback reactivates the version that was active before the current one and returns it.
 // Rolling back again goes one activation further back; ErrNoPrevious when there is none.
-func (r *Registry) Rollback(ctx context.Context, name string) (int, error) {
-	var from, to int
+func (r *Registry) Rollback(ctx context.Context, name string) (int64, error) {
+	var from, to int64
 	err := pgx.BeginFunc(ctx, r.db, func(tx pgx.Tx) error {
 		var err error
 		if from, err = lockModel(ctx, tx, name); err != nil {
@@ -82,14 +82,14 @@ func (r *Registry) Rollback(ctx context.Context, name string) (int, error) {
 // activation is a row of model_activations.
 type activation struct {
 	ID      int64
-	Version int
+	Version int64
 }
 
 // lockModel locks the model's row until the transaction ends, which serialises version
 // numbering and activations per model, and returns its active version, 0 when none is; a
 // missing model is ErrNotFound.
-func lockModel(ctx context.Context, tx pgx.Tx, name string) (int, error) {
-	var v *int
+func lockModel(ctx context.Context, tx pgx.Tx, name string) (int64, error) {
+	var v *int64
 	err := tx.QueryRow(ctx, "SELECT active_version FROM models WHERE name = $1 FOR UPDATE", name).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("model %s: %w", name, ErrNotFound)
@@ -105,7 +105,7 @@ func lockModel(ctx context.Context, tx pgx.Tx, name string) (int, error) {
 
 // switchActive retires the active version and activates version; the update of
 // models.active_version fires the notification.
-func switchActive(ctx context.Context, tx pgx.Tx, name string, version int) error {
+func switchActive(ctx context.Context, tx pgx.Tx, name string, version int64) error {
 	if _, err := tx.Exec(ctx, "UPDATE model_versions SET status = 'retired' WHERE model_name = $1 AND status = 'active'", name); err != nil {
 		return fmt.Errorf("retire active version: %w", err)
 	}

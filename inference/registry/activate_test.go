@@ -18,7 +18,7 @@ func TestActivateAndRollback(t *testing.T) {
 		}
 	}
 	// expect checks the active version and every version's status.
-	expect := func(step string, active int) {
+	expect := func(step string, active int64) {
 		t.Helper()
 		vs, err := reg.Versions(ctx, "m")
 		if err != nil {
@@ -45,13 +45,13 @@ func TestActivateAndRollback(t *testing.T) {
 			t.Fatalf("%s: models %+v, %v; want active version %d", step, models, err, active)
 		}
 	}
-	activate := func(v int) {
+	activate := func(v int64) {
 		t.Helper()
 		if err := reg.Activate(ctx, "m", v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rollback := func(want int) {
+	rollback := func(want int64) {
 		t.Helper()
 		got, err := reg.Rollback(ctx, "m")
 		if err != nil || got != want {

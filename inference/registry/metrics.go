@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 }
 
-func (m *Metrics) swapped(model string, version int) {
+func (m *Metrics) swapped(model string, version int64) {
 	if m != nil {
 		m.swaps.WithLabelValues(model).Inc()
 		m.loaded.WithLabelValues(model).Set(float64(version))

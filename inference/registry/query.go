@@ -44,7 +44,7 @@ func (r *Registry) Versions(ctx context.Context, name string) ([]Version, error)
 }
 
 // Version returns one version of the model name.
-func (r *Registry) Version(ctx context.Context, name string, version int) (Version, error) {
+func (r *Registry) Version(ctx context.Context, name string, version int64) (Version, error) {
 	vs, err := r.versions(ctx, "v.model_name = $1 AND v.version = $2", name, version)
 	if err == nil && len(vs) == 0 {
 		err = ErrNotFound
@@ -72,7 +72,7 @@ func (r *Registry) Active(ctx context.Context, name string) (Version, error) {
 }
 
 // ONNX returns a version's file of the given variant and its description.
-func (r *Registry) ONNX(ctx context.Context, name string, version int, variant Variant) ([]byte, Artifact, error) {
+func (r *Registry) ONNX(ctx context.Context, name string, version int64, variant Variant) ([]byte, Artifact, error) {
 	a := Artifact{Variant: variant}
 	var onnx []byte
 	err := r.db.QueryRow(ctx, `

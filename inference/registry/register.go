@@ -58,7 +58,7 @@ func (r *Registry) Register(ctx context.Context, name string, features []string,
 
 // AddArtifact adds a file of another variant to an existing version, such as the int8
 // variant of an imported fp32 model.
-func (r *Registry) AddArtifact(ctx context.Context, name string, version int, f File) (Artifact, error) {
+func (r *Registry) AddArtifact(ctx context.Context, name string, version int64, f File) (Artifact, error) {
 	var a Artifact
 	err := pgx.BeginFunc(ctx, r.db, func(tx pgx.Tx) error {
 		var features []string
@@ -83,7 +83,7 @@ func (r *Registry) AddArtifact(ctx context.Context, name string, version int, f 
 	return a, nil
 }
 
-func insertArtifact(ctx context.Context, tx pgx.Tx, name string, version int, f File) (Artifact, error) {
+func insertArtifact(ctx context.Context, tx pgx.Tx, name string, version int64, f File) (Artifact, error) {
 	sum := sha256.Sum256(f.ONNX)
 	a := Artifact{Variant: f.Variant, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(f.ONNX))}
 	err := tx.QueryRow(ctx, `

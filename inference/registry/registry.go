@@ -41,15 +41,15 @@ type Model struct {
 	Description string
 	CreatedAt   time.Time
 	// ActiveVersion is the version the scorers use, 0 when none is active.
-	ActiveVersion int
+	ActiveVersion int64
 	// LatestVersion is the newest version, 0 for a model without versions.
-	LatestVersion int
+	LatestVersion int64
 }
 
 // Version is one version of a model.
 type Version struct {
 	Model      string
-	Version    int
+	Version    int64
 	Features   []string
 	InputWidth int
 	Status     Status
@@ -60,7 +60,7 @@ type Version struct {
 
 // Meta is the metadata the scorer loads the version with.
 func (v Version) Meta() inference.Meta {
-	return inference.Meta{Name: v.Model, Version: int64(v.Version), Features: v.Features}
+	return inference.Meta{Name: v.Model, Version: v.Version, Features: v.Features}
 }
 
 // Artifact returns the version's file of variant, false when it has none.

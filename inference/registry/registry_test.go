@@ -25,7 +25,7 @@ func TestRegisterAndRead(t *testing.T) {
 		}
 		sum := sha256.Sum256(f.ONNX)
 		a, ok := v.Artifact(registry.FP32)
-		if v.Version != i+1 || v.Status != registry.Registered || v.InputWidth != width || !ok ||
+		if v.Version != int64(i+1) || v.Status != registry.Registered || v.InputWidth != width || !ok ||
 			a.SHA256 != hex.EncodeToString(sum[:]) || a.Size != int64(len(f.ONNX)) || v.CreatedAt.IsZero() {
 			t.Fatalf("registration %d: %+v", i, v)
 		}
@@ -113,7 +113,7 @@ func TestAddArtifact(t *testing.T) {
 		t.Fatalf("version after AddArtifact: %+v, %v", v, err)
 	}
 	for name, c := range map[string]struct {
-		version int
+		version int64
 		file    registry.File
 		want    error
 	}{
@@ -130,7 +130,7 @@ func TestAddArtifact(t *testing.T) {
 func TestConcurrentRegister(t *testing.T) {
 	reg := newRegistry(t)
 	const n = 8
-	versions := make([]int, n)
+	versions := make([]int64, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
@@ -143,7 +143,7 @@ func TestConcurrentRegister(t *testing.T) {
 	}
 	wg.Wait()
 	slices.Sort(versions)
-	if want := []int{1, 2, 3, 4, 5, 6, 7, 8}; !slices.Equal(versions, want) {
+	if want := []int64{1, 2, 3, 4, 5, 6, 7, 8}; !slices.Equal(versions, want) {
 		t.Errorf("versions %v, want %v", versions, want)
 	}
 }

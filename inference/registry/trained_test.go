@@ -61,7 +61,7 @@ func TestTrainedModelServes(t *testing.T) {
 		if worst > tol {
 			t.Errorf("%s: max |Δ| %g over %g", variant, worst, tol)
 		}
-		if meta, _ := holder.Meta(); meta.Name != "demo" || meta.Version != int64(v.Version) || len(meta.Features) != d.Width() {
+		if meta, _ := holder.Meta(); meta.Name != "demo" || meta.Version != v.Version || len(meta.Features) != d.Width() {
 			t.Errorf("%s: holder serves %+v", variant, meta)
 		}
 	}

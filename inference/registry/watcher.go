@@ -45,7 +45,7 @@ type Watcher struct {
 
 // loadedFile identifies a loaded file: a re-registered version with other bytes reloads.
 type loadedFile struct {
-	version int
+	version int64
 	sha256  string
 }
 
@@ -136,7 +136,7 @@ func (w *Watcher) sync(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-func (w *Watcher) loadedVersion() int {
+func (w *Watcher) loadedVersion() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.loaded.version

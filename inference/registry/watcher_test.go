@@ -40,8 +40,8 @@ func TestWatcherSwapsUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		predict[int64(v.Version)] = m.Predict
-		if v.Version != i+1 {
+		predict[v.Version] = m.Predict
+		if v.Version != int64(i+1) {
 			t.Fatalf("version %d, want %d", v.Version, i+1)
 		}
 	}
@@ -102,7 +102,7 @@ func TestWatcherSwapsUnderLoad(t *testing.T) {
 		})
 	}
 
-	scoreSome := func(v int) { // until the load has run on version v for a while
+	scoreSome := func(v int64) { // until the load has run on version v for a while
 		t.Helper()
 		for start := calls[v].Load(); calls[v].Load() < start+50; {
 			time.Sleep(time.Millisecond)
@@ -111,7 +111,7 @@ func TestWatcherSwapsUnderLoad(t *testing.T) {
 	scoreSome(1)
 	steps := []struct {
 		change func() error
-		want   int
+		want   int64
 	}{
 		{func() error { return reg.Activate(ctx, "m", 2) }, 2},
 		{func() error { return reg.Activate(ctx, "m", 3) }, 3},
@@ -174,10 +174,10 @@ func TestWatcherSync(t *testing.T) {
 }
 
 // waitFor waits until the holder serves version v.
-func waitFor(t *testing.T, h *inference.Holder, v int) {
+func waitFor(t *testing.T, h *inference.Holder, v int64) {
 	t.Helper()
 	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("the holder to serve version %d", v), func() error {
-		if meta, ok := h.Meta(); !ok || meta.Version != int64(v) {
+		if meta, ok := h.Meta(); !ok || meta.Version != v {
 			return fmt.Errorf("it serves %s", meta)
 		}
 		return nil

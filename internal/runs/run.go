@@ -74,7 +74,7 @@ type Run struct {
 	CutoffEventTime time.Time
 	Counts
 	ModelName    string
-	ModelVersion int
+	ModelVersion int64
 	// Error says why a failed run failed.
 	Error string
 }
@@ -92,7 +92,7 @@ type Cutoff struct {
 	Imported     int64
 	EventTime    time.Time // zero: no events
 	ModelName    string
-	ModelVersion int
+	ModelVersion int64
 }
 
 // CutoffOf returns the run's cutoff offset in partition p: -1 when it includes

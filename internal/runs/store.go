@@ -36,7 +36,7 @@ func scan(row pgx.Row) (Run, error) {
 		started, finished, published, expired *time.Time
 		cutoffTime                            *time.Time
 		modelName, errText                    *string
-		modelVersion                          *int
+		modelVersion                          *int64
 	)
 	err := row.Scan(&r.ID, &r.Status, &r.Trigger, &r.RequestedBy, &r.CreatedAt, &started, &finished, &published,
 		&expired, &r.CutoffOffsets, &r.CutoffImported, &cutoffTime,

@@ -174,7 +174,7 @@ func (e GetModelFileParamsFile) Valid() bool {
 
 // ActiveVersion defines model for ActiveVersion.
 type ActiveVersion struct {
-	ActiveVersion int    `json:"active_version"`
+	ActiveVersion int64  `json:"active_version"`
 	Name          string `json:"name"`
 }
 
@@ -207,7 +207,7 @@ type BatchRun struct {
 	FinishedAt      *time.Time     `json:"finished_at,omitempty"`
 	Id              int64          `json:"id"`
 	ModelName       *string        `json:"model_name,omitempty"`
-	ModelVersion    *int           `json:"model_version,omitempty"`
+	ModelVersion    *int64         `json:"model_version,omitempty"`
 	PublishedAt     *time.Time     `json:"published_at,omitempty"`
 	RequestedBy     string         `json:"requested_by"`
 	StartedAt       *time.Time     `json:"started_at,omitempty"`
@@ -241,7 +241,7 @@ type BatchValue struct {
 	// Coverage What part of the log a view's row covers.
 	Coverage         Coverage `json:"coverage"`
 	ModelName        string   `json:"model_name"`
-	ModelVersion     int      `json:"model_version"`
+	ModelVersion     int64    `json:"model_version"`
 	RunId            int64    `json:"run_id"`
 	Score            float32  `json:"score"`
 	StalenessSeconds float64  `json:"staleness_seconds"`
@@ -334,7 +334,7 @@ type ModelList struct {
 
 // ModelManifest defines model for ModelManifest.
 type ModelManifest struct {
-	ActiveVersion *int           `json:"active_version,omitempty"`
+	ActiveVersion *int64         `json:"active_version,omitempty"`
 	CreatedAt     time.Time      `json:"created_at"`
 	Description   string         `json:"description"`
 	Name          string         `json:"name"`
@@ -344,10 +344,10 @@ type ModelManifest struct {
 // ModelSummary defines model for ModelSummary.
 type ModelSummary struct {
 	// ActiveVersion Absent when no version is active.
-	ActiveVersion *int      `json:"active_version,omitempty"`
+	ActiveVersion *int64    `json:"active_version,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
 	Description   string    `json:"description"`
-	LatestVersion int       `json:"latest_version"`
+	LatestVersion int64     `json:"latest_version"`
 	Name          string    `json:"name"`
 }
 
@@ -359,7 +359,7 @@ type ModelVersion struct {
 	InputWidth   int                `json:"input_width"`
 	Name         string             `json:"name"`
 	Status       ModelVersionStatus `json:"status"`
-	Version      int                `json:"version"`
+	Version      int64              `json:"version"`
 }
 
 // ModelVersionStatus defines model for ModelVersion.Status.
@@ -470,7 +470,7 @@ type Prediction struct {
 	DegradedReason *string          `json:"degraded_reason,omitempty"`
 	EntityId       string           `json:"entity_id"`
 	ModelName      string           `json:"model_name"`
-	ModelVersion   int              `json:"model_version"`
+	ModelVersion   int64            `json:"model_version"`
 	Score          float32          `json:"score"`
 	Source         PredictionSource `json:"source"`
 
@@ -529,7 +529,7 @@ type SpeedValue struct {
 	// Coverage What part of the log a view's row covers.
 	Coverage     Coverage `json:"coverage"`
 	ModelName    *string  `json:"model_name,omitempty"`
-	ModelVersion *int     `json:"model_version,omitempty"`
+	ModelVersion *int64   `json:"model_version,omitempty"`
 
 	// Score Absent while no model has scored the row.
 	Score            *float32  `json:"score,omitempty"`
@@ -564,7 +564,7 @@ type ModelName = string
 type OIPVersion = string
 
 // VersionNumber defines model for VersionNumber.
-type VersionNumber = int
+type VersionNumber = int64
 
 // BadRequest defines model for BadRequest.
 type BadRequest = Error
@@ -600,7 +600,7 @@ type ListBatchRunsParams struct {
 
 // ActivateModelVersionJSONBody defines parameters for ActivateModelVersion.
 type ActivateModelVersionJSONBody struct {
-	Version int `json:"version"`
+	Version int64 `json:"version"`
 }
 
 // UploadModelVersionMultipartBody defines parameters for UploadModelVersion.
@@ -993,7 +993,7 @@ func (w *ServerInterfaceWrapper) GetModelFile(ctx echo.Context) error {
 	// ------------- Path parameter "version" -------------
 	var version VersionNumber
 
-	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
 	}

@@ -62,7 +62,7 @@ type Set struct {
 
 type modelKey struct {
 	name    string
-	version int
+	version int64
 }
 
 // activeModel is a model's active version, kept current by a watcher.
@@ -100,12 +100,12 @@ func New(reg *registry.Registry, opts Options) *Set {
 // may be evicted from the cache meanwhile, and fn failing with inference.ErrModelClosed
 // is then called once more with it loaded again. Errors: registry.ErrNotFound for an
 // unknown model or version, registry.ErrNoActive when version is 0 and none is active.
-func (s *Set) Use(ctx context.Context, name string, version int, fn func(m *inference.Model) error) error {
+func (s *Set) Use(ctx context.Context, name string, version int64, fn func(m *inference.Model) error) error {
 	a, err := s.activeOf(ctx, name)
 	if err != nil {
 		return err
 	}
-	if meta, ok := a.holder.Meta(); ok && (version == 0 || int(meta.Version) == version) {
+	if meta, ok := a.holder.Meta(); ok && (version == 0 || meta.Version == version) {
 		err := a.holder.Use(fn)
 		if !errors.Is(err, inference.ErrModelNotLoaded) {
 			return err
@@ -239,7 +239,7 @@ func (s *Set) cached(key modelKey) (*inference.Model, bool) {
 
 // Signature returns the inputs and outputs of the model name at version, read once
 // from its fp32 file.
-func (s *Set) Signature(ctx context.Context, name string, version int) (inference.Signature, error) {
+func (s *Set) Signature(ctx context.Context, name string, version int64) (inference.Signature, error) {
 	key := modelKey{name, version}
 	s.mu.Lock()
 	sig, ok := s.sigs[key]

@@ -40,7 +40,7 @@ func TestSet(t *testing.T) {
 	}
 	set := scoring.New(reg, scoring.Options{Versions: 1})
 	row := []float32{0.5, 2}
-	score := func(version int) (int64, float32) {
+	score := func(version int64) (int64, float32) {
 		t.Helper()
 		var (
 			got  []float32
@@ -58,7 +58,7 @@ func TestSet(t *testing.T) {
 		return used, got[0]
 	}
 	// The active version, then each version by number through a cache of one model.
-	for _, version := range []int{0, 1, 2, 1, 3, 0} {
+	for _, version := range []int64{0, 1, 2, 1, 3, 0} {
 		want := version
 		if want == 0 {
 			want = 3
@@ -78,7 +78,7 @@ func TestSet(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name    string
-		version int
+		version int64
 		want    error
 	}{{"nope", 0, registry.ErrNotFound}, {"m", 9, registry.ErrNotFound}, {"idle", 0, registry.ErrNoActive}} {
 		if err := set.Use(ctx, tc.name, tc.version, func(*inference.Model) error { return nil }); !errors.Is(err, tc.want) {
