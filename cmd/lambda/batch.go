@@ -142,11 +142,7 @@ func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog
 			if err != nil {
 				return err
 			}
-			onnx, _, err := models.ONNX(ctx, v.Model, v.Version, registry.FP32)
-			if err != nil {
-				return err
-			}
-			m, err := inference.LoadModel(onnx, v.Meta(), inference.Options{Logger: log})
+			m, err := models.Load(ctx, v, registry.FP32, inference.Options{Logger: log})
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,8 @@
 // makes a version the one the scorers use and records it in the activation history;
 // Rollback reactivates the version that was active before the current one, and again
 // walks further back. Every change of a model's active version sends a PostgreSQL
-// notification on Channel.
+// notification on Channel. Load loads a version's file into an inference.Model ready to
+// score: every scorer of the platform loads its models through it.
 //
 // A Watcher keeps an inference.Holder on the active version of one model: it loads the
 // new version and swaps it in as soon as a notification arrives, and polls as a fallback,

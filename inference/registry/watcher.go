@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -116,14 +115,10 @@ func (w *Watcher) sync(ctx context.Context) (bool, error) {
 	if w.loaded == (loadedFile{version: v.Version, sha256: a.SHA256}) {
 		return false, nil
 	}
-	onnx, a, err := w.reg.ONNX(ctx, w.name, v.Version, variant)
+	start := time.Now()
+	m, err := w.reg.Load(ctx, v, variant, w.opts.Model)
 	if err != nil {
 		return false, err
-	}
-	start := time.Now()
-	m, err := inference.LoadModel(onnx, v.Meta(), w.opts.Model)
-	if err != nil {
-		return false, fmt.Errorf("load %s %s: %w", v, variant, err)
 	}
 	if err := w.holder.Swap(m); err != nil {
 		w.log.Warn("closing the replaced model failed", "err", err)

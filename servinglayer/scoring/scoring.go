@@ -193,13 +193,9 @@ func (s *Set) version(ctx context.Context, key modelKey) (*inference.Model, erro
 	if err != nil {
 		return nil, err
 	}
-	onnx, _, err := s.reg.ONNX(ctx, key.name, key.version, registry.FP32)
+	m, err := s.reg.Load(ctx, v, registry.FP32, s.opts.Model)
 	if err != nil {
 		return nil, err
-	}
-	m, err := inference.LoadModel(onnx, v.Meta(), s.opts.Model)
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", v, err)
 	}
 	s.mu.Lock()
 	if s.closed {
