@@ -64,10 +64,11 @@ func (h handlers) TriggerBatchRun(ctx context.Context, req api.TriggerBatchRunRe
 func (h handlers) GetBatchSchedule(context.Context, api.GetBatchScheduleRequestObject) (api.GetBatchScheduleResponseObject, error) {
 	now := time.Now()
 	out := api.BatchSchedule{NextRuns: []time.Time{}}
-	if h.schedule != nil {
-		out.Schedule = &h.cfg.BatchSchedule
+	if sched := h.cfg.BatchSchedule; sched != nil {
+		spec := sched.String()
+		out.Schedule = &spec
 		for t := now; len(out.NextRuns) < scheduleShown; {
-			t = h.schedule.Next(t)
+			t = sched.Next(t)
 			out.NextRuns = append(out.NextRuns, t)
 		}
 	}

@@ -36,9 +36,23 @@ func (f *fakeTrigger) Trigger(_ context.Context, trigger, requestedBy string) (r
 	return *f.running, true, nil
 }
 
+// sixHourly is the schedule "15 */6 * * *" (minute 15 of hours 0, 6, 12 and 18) as the
+// batch layer parses it, in t's time zone.
+type sixHourly struct{}
+
+func (sixHourly) String() string { return "15 */6 * * *" }
+
+func (sixHourly) Next(t time.Time) time.Time {
+	for h := 0; ; h += 6 {
+		if next := time.Date(t.Year(), t.Month(), t.Day(), h, 15, 0, 0, t.Location()); next.After(t) {
+			return next
+		}
+	}
+}
+
 func TestBatchRuns(t *testing.T) {
 	trigger := &fakeTrigger{}
-	s := newStack(t, stackOptions{trigger: trigger, cfg: servinglayer.Config{AdminToken: adminToken, BatchSchedule: "15 */6 * * *"}})
+	s := newStack(t, stackOptions{trigger: trigger, cfg: servinglayer.Config{AdminToken: adminToken, BatchSchedule: sixHourly{}}})
 	cutoff := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	published := s.publish([]int64{10, 20}, cutoff)
 	failed, err := runs.Start(t.Context(), s.pg, runs.TriggerCron, "schedule")
@@ -138,9 +152,6 @@ func TestBatchWithoutRunner(t *testing.T) {
 	r.json(t, &sched)
 	if r.status != http.StatusOK || sched.Schedule != nil || len(sched.NextRuns) != 0 || sched.ServedRun != nil {
 		t.Errorf("schedule: %s", r.body)
-	}
-	if _, err := servinglayer.NewServer(servinglayer.Deps{}, servinglayer.Config{BatchSchedule: "every tuesday"}); err == nil {
-		t.Error("a malformed schedule was accepted")
 	}
 }
 

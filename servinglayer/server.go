@@ -12,7 +12,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/robfig/cron/v3"
 
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
@@ -47,9 +46,9 @@ type Config struct {
 	MaxModelBytes int64
 	// RequestTimeout bounds a request's work.
 	RequestTimeout time.Duration
-	// BatchSchedule is the batch layer's cron expression, shown by /v1/batch/schedule;
-	// empty when runs are only triggered.
-	BatchSchedule string
+	// BatchSchedule is the batch layer's schedule, whose expression and next runs
+	// /v1/batch/schedule shows; nil when runs are only triggered.
+	BatchSchedule Schedule
 	// Version is the server version the inference protocol reports.
 	Version string
 }
@@ -117,6 +116,14 @@ type Scorers interface {
 	Signature(ctx context.Context, name string, version int64) (inference.Signature, error)
 }
 
+// Schedule is when batch runs are due; the batch layer's schedule.Schedule is one.
+type Schedule interface {
+	// Next returns the first run after t.
+	Next(t time.Time) time.Time
+	// String returns the schedule's expression.
+	String() string
+}
+
 // Check reports whether one dependency is usable; /readyz runs them all.
 type Check struct {
 	Name string
@@ -143,12 +150,11 @@ type Deps struct {
 
 // Server is the HTTP API.
 type Server struct {
-	echo     *echo.Echo
-	deps     Deps
-	cfg      Config
-	log      *slog.Logger
-	metrics  *metrics
-	schedule cron.Schedule // nil without a schedule
+	echo    *echo.Echo
+	deps    Deps
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
 }
 
 // NewServer builds the API over deps.
@@ -164,13 +170,6 @@ func NewServer(deps Deps, cfg Config) (*Server, error) {
 		deps.Gatherer = prometheus.NewRegistry()
 	}
 	s := &Server{deps: deps, cfg: cfg, log: deps.Log, metrics: newMetrics(deps.Registerer)}
-	if cfg.BatchSchedule != "" {
-		sched, err := cron.ParseStandard(cfg.BatchSchedule)
-		if err != nil {
-			return nil, fmt.Errorf("batch schedule %q: %w", cfg.BatchSchedule, err)
-		}
-		s.schedule = sched
-	}
 	spec, err := api.Load()
 	if err != nil {
 		return nil, err
@@ -193,17 +192,6 @@ func NewServer(deps Deps, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("request validator: %w", err)
 	}
 	return s, nil
-}
-
-// New returns an API with only its operational endpoints working (/healthz, /readyz,
-// /metrics, /openapi.yaml): the rest answer 503. It keeps `lambda up` building until it
-// wires NewServer; remove it then.
-func New(log *slog.Logger, gatherer prometheus.Gatherer, checks []Check) *Server {
-	s, err := NewServer(Deps{Log: log, Gatherer: gatherer, Checks: checks}, Config{})
-	if err != nil {
-		panic(err) // only a broken embedded spec fails without a schedule
-	}
-	return s
 }
 
 // Handler exposes the router, for tests and embedding.

@@ -3,8 +3,9 @@
 // The schedule is a standard cron expression (five fields: minute, hour, day of
 // month, month, day of week, in the process's time zone unless prefixed with
 // CRON_TZ=...) or a descriptor (@hourly, @daily, @every 10m), parsed by
-// github.com/robfig/cron/v3. The default, DefaultSpec, runs every ten minutes on the
-// wall clock. Prefer wall-clock expressions when several replicas run a scheduler:
+// github.com/robfig/cron/v3 once, by Parse: the Scheduler fires on the parsed Schedule,
+// and the serving layer lists its next firings. The default, DefaultSpec, runs every ten
+// minutes on the wall clock. Prefer wall-clock expressions when several replicas run a scheduler:
 // they all fire at the same instant and the batch lock lets exactly one run start
 // (the others are told which run is running), while @every counts from each
 // process's start, so replicas would start runs at different times.
@@ -46,25 +47,42 @@ type Triggerer interface {
 	Trigger(ctx context.Context, trigger, requestedBy string) (run runs.Run, started bool, err error)
 }
 
+// Schedule is a parsed cron expression: when the batch runs are due. The serving layer
+// lists its next firings.
+type Schedule struct {
+	spec  string
+	sched cron.Schedule
+}
+
+// Parse parses spec, a cron expression as described in the package doc.
+func Parse(spec string) (Schedule, error) {
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return Schedule{}, fmt.Errorf("batch schedule %q: %w", spec, err)
+	}
+	return Schedule{spec: spec, sched: sched}, nil
+}
+
+// Next returns the first firing after t.
+func (s Schedule) Next(t time.Time) time.Time { return s.sched.Next(t) }
+
+// String returns the expression as given to Parse.
+func (s Schedule) String() string { return s.spec }
+
 // Scheduler fires a Triggerer on a cron schedule.
 type Scheduler struct {
-	spec    string
-	sched   cron.Schedule
+	sched   Schedule
 	t       Triggerer
 	log     *slog.Logger
 	firings *prometheus.CounterVec
 	next    prometheus.Gauge
 }
 
-// New parses spec and returns a Scheduler that fires t.
-func New(spec string, t Triggerer, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
-	sched, err := cron.ParseStandard(spec)
-	if err != nil {
-		return nil, fmt.Errorf("batch schedule %q: %w", spec, err)
-	}
+// New returns a Scheduler that fires t on sched.
+func New(sched Schedule, t Triggerer, log *slog.Logger, reg prometheus.Registerer) *Scheduler {
 	f := promauto.With(reg)
 	s := &Scheduler{
-		spec: spec, sched: sched, t: t, log: log,
+		sched: sched, t: t, log: log,
 		firings: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "lambda_batch_schedule_firings_total",
 			Help: "Batch schedule firings, by result.",
@@ -77,12 +95,12 @@ func New(spec string, t Triggerer, log *slog.Logger, reg prometheus.Registerer) 
 	for _, r := range []string{"started", "running", "error"} {
 		s.firings.WithLabelValues(r)
 	}
-	return s, nil
+	return s
 }
 
 // Run fires on schedule until ctx ends, then returns nil.
 func (s *Scheduler) Run(ctx context.Context) error {
-	s.log.Info("batch schedule started", "schedule", s.spec)
+	s.log.Info("batch schedule started", "schedule", s.sched.String())
 	for {
 		next := s.sched.Next(time.Now())
 		s.next.Set(float64(next.UnixMilli()) / 1e3)

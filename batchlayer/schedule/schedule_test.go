@@ -43,10 +43,11 @@ func (f *fakeTrigger) Trigger(_ context.Context, trigger, by string) (runs.Run, 
 func TestSchedulerFires(t *testing.T) {
 	f := &fakeTrigger{answers: []error{nil, errRunning, errors.New("postgres down")}, fired: make(chan struct{}, 10)}
 	reg := prometheus.NewRegistry()
-	s, err := schedule.New("@every 1s", f, slog.New(slog.DiscardHandler), reg)
+	sched, err := schedule.Parse("@every 1s")
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := schedule.New(sched, f, slog.New(slog.DiscardHandler), reg)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
@@ -96,11 +97,36 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 }
 
 func TestBadScheduleIsRefused(t *testing.T) {
-	_, err := schedule.New("every ten minutes", &fakeTrigger{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	if err == nil || !strings.Contains(err.Error(), `"every ten minutes"`) {
-		t.Errorf("New: %v, want an error naming the schedule", err)
+	for _, spec := range []string{"every ten minutes", "every tuesday", ""} {
+		_, err := schedule.Parse(spec)
+		if err == nil || !strings.Contains(err.Error(), `"`+spec+`"`) {
+			t.Errorf("Parse(%q): %v, want an error naming the schedule", spec, err)
+		}
 	}
-	if _, err := schedule.New(schedule.DefaultSpec, &fakeTrigger{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry()); err != nil {
+	if _, err := schedule.Parse(schedule.DefaultSpec); err != nil {
 		t.Errorf("DefaultSpec: %v", err)
+	}
+}
+
+func TestScheduleNext(t *testing.T) {
+	sched, err := schedule.Parse("15 */6 * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sched.String(); got != "15 */6 * * *" {
+		t.Errorf("String() = %q, want the expression", got)
+	}
+	// In the process's time zone, as the package doc says.
+	start := time.Date(2026, 3, 1, 7, 0, 0, 0, time.Local)
+	want := []time.Time{
+		time.Date(2026, 3, 1, 12, 15, 0, 0, time.Local),
+		time.Date(2026, 3, 1, 18, 15, 0, 0, time.Local),
+		time.Date(2026, 3, 2, 0, 15, 0, 0, time.Local),
+	}
+	for i, t0 := 0, start; i < len(want); i++ {
+		t0 = sched.Next(t0)
+		if !t0.Equal(want[i]) {
+			t.Errorf("firing %d after %v: %v, want %v", i+1, start, t0, want[i])
+		}
 	}
 }

@@ -299,6 +299,10 @@ func runBatchSchedule(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
+	batchSchedule, err := schedule.Parse(cfg.Batch.Schedule)
+	if err != nil {
+		return err
+	}
 	c, closeClients, err := openBatch(ctx, &cfg, log, "metrics_addr", metricsAddr)
 	if err != nil {
 		return err
@@ -310,10 +314,7 @@ func runBatchSchedule(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	defer runner.Close()
-	sched, err := schedule.New(cfg.Batch.Schedule, runner, log, reg)
-	if err != nil {
-		return err
-	}
+	sched := schedule.New(batchSchedule, runner, log, reg)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error { return serveMetrics(gctx, metricsAddr, reg) })

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lambda-platform/lambda/batchlayer/batchrun"
+	"github.com/lambda-platform/lambda/batchlayer/schedule"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/features"
@@ -79,6 +80,12 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var sched servinglayer.Schedule // none: batch runs are only triggered
+	if cfg.Batch.Schedule != "" {
+		if sched, err = schedule.Parse(cfg.Batch.Schedule); err != nil {
+			return err
+		}
+	}
 	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, "api", cfg.API)
 	if err != nil {
 		return err
@@ -89,7 +96,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("http listen: %w", err)
 	}
 	log.Info("serving", "api", "http://"+ln.Addr().String())
-	return runAPI(ctx, st.apiDeps(&cfg.batchConfig, cfg.API, cfg.Kafka.BootstrapBrokers(), ln))
+	return runAPI(ctx, st.apiDeps(&cfg.batchConfig, cfg.API, cfg.Kafka.BootstrapBrokers(), sched, ln))
 }
 
 // apiDeps are what runAPI builds the HTTP API from, in `serve` and in `up`.
@@ -98,11 +105,11 @@ type apiDeps struct {
 	Log       *slog.Logger
 	Registry  *prometheus.Registry // the process's metrics, served at /metrics
 	Postgres  *pgxpool.Pool
-	BatchView *views.Batch   // where the published runs' views are loaded from
-	Spec      *features.Spec // names the views' vector entries
-	Model     string         // the model /readyz requires loaded
-	Schedule  string         // the batch schedule GET /v1/batch/schedule shows
-	Brokers   []string       // where POST /v1/events produces
+	BatchView *views.Batch          // where the published runs' views are loaded from
+	Spec      *features.Spec        // names the views' vector entries
+	Model     string                // the model /readyz requires loaded
+	Schedule  servinglayer.Schedule // the batch schedule GET /v1/batch/schedule shows; nil: none
+	Brokers   []string              // where POST /v1/events produces
 	Topic     string
 	Trigger   servinglayer.BatchTrigger // nil: runs cannot be triggered over REST
 	Listener  net.Listener
@@ -140,9 +147,9 @@ func openStack(ctx context.Context, cfg *batchConfig, log *slog.Logger, attrs ..
 }
 
 // apiDeps are the API's dependencies on this stack.
-func (st *stack) apiDeps(cfg *batchConfig, api apiConfig, brokers []string, ln net.Listener) apiDeps {
+func (st *stack) apiDeps(cfg *batchConfig, api apiConfig, brokers []string, sched servinglayer.Schedule, ln net.Listener) apiDeps {
 	return apiDeps{
-		Config: api, Log: st.log, Registry: st.reg, Postgres: st.clients.pool, BatchView: st.clients.view, Spec: st.spec, Model: cfg.Scoring.Model, Schedule: cfg.Batch.Schedule,
+		Config: api, Log: st.log, Registry: st.reg, Postgres: st.clients.pool, BatchView: st.clients.view, Spec: st.spec, Model: cfg.Scoring.Model, Schedule: sched,
 		Brokers: brokers, Topic: cfg.Kafka.Topic, Trigger: st.runner, Listener: ln,
 	}
 }

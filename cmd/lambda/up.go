@@ -48,6 +48,10 @@ func runUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	batchSchedule, err := schedule.Parse(cfg.Batch.Schedule)
+	if err != nil {
+		return err
+	}
 
 	if cfg.Kafka.Embedded() {
 		broker, err := embedded.Start(ctx, embedded.Options{Dir: cfg.Runtime.KafkaDir(), Addr: cfg.Kafka.EmbeddedAddr}, log)
@@ -71,10 +75,7 @@ func runUp(ctx context.Context, args []string) error {
 	}
 	defer closeStack()
 	c, reg, runner, spec := st.clients, st.reg, st.runner, st.spec
-	sched, err := schedule.New(cfg.Batch.Schedule, runner, log, reg)
-	if err != nil {
-		return err
-	}
+	sched := schedule.New(batchSchedule, runner, log, reg)
 	models := registry.New(c.pool, log)
 	holder := inference.NewHolder(log)
 	defer holder.Close()
@@ -104,7 +105,7 @@ func runUp(ctx context.Context, args []string) error {
 		watcher.Run(gctx)
 		return nil
 	})
-	g.Go(func() error { return runAPI(gctx, st.apiDeps(&cfg.batchConfig, cfg.API, brokers, ln)) })
+	g.Go(func() error { return runAPI(gctx, st.apiDeps(&cfg.batchConfig, cfg.API, brokers, batchSchedule, ln)) })
 	if cfg.DemoEvents > 0 {
 		g.Go(func() error {
 			err := runDemo(gctx, log, cfg, models, spec, runner)
