@@ -393,3 +393,36 @@ func TestCoverage(t *testing.T) {
 		t.Errorf("coverage grew in %d samples only, want it to move while streaming", growing)
 	}
 }
+
+func TestWaitCaughtUp(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	topic := testenv.Topic(t, brokers, 3)
+	ch, db := testenv.ClickHouse(t)
+	group := topic + "-archiver"
+	ctx := t.Context()
+
+	if err := archiver.WaitCaughtUp(ctx, brokers, group, topic); err != nil {
+		t.Fatalf("empty topic: %v, want caught up at once", err)
+	}
+	if err := archiver.WaitCaughtUp(ctx, brokers, group, topic+"-missing"); !errors.Is(err, kafkago.UnknownTopicOrPartition) {
+		t.Errorf("missing topic: %v, want UnknownTopicOrPartition", err)
+	}
+	if err := archiver.WaitCaughtUp(ctx, nil, group, topic); !errors.Is(err, kafka.ErrNoBrokers) {
+		t.Errorf("no brokers: %v, want ErrNoBrokers", err)
+	}
+
+	produceEvents(t, brokers, topic, demoEvents(5000, 3))
+	notYet, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := archiver.WaitCaughtUp(notYet, brokers, group, topic); err == nil || notYet.Err() == nil {
+		t.Fatalf("events in the log, no archiver: %v, want to wait until the context ends", err)
+	}
+
+	start(t, archiver.Config{Brokers: brokers, Topic: topic, GroupID: group, Database: db, BatchRows: 700, FlushInterval: 50 * time.Millisecond}, ch)
+	caughtUp, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := archiver.WaitCaughtUp(caughtUp, brokers, group, topic); err != nil {
+		t.Fatalf("with the archiver running: %v", err)
+	}
+	checkCoverage(t, ch, brokers, group, topic, endOffsets(t, brokers, topic, 3))
+}

@@ -15,7 +15,8 @@
 // inserted and committed strictly in order.
 // Coverage reads those committed offsets: that, not max(kafka_offset) in the
 // table, is the safe cutoff for the batch layer, because an insert cut short by
-// a crash can leave part of a batch written with nothing committed.
+// a crash can leave part of a batch written with nothing committed. WaitCaughtUp
+// waits until they reach the end of the log.
 //
 // A crash between the insert and the commit makes the group deliver the batch
 // again, and the archiver inserts the same (partition, offset) rows a second

@@ -145,7 +145,7 @@ func runDemo(ctx context.Context, log *slog.Logger, cfg upConfig, models *regist
 	} else if err != nil {
 		return err
 	}
-	if err := waitArchived(ctx, cfg); err != nil {
+	if err := archiver.WaitCaughtUp(ctx, cfg.Kafka.Brokers, cfg.Archiver.ID, cfg.Kafka.Topic); err != nil {
 		return err
 	}
 	run, _, err := runner.Trigger(ctx, "cli", "lambda up --demo-events")
@@ -158,32 +158,6 @@ func runDemo(ctx context.Context, log *slog.Logger, cfg upConfig, models *regist
 	}
 	log.Info("first batch run done", "run", run.ID, "status", run.Status, "entities", run.EntitiesScored)
 	return nil
-}
-
-// waitArchived waits until the archiver has committed every message now in the topic.
-func waitArchived(ctx context.Context, cfg upConfig) error {
-	for {
-		covered, err := archiver.Coverage(ctx, cfg.Kafka.Brokers, cfg.Archiver.ID, cfg.Kafka.Topic)
-		if err != nil {
-			return err
-		}
-		ends, err := kafka.EndOffsets(ctx, cfg.Kafka.Brokers, cfg.Kafka.Topic)
-		if err != nil {
-			return err
-		}
-		done := true
-		for p, end := range ends {
-			done = done && covered[p] >= end
-		}
-		if done {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 func printURLs(w io.Writer, httpAddr string, brokers []string, adminToken string) {
