@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/demomodel"
 	"github.com/lambda-platform/lambda/inference/quantize"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/inference/train"
@@ -157,87 +158,35 @@ func runModelTrain(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer closeReg()
 
-	v, err := trainDemoModel(ctx, out, reg, spec, trainOptions{
+	opts := demomodel.Options{
 		Name: cfg.Name, Kind: train.Kind(cfg.Kind), Events: cfg.Events, Entities: cfg.Entities, Seed: cfg.Seed,
-		Hidden: cfg.Hidden, Epochs: cfg.Epochs, Holdout: cfg.Holdout, Mode: mode,
-	})
+		Hidden: cfg.Hidden, Epochs: cfg.Epochs, Holdout: cfg.Holdout, Mode: mode, Logger: log,
+	}
+	res, err := demomodel.Train(ctx, reg, spec, opts)
 	if err != nil {
 		return err
 	}
-	return activateIf(ctx, out, reg, cfg.Activate, v)
+	printTrained(out, opts, res)
+	return activateIf(ctx, out, reg, cfg.Activate, res.Version)
 }
 
-// trainOptions say what model trainDemoModel fits, on how much demo data.
-type trainOptions struct {
-	Name             string
-	Kind             train.Kind
-	Events, Entities int
-	Seed             int64
-	Hidden, Epochs   int
-	Holdout          float64
-	Mode             quantize.Mode
-}
-
-// trainDemoModel fits a model on labelled demo events, exports and quantises it, and
-// registers both files as a new version of o.Name, reporting on out.
-func trainDemoModel(ctx context.Context, out io.Writer, reg *registry.Registry, spec *features.Spec, o trainOptions) (registry.Version, error) {
-	start := time.Now()
-	data, err := train.Demo(spec, demogen.Config{Seed: o.Seed, Entities: o.Entities}, o.Events)
-	if err != nil {
-		return registry.Version{}, err
-	}
-	trainSet, holdout := data.Split(o.Holdout)
+// printTrained reports a demo training: the data, the model's metrics, its int8 file and
+// the version registered.
+func printTrained(out io.Writer, o demomodel.Options, r demomodel.Result) {
 	fmt.Fprintf(out, "collected %d labelled rows (%d train, %d holdout) of %d features from %d demo events in %v\n",
-		data.Len(), trainSet.Len(), holdout.Len(), data.Width(), o.Events, time.Since(start).Round(time.Millisecond))
-	res, err := train.Fit(ctx, trainSet, holdout, train.Config{
-		Kind: o.Kind, Hidden: o.Hidden, Epochs: o.Epochs, Seed: uint64(o.Seed),
-	})
-	if err != nil {
-		return registry.Version{}, err
-	}
-	printMetrics(out, res)
-	fp32, err := res.ONNX()
-	if err != nil {
-		return registry.Version{}, err
-	}
-	int8, err := quantizeAndReport(ctx, out, fp32, o.Mode, data.X, data.Width())
-	if err != nil {
-		return registry.Version{}, err
-	}
-	v, err := reg.Register(ctx, o.Name, res.Features,
-		registry.File{Variant: registry.FP32, ONNX: fp32}, registry.File{Variant: registry.INT8, ONNX: int8})
-	if err != nil {
-		return registry.Version{}, err
-	}
-	fmt.Fprintf(out, "registered %s\n", v)
-	return v, nil
-}
-
-func printMetrics(out io.Writer, res *train.Result) {
-	fmt.Fprintf(out, "trained %s in %v\n", res.Config.Kind, res.Took.Round(time.Millisecond))
+		r.Rows, r.Fit.Train.Rows, r.Fit.Holdout.Rows, len(r.Fit.Features), o.Events, r.Collect.Round(time.Millisecond))
+	fmt.Fprintf(out, "trained %s in %v\n", r.Fit.Config.Kind, r.Fit.Took.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\trows\tpositives\tlog-loss\tbase-rate log-loss\tAUC\t")
 	for _, m := range []struct {
 		name string
 		train.Metrics
-	}{{"train", res.Train}, {"holdout", res.Holdout}} {
+	}{{"train", r.Fit.Train}, {"holdout", r.Fit.Holdout}} {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.4f\t%.4f\t%.4f\t\n", m.name, m.Rows, m.Positives, m.LogLoss, m.BaseLogLoss, m.AUC)
 	}
 	tw.Flush()
-}
-
-// quantizeAndReport quantises fp32 and prints how the int8 file compares on the sample.
-func quantizeAndReport(ctx context.Context, out io.Writer, fp32 []byte, mode quantize.Mode, sample []float32, width int) ([]byte, error) {
-	int8, err := quantize.Quantize(fp32, mode)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := quantize.Evaluate(ctx, fp32, int8, sample, width)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(out, "int8 (%s): %s\n", mode, rep)
-	return int8, nil
+	fmt.Fprintf(out, "int8 (%s): %s\n", o.Mode, r.INT8)
+	fmt.Fprintf(out, "registered %s\n", r.Version)
 }
 
 func activateIf(ctx context.Context, out io.Writer, reg *registry.Registry, activate bool, v registry.Version) error {
@@ -371,10 +320,11 @@ func runModelQuantize(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	int8, err := quantizeAndReport(ctx, out, fp32, mode, sample, v.InputWidth)
+	int8, rep, err := quantize.QuantizeAndEvaluate(ctx, fp32, mode, sample, v.InputWidth)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(out, "int8 (%s): %s\n", mode, rep)
 	a, err := reg.AddArtifact(ctx, v.Model, v.Version, registry.File{Variant: registry.INT8, ONNX: int8})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/lambda-platform/lambda/batchlayer/batchrun"
 	"github.com/lambda-platform/lambda/batchlayer/schedule"
 	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/demomodel"
 	"github.com/lambda-platform/lambda/inference/quantize"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/inference/train"
@@ -131,13 +132,14 @@ func runDemo(ctx context.Context, log *slog.Logger, cfg upConfig, models *regist
 	}
 	if _, err := models.Active(ctx, cfg.Scoring.Model); errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrNoActive) {
 		log.Info("no active model: training a demo model", "model", cfg.Scoring.Model)
-		v, err := trainDemoModel(ctx, io.Discard, models, spec, trainOptions{
+		res, err := demomodel.Train(ctx, models, spec, demomodel.Options{
 			Name: cfg.Scoring.Model, Kind: train.MLP, Events: train.DefaultDemoEvents, Entities: cfg.DemoEntities,
-			Seed: 1, Holdout: 0.2, Mode: quantize.Modes[0],
+			Seed: 1, Holdout: 0.2, Mode: quantize.Modes[0], Logger: log,
 		})
 		if err != nil {
 			return fmt.Errorf("train the demo model: %w", err)
 		}
+		v := res.Version
 		if err := models.Activate(ctx, v.Model, v.Version); err != nil {
 			return err
 		}

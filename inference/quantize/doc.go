@@ -27,5 +27,6 @@
 // Either way the file holds one byte per weight instead of four (3.8× smaller for a
 // 256×256 layer; small layers gain less, and a logistic regression's file grows, since
 // the scales and the extra nodes outweigh the weights). Evaluate scores a sample with
-// both variants on the real ONNX Runtime and reports the size ratio and max |Δ|.
+// both variants on the real ONNX Runtime and reports the size ratio and max |Δ|;
+// QuantizeAndEvaluate quantises and evaluates in one call.
 package quantize

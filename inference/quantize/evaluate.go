@@ -51,6 +51,20 @@ func Evaluate(ctx context.Context, fp32, int8 []byte, sample []float32, width in
 	return r, nil
 }
 
+// QuantizeAndEvaluate returns the INT8 variant of fp32 in mode (Quantize) and how it
+// compares with fp32 on the sample (Evaluate).
+func QuantizeAndEvaluate(ctx context.Context, fp32 []byte, mode Mode, sample []float32, width int) ([]byte, Report, error) {
+	int8, err := Quantize(fp32, mode)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	rep, err := Evaluate(ctx, fp32, int8, sample, width)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	return int8, rep, nil
+}
+
 // score loads one model for a single run over the sample.
 func score(ctx context.Context, onnx []byte, variant string, sample []float32, width int) (_ []float32, err error) {
 	m, err := inference.LoadModel(onnx, inference.Meta{Name: variant}, inference.Options{Sessions: 1})

@@ -30,13 +30,12 @@ func TestTrainedMLP(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range quantize.Modes {
-		int8, err := quantize.Quantize(fp32, mode)
+		int8, rep, err := quantize.QuantizeAndEvaluate(t.Context(), fp32, mode, d.X, d.Width())
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := quantize.Evaluate(t.Context(), fp32, int8, d.X, d.Width())
-		if err != nil {
-			t.Fatal(err)
+		if len(int8) != rep.INT8Bytes || len(fp32) != rep.FP32Bytes {
+			t.Errorf("%s: report of %d and %d bytes for files of %d and %d", mode, rep.FP32Bytes, rep.INT8Bytes, len(fp32), len(int8))
 		}
 		t.Logf("%s: %s", mode, rep)
 		if mode == quantize.Modes[0] && (rep.MaxAbsDelta > maxTrainedDelta || rep.Rows != d.Len()) {
