@@ -45,10 +45,17 @@ test: services-up ## every test, unit and integration, against the real servers
 	$(GO_TEST) ./...
 
 .PHONY: bench
-bench: services-up ## benchmarks of every hot path, each next to the raw dependency it stands on
+bench: services-up vegeta ## benchmarks of every hot path, each next to the raw dependency it stands on
 	go test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/... ./inference/...
-	go test -run '^$$' -bench . -skip 'BenchmarkHandler|BenchmarkRunCache' -benchtime 1x -v ./batchlayer/... ./speedlayer/... ./servinglayer/... | grep -v '^=== RUN'
-	go test -run '^$$' -bench 'BenchmarkHandler|BenchmarkRunCache' -benchmem -benchtime 1s ./servinglayer/...
+	go test -run '^$$' -bench . -skip 'BenchmarkHandler' -benchtime 1x -v ./batchlayer/... ./speedlayer/... ./servinglayer/... | grep -v '^=== RUN'
+	go test -run '^$$' -bench 'BenchmarkHandler' -benchmem -benchtime 1s ./servinglayer/...
+	go test -run '^$$' -bench 'BenchmarkUp' -benchtime 1x -timeout 30m ./tests/
+
+VEGETA := $(CURDIR)/.cache/bin/vegeta
+
+.PHONY: vegeta
+vegeta: ## install the vegeta load generator into .cache/bin (BenchmarkUp's load)
+	@test -x $(VEGETA) || GOBIN=$(CURDIR)/.cache/bin go install github.com/tsenart/vegeta/v12@v12.13.0
 
 
 .PHONY: fuzz

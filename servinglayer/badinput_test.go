@@ -93,7 +93,8 @@ func TestOperations(t *testing.T) {
 		`lambda_serving_requests_total{code="200",method="GET",route="/healthz"} 1`,
 		`lambda_serving_requests_total{code="404",method="GET",route="unmatched"} 1`,
 		`lambda_serving_request_duration_seconds_bucket`,
-		`lambda_serving_batch_cache_requests_total{result="miss"} 1`,
+		`lambda_serving_batch_loads_total{result="ok"} 1`,
+		`lambda_serving_batch_store_entities 0`,
 		`lambda_serving_view_read_duration_seconds_count{view="speed"} 1`,
 		`lambda_serving_served_run_id ` + itoa(run),
 	} {

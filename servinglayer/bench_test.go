@@ -26,6 +26,7 @@ import (
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/gctune"
 	"github.com/lambda-platform/lambda/internal/store"
+	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
 
 // Load of BenchmarkServing; LAMBDA_BENCH_RATE and LAMBDA_BENCH_SECONDS override them.
@@ -35,9 +36,9 @@ const (
 	benchWorkers = 64 // concurrent requests at most
 )
 
-// benchEntities is how many entities the bench's run holds, all cached before the
-// clock starts ($LAMBDA_BENCH_ENTITIES; up to predict.DefaultCacheEntries fit).
-var benchEntities = envInt("LAMBDA_BENCH_ENTITIES", 10_000)
+// benchEntities is how many entities the bench's run holds, all loaded before the
+// clock starts ($LAMBDA_BENCH_ENTITIES).
+var benchEntities = envInt("LAMBDA_BENCH_ENTITIES", 100_000)
 
 // BenchmarkServing offers requests at a fixed rate on loopback, open loop (latency is
 // measured from when a request was issued, including any wait for a free worker, so a
@@ -46,13 +47,13 @@ var benchEntities = envInt("LAMBDA_BENCH_ENTITIES", 10_000)
 //
 //   - live: GET /v2/health/live, the floor: the HTTP round trip and the API's
 //     middleware (authorization, validation, metrics) with no work behind it;
-//   - merged: GET /v1/entities/{id}/prediction of random entities, the batch view cached
-//     (every entity has a batch row, half of them a speed row ahead of it);
+//   - merged: GET /v1/entities/{id}/prediction of random entities (every entity has a
+//     batch row, in the loaded batch store, half of them a speed row ahead of it);
 //   - postgres: the bare speed_view point query of the same entities through pgx, the
 //     floor under the merged lookup's PostgreSQL read;
-//   - merged-uncached: the merged lookup right after a publish, every entity read from
-//     ClickHouse once, at a fiftieth of the rate;
 //   - infer: POST /v2/models/{name}/infer of one row of 15 features.
+//
+// BenchmarkUp (tests/) measures the same against `lambda up`, across a batch publish.
 //
 // The load comes from another process, this test binary run again as a load generator
 // with its garbage collector off (its own pauses are not the API's latency), so the
@@ -67,10 +68,7 @@ func BenchmarkServing(b *testing.B) {
 	for _, sc := range []struct {
 		name string
 		rate int
-	}{{"live", rate}, {"merged", rate}, {"postgres", rate}, {"merged-uncached", max(1, rate/50)}, {"infer", rate}} {
-		if sc.name == "merged-uncached" {
-			seedBatch(b, s, s.publish([]int64{5000, 5000, 5000}, time.Now().Add(-time.Minute)))
-		}
+	}{{"live", rate}, {"merged", rate}, {"postgres", rate}, {"infer", rate}} {
 		b.Run(sc.name, func(b *testing.B) {
 			for range b.N {
 				var m0, m1 runtime.MemStats
@@ -151,7 +149,7 @@ func generateLoadMain(spec string) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: benchWorkers, MaxIdleConnsPerHost: benchWorkers}}
 	var req func(i int) error
 	switch l.Scenario {
-	case "merged", "merged-uncached":
+	case "merged":
 		req = func(i int) error {
 			return call(client, http.MethodGet, l.URL+entityPath(benchEntity(i), "prediction"), "")
 		}
@@ -212,34 +210,20 @@ func BenchmarkHandler(b *testing.B) {
 	}
 }
 
-// newBenchStack returns the API with a published run of benchEntities entities (their
-// batch rows cached, as hot lookups find them), half of them with speed rows, and the
-// active model "bench" loaded; run is the published run.
+// newBenchStack returns the API serving a published run of benchEntities entities, half
+// of them with speed rows, and the active model "bench" loaded; run is the published run.
 func newBenchStack(b *testing.B) (s *stack, run int64) {
 	b.Helper()
 	s = newStack(b, stackOptions{})
 	ctx := context.Background()
-	run = s.publish([]int64{5000, 5000, 5000}, time.Now().Add(-time.Minute))
-	seedBench(b, s, run)
+	run = s.publish([]int64{5000, 5000, 5000}, time.Now().Add(-time.Minute).UTC(), benchRows()...)
+	seedSpeed(b, s, run)
 	fp32 := ortenv.ONNX(b, logistic(len(featureNames), 1))
 	if _, err := s.models.Register(ctx, "bench", featureNames, registry.File{Variant: registry.FP32, ONNX: fp32}); err != nil {
 		b.Fatal(err)
 	}
 	if err := s.models.Activate(ctx, "bench", 1); err != nil {
 		b.Fatal(err)
-	}
-	for from := 0; from < benchEntities; from += 1000 {
-		ids := make([]string, 0, 1000)
-		for i := from; i < min(from+1000, benchEntities); i++ {
-			ids = append(ids, "e-"+strconv.Itoa(i))
-		}
-		body, err := json.Marshal(map[string][]string{"ids": ids})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := call(s.client, http.MethodPost, s.url+"/v1/predictions:batchGet", string(body)); err != nil {
-			b.Fatal(err)
-		}
 	}
 	if err := call(s.client, http.MethodPost, s.url+"/v2/models/bench/infer", benchInferBody()); err != nil {
 		b.Fatal(err)
@@ -253,11 +237,21 @@ func benchEntity(i int) string { return "e-" + strconv.Itoa((i*7919)%benchEntiti
 // benchInferBody is an infer request of one row.
 func benchInferBody() string { return inferBody("features", make([]float32, len(featureNames))) }
 
-// seedBench writes a batch row of every bench entity for run, and speed rows for half
-// of them, covering more of the log for every other one.
-func seedBench(b *testing.B, s *stack, run int64) {
+// benchRows are the batch rows of every bench entity.
+func benchRows() []predict.BatchRow {
+	asOf, vec := time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond), make([]float32, len(featureNames))
+	rows := make([]predict.BatchRow, benchEntities)
+	for i := range rows {
+		rows[i] = predict.BatchRow{EntityID: "e-" + strconv.Itoa(i), Coverage: predict.Coverage{Partition: int32(i % 3), Offset: 5000, LastEvent: asOf},
+			AsOf: asOf, Vector: vec, Score: 0.25, ModelName: "demo", ModelVersion: 1}
+	}
+	return rows
+}
+
+// seedSpeed writes speed rows for half of the bench entities, covering more of the log
+// than the batch rows for every other one.
+func seedSpeed(b *testing.B, s *stack, run int64) {
 	b.Helper()
-	seedBatch(b, s, run)
 	vec := make([]string, len(featureNames))
 	for i := range vec {
 		vec[i] = "0.5"
@@ -266,25 +260,6 @@ func seedBench(b *testing.B, s *stack, run int64) {
 		last_event_at, as_of, delta_state, vector, score, model_name, model_version)
 		SELECT 'e-' || i, $1, i % 3, 4999 + i % 4, now(), now(), '\x01', '{`+strings.Join(vec, ",")+`}', 0.5, 'demo', 1
 		FROM generate_series(0, $2 - 1, 2) i`, run, benchEntities); err != nil {
-		b.Fatal(err)
-	}
-}
-
-func seedBatch(b *testing.B, s *stack, run int64) {
-	b.Helper()
-	batch, err := s.ch.PrepareBatch(context.Background(), "INSERT INTO `"+s.db+"`.batch_view (run_id, entity_id, kafka_partition, "+
-		"covered_offset, last_event_us, as_of_us, state, vector, score, model_name, model_version, written_at)")
-	if err != nil {
-		b.Fatal(err)
-	}
-	now, vec := time.Now(), make([]float32, len(featureNames))
-	for i := range benchEntities {
-		if err := batch.Append(uint64(run), "e-"+strconv.Itoa(i), int32(i%3), int64(5000), now.UnixMicro(), now.UnixMicro(),
-			"state", vec, float32(0.25), "demo", uint32(1), now); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := batch.Send(); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package servinglayer
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/lambda-platform/lambda/servinglayer/api"
@@ -21,25 +22,30 @@ func (h handlers) GetReadyz(ctx context.Context, _ api.GetReadyzRequestObject) (
 	return api.GetReadyz200JSONResponse{Status: api.ReadinessStatusReady}, nil
 }
 
-// failing runs every check concurrently and returns why those that failed did.
+// failing runs every check concurrently and returns why those that failed did. A
+// server with predictions is not ready before their batch view is loaded.
 func (s *Server) failing(ctx context.Context) map[string]string {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	errs := make([]error, len(s.deps.Checks))
+	checks := s.deps.Checks
+	if s.deps.Predictions != nil {
+		checks = append(slices.Clip(checks), Check{Name: "batch view", Run: func(context.Context) error { return s.deps.Predictions.Ready() }})
+	}
+	errs := make([]error, len(checks))
 	done := make(chan struct{})
-	for i, chk := range s.deps.Checks {
+	for i, chk := range checks {
 		go func() {
 			errs[i] = chk.Run(ctx)
 			done <- struct{}{}
 		}()
 	}
-	for range s.deps.Checks {
+	for range checks {
 		<-done
 	}
 	failing := map[string]string{}
 	for i, err := range errs {
 		if err != nil {
-			failing[s.deps.Checks[i].Name] = err.Error()
+			failing[checks[i].Name] = err.Error()
 		}
 	}
 	return failing

@@ -367,7 +367,7 @@ func wire(e event.Event) e2eWireEvent {
 	return e2eWireEvent{EventID: e.EventID, EntityID: e.EntityID, Type: e.Type, TS: e.TS.UTC().Format(time.RFC3339Nano), Value: e.Value, Attrs: e.Attrs}
 }
 
-func randomToken(t *testing.T) string {
+func randomToken(t testing.TB) string {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
@@ -376,7 +376,7 @@ func randomToken(t *testing.T) string {
 }
 
 // call sends a request with an optional Authorization header and JSON body.
-func call(t *testing.T, method, url, auth string, header http.Header, body []byte) (int, http.Header, []byte) {
+func call(t testing.TB, method, url, auth string, header http.Header, body []byte) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {

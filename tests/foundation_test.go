@@ -69,7 +69,7 @@ func TestUpProduceRestart(t *testing.T) {
 	up2.stop(t, 20*time.Second)
 }
 
-func get(t *testing.T, url string) (int, string) {
+func get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {

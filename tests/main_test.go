@@ -53,7 +53,7 @@ type process struct {
 
 // start runs lambda with args and env added to the test's environment; the process is
 // killed at cleanup if it still runs.
-func start(t *testing.T, env []string, args ...string) *process {
+func start(t testing.TB, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(lambdaBin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -101,7 +101,7 @@ func (p *process) output() string {
 
 // waitLine waits until a line starting with prefix (after spaces) appears and returns
 // the rest of it, trimmed.
-func (p *process) waitLine(t *testing.T, prefix string, timeout time.Duration) string {
+func (p *process) waitLine(t testing.TB, prefix string, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -123,7 +123,7 @@ func (p *process) waitLine(t *testing.T, prefix string, timeout time.Duration) s
 }
 
 // stop sends SIGINT and waits for a clean exit.
-func (p *process) stop(t *testing.T, timeout time.Duration) {
+func (p *process) stop(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatalf("signal lambda: %v", err)
@@ -139,7 +139,7 @@ func (p *process) stop(t *testing.T, timeout time.Duration) {
 }
 
 // run runs a lambda command to completion and returns its combined output.
-func run(t *testing.T, ctx context.Context, env []string, args ...string) string {
+func run(t testing.TB, ctx context.Context, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, lambdaBin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -177,7 +177,7 @@ func dropDatabase(t *testing.T, url string) {
 
 // upEnv is the environment of a `lambda` command on the test's own databases, the
 // embedded broker and loopback ports chosen by the system, with a fresh data dir.
-func upEnv(t *testing.T, pgURL, chDB string) []string {
+func upEnv(t testing.TB, pgURL, chDB string) []string {
 	return []string{
 		"LAMBDA_POSTGRES_URL=" + pgURL,
 		"LAMBDA_CLICKHOUSE_DATABASE=" + chDB,

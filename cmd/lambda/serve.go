@@ -177,7 +177,6 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	}()
 	checks := []servinglayer.Check{
 		{Name: "postgres", Run: func(ctx context.Context) error { return d.Postgres.Ping(ctx) }},
-		{Name: "batch view", Run: func(context.Context) error { return predictions.Ready() }},
 		{Name: "model " + d.Model, Run: func(ctx context.Context) error { return scorers.Loaded(ctx, d.Model) }},
 		{Name: "kafka", Run: func(ctx context.Context) error {
 			_, err := kafka.PartitionCount(ctx, d.Brokers, d.Topic)

@@ -84,7 +84,7 @@ func (s *Service) Run(ctx context.Context) {
 		func(ctx context.Context, notify func()) error { return s.runs.ListenPublished(ctx, notify, notify) },
 		func(ctx context.Context) {
 			if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("batch view not switched, serving the one loaded", "run", s.ServedRun().ID, "err", err)
+				s.log.Warn("published batch run not loaded, retrying", "serving_run", s.ServedRun().ID, "retry_in", s.cfg.RunPoll, "err", err)
 			}
 		},
 		func(err error) {
