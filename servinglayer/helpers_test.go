@@ -280,8 +280,7 @@ func (s *stack) speedRows(rows ...predict.SpeedRow) {
 			base = &r.BaseRunID
 		}
 		if r.Scored {
-			v := int64(r.ModelVersion)
-			score, vector, model, version = &r.Score, r.Vector, &r.ModelName, &v
+			score, vector, model, version = &r.Score, r.Vector, &r.ModelName, &r.ModelVersion
 		}
 		if _, err := s.pg.Exec(context.Background(), `INSERT INTO speed_view (entity_id, base_run_id, kafka_partition,
 			covered_offset, last_event_at, as_of, delta_state, vector, score, model_name, model_version, updated_at)
