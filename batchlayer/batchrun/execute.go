@@ -89,6 +89,11 @@ func (r *Runner) build(ctx context.Context, e *execution, m Model, spec *feature
 		return runs.Counts{}, staged(reasonCutoff, err)
 	}
 	e.progress.total.Store(plan.Rows)
+	// The run's id can already have rows: a registry reset while ClickHouse kept its
+	// data. Written over, they would mix two runs in one view.
+	if err := view.DropRun(ctx, r.deps.ClickHouse, r.cfg.Database, uint64(e.run.ID)); err != nil {
+		return runs.Counts{}, staged(reasonWrite, err)
+	}
 	vr := view.Run{ID: uint64(e.run.ID), AsOf: plan.Newest, ModelName: m.Meta().Name, ModelVersion: m.Meta().Version}
 	var copies atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)

@@ -56,6 +56,32 @@ func TestRunMatchesDirectFold(t *testing.T) {
 	}
 }
 
+// TestRunReplacesLeftoverRows: rows already under the id the registry hands a run (its
+// PostgreSQL database was reset, ClickHouse kept the batch view) are not in its view.
+func TestRunReplacesLeftoverRows(t *testing.T) {
+	f := newFixture(t)
+	f.produce(t, 2000, 1)
+	f.frozen = f.coverage()
+	stale := view.NewWriter(f.ClickHouse, f.Database, view.Run{ID: 1, AsOf: time.Unix(1000, 0), ModelName: "old", ModelVersion: 9}, 0)
+	for _, id := range []string{"user-000001", "left-over"} {
+		if err := stale.Add(t.Context(), view.Row{EntityID: id, Vector: []float32{1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stale.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	run := runToEnd(t, f.runner(t, batchrun.Config{}, nil))
+	if run.ID != 1 || run.Status != runs.StatusPublished {
+		t.Fatalf("run %d is %s (%s); want run 1 published", run.ID, run.Status, run.Error)
+	}
+	f.checkView(t, run)
+	served, err := runs.Published(t.Context(), f.Postgres)
+	if err != nil || served.ID != run.ID {
+		t.Errorf("Published = %d, %v; want %d", served.ID, err, run.ID)
+	}
+}
+
 // failingModel fails every score call with err, or with what fail returns.
 type failingModel struct {
 	batchrun.Model
