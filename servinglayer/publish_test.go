@@ -142,3 +142,31 @@ func TestReplicaNotReadyUntilLoaded(t *testing.T) {
 		t.Errorf("replica after its load: %s", r.body)
 	}
 }
+
+// TestSpeedRowChangesSeen: an answer cached from the speed view changes as soon as the
+// speed row does — PostgreSQL announces every change — and the entity's answer then
+// comes from the new row.
+func TestSpeedRowChangesSeen(t *testing.T) {
+	s := newStack(t, stackOptions{})
+	f := newFixture(s)
+	answer := func() api.Prediction {
+		var p api.Prediction
+		s.get(entityPath("speed-ahead", "prediction")).json(t, &p)
+		return p
+	}
+	testenv.WaitFor(t, 5*time.Second, "speed cache hits", func() bool {
+		if p := answer(); p.Source != "speed" || p.Score != 0.33 {
+			t.Fatalf("speed-ahead: %+v", p)
+		}
+		return !strings.Contains(string(s.get("/metrics").body), `lambda_serving_speed_cache_requests_total{result="hit"} 0`)
+	})
+	row := predict.SpeedRow{EntityID: "speed-ahead", BaseRunID: f.run, Coverage: predict.Coverage{Partition: 1, Offset: 250, LastEvent: f.speed},
+		AsOf: f.speed, UpdatedAt: time.Now(), Scored: true, Vector: f.vector, Score: 0.77, ModelName: "demo", ModelVersion: 2}
+	written := time.Now()
+	s.speedRows(row)
+	testenv.WaitFor(t, 5*time.Second, "the new speed row answered", func() bool {
+		p := answer()
+		return p.Score == 0.77 && p.Coverage.Offset == 250
+	})
+	t.Logf("the changed speed row answered %s after its write", time.Since(written))
+}

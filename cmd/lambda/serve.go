@@ -34,6 +34,7 @@ type apiConfig struct {
 	BatchGetLimit int
 	Timeout       time.Duration
 	LookupTimeout time.Duration
+	SpeedCacheMB  int
 	GCHeadroomMB  int
 }
 
@@ -45,6 +46,8 @@ func (c *apiConfig) Register(f *config.Flags) {
 	f.Int(&c.BatchGetLimit, "batch-get-limit", "LAMBDA_BATCH_GET_LIMIT", servinglayer.DefaultBatchGetLimit, "most ids of one POST /v1/predictions:batchGet")
 	f.Duration(&c.Timeout, "http-timeout", "LAMBDA_HTTP_TIMEOUT", servinglayer.DefaultRequestTimeout, "bound of one request's work")
 	f.Duration(&c.LookupTimeout, "lookup-timeout", "LAMBDA_LOOKUP_TIMEOUT", predict.DefaultLookupTimeout, "bound of one read of the speed view")
+	f.Int(&c.SpeedCacheMB, "speed-cache-mb", "LAMBDA_SPEED_CACHE_MB", predict.DefaultSpeedCacheBytes>>20,
+		"MiB of speed rows cached until PostgreSQL announces they changed")
 	f.Int(&c.GCHeadroomMB, "gc-headroom-mb", "LAMBDA_GC_HEADROOM_MB", gctune.DefaultHeadroomMB,
 		"heap growth in MiB allowed between garbage collections at least (fewer pauses under load; 0, or GOGC set: Go's default)")
 }
@@ -60,7 +63,7 @@ func (c apiConfig) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("admin_token", masked(c.AdminToken)),
 		slog.String("read_token", masked(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
 		slog.Duration("timeout", c.Timeout),
-		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("gc_headroom_mb", c.GCHeadroomMB))
+		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("speed_cache_mb", c.SpeedCacheMB), slog.Int("gc_headroom_mb", c.GCHeadroomMB))
 }
 
 // serveConfig is the batch commands' config (databases, broker, model, spec, schedule:
@@ -167,7 +170,7 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	defer func() { _ = writer.Close() }()
 	published := runs.NewReader(d.Postgres)
 	predictions := predict.New(d.BatchView, views.NewSpeed(d.Postgres), published,
-		predict.Config{LookupTimeout: d.Config.LookupTimeout}, d.Log, d.Registry)
+		predict.Config{LookupTimeout: d.Config.LookupTimeout, SpeedCacheBytes: d.Config.SpeedCacheMB << 20}, d.Log, d.Registry)
 	models := registry.New(d.Postgres, d.Log)
 	scorers := scoring.New(models, scoring.Options{Registerer: d.Registry, Logger: d.Log})
 	defer func() {

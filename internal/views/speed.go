@@ -3,10 +3,18 @@ package views
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lambda-platform/lambda/internal/store"
 )
+
+// SpeedChannel is the PostgreSQL notification channel on which every statement that
+// changes speed_view rows announces their entity ids, newline-separated (migration
+// 0006_speed_view_changes).
+const SpeedChannel = "speed_view_changed"
 
 // Speed reads the speed view. It is safe for concurrent use.
 type Speed struct {
@@ -49,4 +57,13 @@ func (s *Speed) SpeedRows(ctx context.Context, ids []string) ([]SpeedRow, error)
 		return nil, fmt.Errorf("read speed view: %w", err)
 	}
 	return out, nil
+}
+
+// ListenChanges calls ready once it listens on SpeedChannel, then changed with the
+// entity ids of every committed change of speed_view rows, until ctx ends (it returns
+// nil) or the connection fails. Changes committed while nobody listens are not told:
+// ready is the moment to forget what was read before. It holds a connection of its
+// own, outside the pool, the whole time.
+func (s *Speed) ListenChanges(ctx context.Context, ready func(), changed func(ids []string)) error {
+	return store.Listen(ctx, s.db, SpeedChannel, ready, func(payload string) { changed(strings.Split(payload, "\n")) })
 }

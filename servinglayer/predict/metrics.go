@@ -1,6 +1,8 @@
 package predict
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -8,15 +10,24 @@ import (
 )
 
 type metrics struct {
-	readDuration *prometheus.HistogramVec
-	viewErrors   *prometheus.CounterVec
-	loads        *prometheus.CounterVec
-	loadDuration prometheus.Histogram
-	servedRun    prometheus.Gauge
+	speedHits, speedMisses prometheus.Counter
+	readDuration           *prometheus.HistogramVec
+	viewErrors             *prometheus.CounterVec
+	loads                  *prometheus.CounterVec
+	loadDuration           prometheus.Histogram
+	servedRun              prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer, store func() *batchstore.Store) *metrics {
+func newMetrics(reg prometheus.Registerer, store func() *batchstore.Store, speedBytes *atomic.Int64) *metrics {
 	f := promauto.With(reg)
+	speed := f.NewCounterVec(prometheus.CounterOpts{
+		Name: "lambda_serving_speed_cache_requests_total",
+		Help: "Speed-view lookups of one entity, by result: hit (answered from the speed cache) or miss (read from PostgreSQL).",
+	}, []string{"result"})
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "lambda_serving_speed_cache_bytes",
+		Help: "Bytes of speed rows (and of entities without one) cached until they change.",
+	}, func() float64 { return float64(speedBytes.Load()) })
 	f.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "lambda_serving_batch_store_entities",
 		Help: "Entities in the served batch view, loaded in memory.",
@@ -36,6 +47,8 @@ func newMetrics(reg prometheus.Registerer, store func() *batchstore.Store) *metr
 		return 0
 	})
 	m := &metrics{
+		speedHits:   speed.WithLabelValues("hit"),
+		speedMisses: speed.WithLabelValues("miss"),
 		readDuration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lambda_serving_view_read_duration_seconds",
 			Help:    "Duration of one read of the speed view (PostgreSQL), by view.",

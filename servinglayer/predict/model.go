@@ -42,6 +42,10 @@ type BatchSource = batchstore.Source
 type SpeedView interface {
 	// SpeedRows returns the rows of those of ids it holds, in any order.
 	SpeedRows(ctx context.Context, ids []string) ([]SpeedRow, error)
+	// ListenChanges calls ready once it listens, then changed with the entity ids of
+	// every committed change of rows, until ctx ends (it returns nil) or the
+	// connection fails.
+	ListenChanges(ctx context.Context, ready func(), changed func(ids []string)) error
 }
 
 // Runs tells which batch run is published (*runs.Reader is one).

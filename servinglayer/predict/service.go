@@ -18,8 +18,9 @@ import (
 
 // Defaults for the zero fields of Config.
 const (
-	DefaultLookupTimeout = time.Second
-	DefaultRunPoll       = 5 * time.Second
+	DefaultLookupTimeout   = time.Second
+	DefaultRunPoll         = 5 * time.Second
+	DefaultSpeedCacheBytes = 128 << 20
 )
 
 // Config tunes a Service; zero fields take the defaults above.
@@ -28,8 +29,11 @@ type Config struct {
 	LookupTimeout time.Duration
 	// RunPoll is how often Run reads the published run when no notification arrives,
 	// how long it waits before listening again after the connection failed, and
-	// before loading again after a load failed.
+	// before loading again after a load failed, or listening again for speed view
+	// changes after the connection failed.
 	RunPoll time.Duration
+	// SpeedCacheBytes bounds the speed rows cached until they change.
+	SpeedCacheBytes int
 }
 
 func (c Config) withDefaults() Config {
@@ -38,6 +42,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RunPoll <= 0 {
 		c.RunPoll = DefaultRunPoll
+	}
+	if c.SpeedCacheBytes <= 0 {
+		c.SpeedCacheBytes = DefaultSpeedCacheBytes
 	}
 	return c
 }
@@ -52,8 +59,9 @@ type Service struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	syncMu sync.Mutex // one sync at a time
-	served atomic.Pointer[served]
+	syncMu     sync.Mutex // one sync at a time
+	served     atomic.Pointer[served]
+	speedCache *speedCache
 }
 
 // served is the batch view being served.
@@ -73,13 +81,18 @@ func New(batch BatchSource, speed SpeedView, runs Runs, cfg Config, log *slog.Lo
 	}
 	s := &Service{batch: batch, speed: speed, runs: runs, cfg: cfg.withDefaults(), log: log}
 	s.served.Store(&served{err: errors.New("batch view: the published run has not been read yet")})
-	s.metrics = newMetrics(reg, s.servedStore)
+	s.speedCache = newSpeedCache(s.cfg.SpeedCacheBytes)
+	s.metrics = newMetrics(reg, s.servedStore, &s.speedCache.bytes)
 	return s
 }
 
 // Run keeps the served run current until ctx ends: it reads the published run at once,
-// at every publish notification and every Config.RunPoll, and loads its view.
+// at every publish notification and every Config.RunPoll, and loads its view. Meanwhile
+// it listens for speed view changes, which keeps the speed cache in use.
 func (s *Service) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { s.listenSpeed(ctx) })
 	refresh.Loop(ctx, s.cfg.RunPoll,
 		func(ctx context.Context, notify func()) error { return s.runs.ListenPublished(ctx, notify, notify) },
 		func(ctx context.Context) {
@@ -138,6 +151,25 @@ func (s *Service) Sync(ctx context.Context) error {
 	return nil
 }
 
+// listenSpeed keeps the speed cache in use while speed view changes are announced, and
+// out of use (every lookup reads PostgreSQL) while they cannot be, until ctx ends.
+func (s *Service) listenSpeed(ctx context.Context) {
+	for {
+		err := s.speed.ListenChanges(ctx, func() { s.speedCache.listening(true) }, s.speedCache.forget)
+		s.speedCache.listening(false)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("speed view change notifications lost, reading every speed row from PostgreSQL until they are back",
+			"err", err, "retry_in", s.cfg.RunPoll)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.cfg.RunPoll):
+		}
+	}
+}
+
 // failFirst records why the batch view is unavailable, while no view was ever loaded.
 func (s *Service) failFirst(err error) {
 	if cur := s.served.Load(); cur.err != nil {
@@ -174,7 +206,7 @@ func (s *Service) Lookup(ctx context.Context, ids []string) []Answer {
 		}
 	}
 
-	speedRows, speedErr := s.readSpeed(ctx, ids)
+	speedRows, speedErr := s.speedRows(ctx, ids)
 	if len(speedRows) > 0 {
 		index := make(map[string]int, len(ids))
 		for i, id := range ids {
@@ -199,6 +231,39 @@ func (s *Service) Lookup(ctx context.Context, ids []string) []Answer {
 		}
 	}
 	return answers
+}
+
+// speedRows returns the speed rows of those of ids the speed view holds, from the speed
+// cache where it knows them, reading the others from PostgreSQL.
+func (s *Service) speedRows(ctx context.Context, ids []string) ([]SpeedRow, error) {
+	var (
+		rows    []SpeedRow
+		missing = ids
+	)
+	if s.speedCache.live.Load() {
+		missing = nil
+		for _, id := range ids {
+			r, ok := s.speedCache.get(id)
+			switch {
+			case !ok:
+				missing = append(missing, id)
+			case r != nil:
+				rows = append(rows, *r)
+			}
+		}
+	}
+	s.metrics.speedHits.Add(float64(len(ids) - len(missing)))
+	s.metrics.speedMisses.Add(float64(len(missing)))
+	if len(missing) == 0 {
+		return rows, nil
+	}
+	seq := s.speedCache.seq.Load()
+	read, err := s.readSpeed(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	s.speedCache.put(seq, missing, read)
+	return append(rows, read...), nil
 }
 
 func (s *Service) readSpeed(ctx context.Context, ids []string) ([]SpeedRow, error) {

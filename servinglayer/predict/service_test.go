@@ -3,6 +3,7 @@ package predict_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -27,10 +28,14 @@ type fakeViews struct {
 	scans     []int64       // the runs scanned, in order
 	gate      chan struct{} // when set, a scan waits for it to close
 	publishes chan struct{}
+	speedRead []string      // the ids read from the speed view, in order
+	changes   chan []string // speed view changes announced to the listener
+	listenErr chan error    // ends the listener with an error
 }
 
 func newFakeViews() *fakeViews {
-	return &fakeViews{runs: map[int64][]predict.BatchRow{}, speed: map[string]predict.SpeedRow{}, publishes: make(chan struct{}, 10)}
+	return &fakeViews{runs: map[int64][]predict.BatchRow{}, speed: map[string]predict.SpeedRow{}, publishes: make(chan struct{}, 10),
+		changes: make(chan []string), listenErr: make(chan error)}
 }
 
 func (f *fakeViews) Scan(ctx context.Context, runID int64, _ views.Fields, fn func(*views.Record) error) error {
@@ -63,6 +68,7 @@ func (f *fakeViews) SpeedRows(_ context.Context, ids []string) ([]predict.SpeedR
 	if f.speedErr != nil {
 		return nil, f.speedErr
 	}
+	f.speedRead = append(f.speedRead, ids...)
 	var out []predict.SpeedRow
 	for _, id := range ids {
 		if r, ok := f.speed[id]; ok {
@@ -88,6 +94,30 @@ func (f *fakeViews) ListenPublished(ctx context.Context, ready, notify func()) e
 			notify()
 		}
 	}
+}
+
+func (f *fakeViews) ListenChanges(ctx context.Context, ready func(), changed func(ids []string)) error {
+	ready()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ids := <-f.changes:
+			changed(ids)
+			f.changes <- nil // told
+		case err := <-f.listenErr:
+			return err
+		}
+	}
+}
+
+// speedReads returns the ids read from the speed view since the last call.
+func (f *fakeViews) speedReads() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	read := f.speedRead
+	f.speedRead = nil
+	return read
 }
 
 // publish adds run id with rows and makes it the published run.
@@ -375,4 +405,55 @@ func TestRunFollowsPublishes(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+}
+
+// TestSpeedCache: while the speed view's changes are announced, an entity's speed row (or
+// its absence) is read once and then answered from memory until a change of it is
+// announced; while they cannot be, every lookup reads PostgreSQL.
+func TestSpeedCache(t *testing.T) {
+	f := newFakeViews()
+	f.publish(1, batchRow("a", 10, 0.1), batchRow("b", 10, 0.2))
+	f.speed["a"] = speedRow("a", 11, 0.11)
+	s := predict.New(f, f, f, predict.Config{RunPoll: 50 * time.Millisecond}, nil, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	testenv.WaitFor(t, 5*time.Second, "run 1 served", func() bool { return s.ServedRun().ID == 1 })
+	want := map[string]summary{"a": {source: predict.Speed, score: 0.11}, "b": {source: predict.Batch, score: 0.2}}
+	testenv.Eventually(t, 5*time.Second, "a and b cached", func() error {
+		f.speedReads()
+		check(t, summarize(s.Lookup(ctx, []string{"a", "b"})), want)
+		if read := f.speedReads(); len(read) > 0 {
+			return fmt.Errorf("read %v", read)
+		}
+		return nil
+	})
+
+	f.set(func(f *fakeViews) { f.speed["b"] = speedRow("b", 12, 0.22) })
+	check(t, summarize(s.Lookup(ctx, []string{"b"})), map[string]summary{"b": want["b"]}) // unannounced: not seen
+	f.changes <- []string{"b"}
+	<-f.changes
+	check(t, summarize(s.Lookup(ctx, []string{"a", "b"})), map[string]summary{
+		"a": {source: predict.Speed, score: 0.11}, "b": {source: predict.Speed, score: 0.22}})
+	if read := f.speedReads(); !slices.Equal(read, []string{"b"}) {
+		t.Errorf("after b changed, read %v from the speed view; want b alone", read)
+	}
+
+	f.listenErr <- errors.New("connection lost")
+	testenv.Eventually(t, 5*time.Second, "the listener back", func() error {
+		f.speedReads()
+		s.Lookup(ctx, []string{"a"})
+		s.Lookup(ctx, []string{"a"})
+		if read := f.speedReads(); len(read) != 1 {
+			return fmt.Errorf("read %v for two lookups of a", read)
+		}
+		return nil
+	})
 }
