@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -36,7 +37,15 @@ type apiConfig struct {
 	LookupTimeout time.Duration
 	SpeedCacheMB  int
 	GCHeadroomMB  int
+
+	// gcHeadroomDefault is the command's default of GCHeadroomMB: `up` runs batch runs,
+	// the archiver and the speed layer in the API's process, whose bursts of allocation
+	// would otherwise start a collection, and its mark phase, every second or so.
+	gcHeadroomDefault int
 }
+
+// upGCHeadroomMB is `up`'s default GC headroom.
+const upGCHeadroomMB = 512
 
 // Register binds the section to flags.
 func (c *apiConfig) Register(f *config.Flags) {
@@ -48,7 +57,7 @@ func (c *apiConfig) Register(f *config.Flags) {
 	f.Duration(&c.LookupTimeout, "lookup-timeout", "LAMBDA_LOOKUP_TIMEOUT", predict.DefaultLookupTimeout, "bound of one read of the speed view")
 	f.Int(&c.SpeedCacheMB, "speed-cache-mb", "LAMBDA_SPEED_CACHE_MB", predict.DefaultSpeedCacheBytes>>20,
 		"MiB of speed rows cached until PostgreSQL announces they changed")
-	f.Int(&c.GCHeadroomMB, "gc-headroom-mb", "LAMBDA_GC_HEADROOM_MB", gctune.DefaultHeadroomMB,
+	f.Int(&c.GCHeadroomMB, "gc-headroom-mb", "LAMBDA_GC_HEADROOM_MB", cmp.Or(c.gcHeadroomDefault, gctune.DefaultHeadroomMB),
 		"heap growth in MiB allowed between garbage collections at least (fewer pauses under load; 0, or GOGC set: Go's default)")
 }
 

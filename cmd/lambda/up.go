@@ -38,7 +38,7 @@ type upConfig struct {
 }
 
 func runUp(ctx context.Context, args []string) error {
-	var cfg upConfig
+	cfg := upConfig{API: apiConfig{gcHeadroomDefault: upGCHeadroomMB}}
 	f := config.NewFlags("up", "lambda up: run every component in one process — the embedded Kafka broker (unless LAMBDA_KAFKA_BROKERS is set), migrations, topics, the archiver, the batch scheduler, the speed layer and the HTTP API — optionally with demo data")
 	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver,
 		&cfg.Archive, &cfg.Speed, &cfg.API)

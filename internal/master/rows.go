@@ -37,8 +37,16 @@ type Rows struct {
 // Len is the number of rows collected.
 func (r *Rows) Len() int { return len(r.partition) }
 
-// Reset empties r, keeping its memory.
+// Reset empties r, keeping its memory but not the strings it held, which would stay
+// alive (and be scanned by every collection) until overwritten.
 func (r *Rows) Reset() {
+	clear(r.eventID)
+	clear(r.entityID)
+	clear(r.typ)
+	clear(r.attrKeys)
+	clear(r.attrValues)
+	clear(r.keyArena)
+	clear(r.valArena)
 	r.partition, r.offset = r.partition[:0], r.offset[:0]
 	r.eventID, r.entityID, r.typ = r.eventID[:0], r.entityID[:0], r.typ[:0]
 	r.ts, r.tsUS = r.ts[:0], r.tsUS[:0]
