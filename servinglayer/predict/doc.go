@@ -29,6 +29,16 @@
 // only a while after it was published (its PruneDelay, a minute by default), well
 // after every replica has loaded the run.
 //
+// # Speed cache
+//
+// The speed rows read from PostgreSQL, and the entities found without one, are cached
+// until PostgreSQL announces that they changed: a trigger on speed_view notifies the
+// entity ids of every insert, update and delete (views.SpeedChannel), and Run listens.
+// A hot entity therefore costs no PostgreSQL round trip until its speed row changes; a
+// change is seen as soon as its notification arrives, milliseconds after the commit.
+// While the channel is down the cache is emptied and unused, and every lookup reads
+// PostgreSQL (see speedCache for the race between a read and a change).
+//
 // # Degraded answers
 //
 // When the speed view cannot be read (within Config.LookupTimeout), entities in the
@@ -46,6 +56,8 @@
 //	lambda_serving_batch_store_bytes             gauge      memory the served batch view holds
 //	lambda_serving_batch_loads_total             counter    loads of a published run's view, by result (ok, error)
 //	lambda_serving_batch_load_duration_seconds   histogram  duration of a successful load
+//	lambda_serving_speed_cache_requests_total    counter    speed-view lookups per entity, by result (hit, miss)
+//	lambda_serving_speed_cache_bytes             gauge      bytes of speed rows cached
 //	lambda_serving_view_read_duration_seconds    histogram  reads of the speed view, by view (speed)
 //	lambda_serving_view_errors_total             counter    failed reads, by view (batch: a load, speed, runs)
 //	lambda_serving_served_run_id                 gauge      id of the published batch run served (0: none)
