@@ -2,12 +2,14 @@ package migrations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -88,7 +90,7 @@ func (e clickHouseEngine) current(ctx context.Context) (int, error) {
 func (e clickHouseEngine) apply(ctx context.Context, m Migration) error {
 	script := strings.ReplaceAll(m.sql, "${database}", "`"+e.database+"`")
 	for i, stmt := range statements(script) {
-		if err := e.conn.Exec(ctx, stmt); err != nil {
+		if err := e.conn.Exec(ctx, stmt); err != nil && !alreadyAdded(stmt, err) {
 			return fmt.Errorf("statement %d: %w", i+1, err)
 		}
 	}
@@ -104,4 +106,15 @@ func (e clickHouseEngine) apply(ctx context.Context, m Migration) error {
 		return fmt.Errorf("record version: %w", err)
 	}
 	return nil
+}
+
+// addColumn matches an ALTER TABLE ... ADD COLUMN statement.
+var addColumn = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s.*\sADD\s+COLUMN\s`)
+
+// alreadyAdded reports whether err says that stmt, an ADD COLUMN, found its column
+// there (code 44): 18.16 has no ADD COLUMN IF NOT EXISTS, and a concurrent migrator
+// may have added it first. Every other statement of a migration is idempotent.
+func alreadyAdded(stmt string, err error) bool {
+	var ex *clickhouse.Exception
+	return addColumn.MatchString(stmt) && errors.As(err, &ex) && ex.Code == 44
 }

@@ -56,7 +56,7 @@ func TestClickHouseTables(t *testing.T) {
 		"schema_migrations": {"version UInt32", "name String", "applied_at DateTime"},
 		"events": {
 			"kafka_partition Int32", "kafka_offset Int64", "event_id String", "entity_id String",
-			"type String", "ts DateTime", "ts_us Int64", "value Float64", "has_value UInt8",
+			"type String", "ts DateTime", "ts_us Int64", "arrival_us Int64", "value Float64", "has_value UInt8",
 			"attrs_keys Array(String)", "attrs_values Array(String)", "ingested_at DateTime",
 		},
 		"events_offsets": {

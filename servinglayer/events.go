@@ -3,6 +3,7 @@ package servinglayer
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/servinglayer/api"
@@ -13,10 +14,12 @@ func (h handlers) PostEvents(ctx context.Context, req api.PostEventsRequestObjec
 	if err != nil {
 		return nil, err
 	}
+	received := time.Now()
 	events, rejections, err := event.DecodeMany(body)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
+	events, rejections = event.CheckArrivals(events, rejections, received, h.cfg.MaxClockSkew)
 	out := api.EventsAccepted{Accepted: len(events), Rejected: len(rejections), Rejections: make([]api.Rejection, len(rejections))}
 	for i, r := range rejections {
 		out.Rejections[i] = api.Rejection{Index: r.Index, Error: r.Err.Error()}
@@ -27,6 +30,9 @@ func (h handlers) PostEvents(ctx context.Context, req api.PostEventsRequestObjec
 	h.metrics.events.WithLabelValues("rejected").Add(float64(len(rejections)))
 	if len(events) == 0 {
 		msg := "no valid event in the body"
+		if len(rejections) > 0 {
+			msg += fmt.Sprintf(": event %d: %v", rejections[0].Index, rejections[0].Err)
+		}
 		out.Error = &msg
 		return api.PostEvents400JSONResponse(out), nil
 	}

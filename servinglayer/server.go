@@ -46,6 +46,9 @@ type Config struct {
 	MaxModelBytes int64
 	// RequestTimeout bounds a request's work.
 	RequestTimeout time.Duration
+	// MaxClockSkew is how far an event's ts may be ahead of the time it was received
+	// (event.CheckArrival); zero means event.DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 	// BatchSchedule is the batch layer's schedule, whose expression and next runs
 	// /v1/batch/schedule shows; nil when runs are only triggered.
 	BatchSchedule Schedule
@@ -65,6 +68,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.MaxClockSkew <= 0 {
+		c.MaxClockSkew = event.DefaultMaxClockSkew
 	}
 	if c.Version == "" {
 		c.Version = "dev"

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/speedlayer/delta"
 )
@@ -23,7 +21,6 @@ type prepared struct {
 	messages int
 	model    Model
 	rows     []Row
-	dead     []kafkago.Message
 	offsets  map[int]int64 // per partition, the offset to commit
 	hwm      map[int]int64 // per partition, the high watermark when last fetched
 	times    []time.Time   // Kafka timestamps of the valid events
@@ -42,10 +39,8 @@ func (s *session) prepare(ctx context.Context, batch []record) (*prepared, error
 			spans[r.partition] = sp
 		}
 		sp.last = r
-		if r.reason != "" {
-			p.dead = append(p.dead, deadLetter(r, s.cfg.GroupID))
-			s.m.dlq.WithLabelValues(r.reason).Inc()
-			s.log.Debug("message dead-lettered", "partition", r.partition, "offset", r.offset, "reason", r.reason, "err", r.err)
+		if r.skip != "" {
+			s.m.skipped.WithLabelValues(r.skip).Inc()
 			continue
 		}
 		sp.recs = append(sp.recs, delta.Record{Offset: r.offset, Event: r.ev})
@@ -78,14 +73,10 @@ func (s *session) prepare(ctx context.Context, batch []record) (*prepared, error
 	return p, err
 }
 
-// write upserts a prepared micro-batch in one statement, sends its invalid records
-// to the dead-letter topic and then commits its offsets, each step retried until it
-// succeeds or ctx ends.
+// write upserts a prepared micro-batch in one statement and then commits its
+// offsets, each step retried until it succeeds or ctx ends.
 func (s *session) write(ctx context.Context, p *prepared) error {
 	err := s.upsert(ctx, p.model, p.rows)
-	if err == nil && len(p.dead) > 0 {
-		err = s.retry(ctx, stageDLQ, func() error { return s.deps.DLQ.WriteMessages(ctx, p.dead...) })
-	}
 	if err == nil {
 		commit := map[string]map[int]int64{s.cfg.Topic: p.offsets}
 		err = s.retry(ctx, stageCommit, func() error { return s.gen.CommitOffsets(commit) })

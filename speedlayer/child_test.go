@@ -19,7 +19,6 @@ import (
 	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/internal/chstream"
 	"github.com/lambda-platform/lambda/internal/features"
-	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/master"
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/store"
@@ -34,7 +33,6 @@ const (
 	childEnv         = "LAMBDA_SPEEDLAYER_TEST_CHILD"
 	childBrokersEnv  = "LAMBDA_SPEEDLAYER_TEST_BROKERS"
 	childTopicEnv    = "LAMBDA_SPEEDLAYER_TEST_TOPIC"
-	childDLQEnv      = "LAMBDA_SPEEDLAYER_TEST_DLQ"
 	childGroupEnv    = "LAMBDA_SPEEDLAYER_TEST_GROUP"
 	childPGEnv       = "LAMBDA_SPEEDLAYER_TEST_PG"
 	childCHEnv       = "LAMBDA_SPEEDLAYER_TEST_CH"
@@ -53,7 +51,6 @@ func (e *env) startChild(t *testing.T, group string, maxBatch, killAfter int) *e
 		childEnv+"=1",
 		childBrokersEnv+"="+strings.Join(e.brokers, ","),
 		childTopicEnv+"="+e.topic,
-		childDLQEnv+"="+e.dlq,
 		childGroupEnv+"="+group,
 		childPGEnv+"="+e.pgURL,
 		childCHEnv+"="+e.chDB,
@@ -113,11 +110,6 @@ func child() error {
 	}
 	defer ch.Close()
 	brokers := strings.Split(os.Getenv(childBrokersEnv), ",")
-	dlq, err := kafka.NewWriter(brokers, os.Getenv(childDLQEnv))
-	if err != nil {
-		return err
-	}
-	defer dlq.Close()
 	maxBatch, _ := strconv.Atoi(os.Getenv(childMaxBatchEnv))
 	cfg := speedlayer.Config{Brokers: brokers, Topic: os.Getenv(childTopicEnv), GroupID: os.Getenv(childGroupEnv),
 		MaxBatch: maxBatch, MaxWait: 10 * time.Millisecond, SessionTimeout: testSessionTimeout, RunPoll: 100 * time.Millisecond}
@@ -127,7 +119,6 @@ func child() error {
 		Archive: master.New(ch, chstream.Options{Addr: chAddr}, chDB),
 		View:    speedview.New(pool),
 		Scorer:  speedlayer.HolderScorer{Holder: holder},
-		DLQ:     dlq,
 	}
 	if n, _ := strconv.Atoi(os.Getenv(childKillEnv)); n > 0 {
 		deps.View = &killingView{View: deps.View, after: n}

@@ -2,6 +2,8 @@ package speedlayer
 
 import (
 	"time"
+
+	"github.com/lambda-platform/lambda/internal/event"
 )
 
 // Defaults for the zero fields of Config.
@@ -71,6 +73,9 @@ type Config struct {
 	// after the cutoff is folded once if its first copy is at most this many offsets
 	// before the cutoff. It needs Deps.Archive; negative disables it.
 	DedupHorizon int64
+	// MaxClockSkew is how far an event's ts may be ahead of its message's timestamp
+	// (event.CheckArrival); zero means event.DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 	// PruneDelay is how long after a rebase the rows the new run's batch view
 	// dominates are deleted: until then serving replicas that still serve the old
 	// run's batch view keep finding them.
@@ -104,6 +109,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PruneDelay <= 0 {
 		c.PruneDelay = DefaultPruneDelay
+	}
+	if c.MaxClockSkew <= 0 {
+		c.MaxClockSkew = event.DefaultMaxClockSkew
 	}
 	if c.DedupHorizon == 0 {
 		c.DedupHorizon = DefaultDedupHorizon

@@ -20,7 +20,6 @@ type Deps struct {
 	Bases  Bases
 	View   View
 	Scorer Scorer
-	DLQ    DeadLetters
 	// Archive, when set, lets the deltas skip copies of events the batch run
 	// already folded (Config.DedupHorizon).
 	Archive Archive
@@ -45,7 +44,7 @@ func New(cfg Config, spec *features.Spec, deps Deps, reg prometheus.Registerer, 
 	if len(cfg.Brokers) == 0 {
 		return nil, fmt.Errorf("speed layer: %w", kafka.ErrNoBrokers)
 	}
-	if deps.Runs == nil || deps.Bases == nil || deps.View == nil || deps.Scorer == nil || deps.DLQ == nil {
+	if deps.Runs == nil || deps.Bases == nil || deps.View == nil || deps.Scorer == nil {
 		return nil, errors.New("speed layer: every dependency is required")
 	}
 	return &Consumer{

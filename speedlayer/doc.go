@@ -18,13 +18,17 @@
 //     run's batch view (Bases), once per entity: a published run never changes;
 //  3. takes every touched entity's vector from base ⊕ delta as of its as_of and
 //     scores them all in one call (Scorer);
-//  4. upserts all their rows in one statement (View), sends the invalid messages to
-//     the dead-letter topic, and only then commits the batch's offsets.
+//  4. upserts all their rows in one statement (View), and only then commits the
+//     batch's offsets.
 //
-// Invalid messages are those that are not an event, break its schema, have a key
-// other than their entity_id, or sit in another partition than their key hashes
-// to; each goes to the dead-letter topic with the reason in the dlq.reason header
-// (see the Reason and Header constants), is counted, and never stops the stream.
+// It folds only home events, placed by the rule every reader of the topic shares
+// (kafka.ReadEvent): a valid event in its entity's home partition under key
+// entity_id. Stray events (another partition, another key or none) are skipped:
+// the forwarder (package internal/kafka/forward) copies them home, where they are
+// folded. Invalid messages — not an event, breaking its schema, or a ts more than
+// Config.MaxClockSkew ahead of the message's timestamp — are skipped and counted;
+// the forwarder dead-letters them. A folded event's time is event.FoldTime: never
+// after its arrival, so no row's as_of passes the newest arrival it covers.
 //
 // Step 4 of a batch runs while the next batch goes through steps 1-3; batches are
 // written and committed strictly in order. A failed step is retried with backoff
@@ -83,7 +87,7 @@
 //	lambda_speed_events_total                    counter    valid events applied and committed (events/s: rate)
 //	lambda_speed_event_latency_seconds           histogram  Kafka timestamp of an event → commit of its upsert
 //	lambda_speed_consumer_lag_messages           gauge      per partition: messages after the last committed one
-//	lambda_speed_dlq_messages_total              counter    messages dead-lettered, by reason
+//	lambda_speed_skipped_messages_total          counter    messages not folded, by reason: stray, or why invalid
 //	lambda_speed_rebase_duration_seconds         histogram  delta rebuild start → rebuilt rows written, by kind
 //	                                                        (rebase: a run was published; assign: a partition was assigned)
 //	lambda_speed_rows_upserted_total             counter    speed_view rows sent in upserts

@@ -58,7 +58,7 @@ func (c *Consumer) fetch(ctx context.Context, p int, offset int64, out chan<- re
 			}
 			continue
 		}
-		r := decodeRecord(m, c.partitions)
+		r := decodeRecord(m, c.partitions, c.cfg.MaxClockSkew)
 		r.fetched = time.Now()
 		select {
 		case out <- r:
@@ -70,8 +70,7 @@ func (c *Consumer) fetch(ctx context.Context, p int, offset int64, out chan<- re
 
 // replay calls fn with the valid records of partition p at offsets [from, to], a
 // chunk at a time, in offset order, and returns the last offset it covered: to, or
-// less when the log ends before. Invalid records were dead-lettered when they were
-// first read and are skipped.
+// less when the log ends before. Stray and invalid records are skipped.
 func (c *Consumer) replay(ctx context.Context, p int, from, to int64, fn func([]delta.Record) error) (int64, error) {
 	if from > to {
 		return from - 1, nil
@@ -101,7 +100,7 @@ func (c *Consumer) replay(ctx context.Context, p int, from, to int64, fn func([]
 		if m.Offset > to {
 			return to, fn(buf)
 		}
-		if rec := decodeRecord(m, c.partitions); rec.reason == "" {
+		if rec := decodeRecord(m, c.partitions, c.cfg.MaxClockSkew); rec.skip == "" {
 			buf = append(buf, delta.Record{Offset: rec.offset, Event: rec.ev})
 		}
 		if m.Offset == to {

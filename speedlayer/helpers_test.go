@@ -45,7 +45,6 @@ type env struct {
 	chDB    string
 	brokers []string
 	topic   string
-	dlq     string
 	spec    *features.Spec
 	holder  *inference.Holder
 }
@@ -57,7 +56,6 @@ func newEnv(t testing.TB) *env {
 	e.ch, e.chDB = testenv.ClickHouse(t)
 	e.brokers = testenv.Kafka(t)
 	e.topic = testenv.Topic(t, e.brokers, testPartitions)
-	e.dlq = testenv.Topic(t, e.brokers, 1)
 	h, err := loadModel(e.spec)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +149,8 @@ func (e *env) ends(ctx context.Context) []int64 {
 	return out
 }
 
-// logRecord is a message of the topic and, if valid, its event.
+// logRecord is a message of the topic and, if it is a home event (the only kind the
+// layers fold), its event at its fold time.
 type logRecord struct {
 	partition int
 	offset    int64
@@ -174,9 +173,9 @@ func (e *env) readLog(ctx context.Context, ends []int64) [][]logRecord {
 				e.t.Fatal(err)
 			}
 			lr := logRecord{partition: p, offset: m.Offset}
-			if ev, err := event.Decode(m.Value); err == nil && string(m.Key) == ev.EntityID &&
-				kafka.PartitionFor(m.Key, testPartitions) == p {
-				lr.valid, lr.ev = true, ev
+			if read := kafka.ReadEvent(m, testPartitions, event.DefaultMaxClockSkew); read.Placement == kafka.Home {
+				lr.valid, lr.ev = true, read.Event
+				lr.ev.TS = event.FoldTime(lr.ev.TS, m.Time)
 			}
 			out[p] = append(out[p], lr)
 			if m.Offset == ends[p]-1 {
@@ -292,20 +291,14 @@ func (e *env) archive(ctx context.Context, log [][]logRecord, cutoff []int64) {
 }
 
 // deps wires a consumer to the test's servers and pool (the speed_view it writes).
-func (e *env) deps(pool *pgxpool.Pool, holder *inference.Holder) (speedlayer.Deps, func()) {
-	e.t.Helper()
-	dlq, err := kafka.NewWriter(e.brokers, e.dlq)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+func (e *env) deps(pool *pgxpool.Pool, holder *inference.Holder) speedlayer.Deps {
 	return speedlayer.Deps{
 		Runs:    runs.NewReader(e.pool),
 		Bases:   views.NewBatch(testenv.ClickHouseStream(""), e.chDB),
 		Archive: master.New(e.ch, testenv.ClickHouseStream(""), e.chDB),
 		View:    speedview.New(pool),
 		Scorer:  speedlayer.HolderScorer{Holder: holder},
-		DLQ:     dlq,
-	}, func() { _ = dlq.Close() }
+	}
 }
 
 // running is a consumer running in a goroutine.
@@ -325,7 +318,7 @@ func (e *env) start(group string, pool *pgxpool.Pool, cfg speedlayer.Config) *ru
 	if cfg.RunPoll == 0 {
 		cfg.RunPoll = 100 * time.Millisecond
 	}
-	deps, closeDeps := e.deps(pool, e.holder)
+	deps := e.deps(pool, e.holder)
 	reg := prometheus.NewRegistry()
 	c, err := speedlayer.New(cfg, e.spec, deps, reg, testLog(e.t))
 	if err != nil {
@@ -335,7 +328,6 @@ func (e *env) start(group string, pool *pgxpool.Pool, cfg speedlayer.Config) *ru
 	r := &running{reg: reg, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		r.done <- c.Run(ctx)
-		closeDeps()
 	}()
 	e.t.Cleanup(func() { r.stop(e.t) })
 	return r

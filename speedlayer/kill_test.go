@@ -2,6 +2,7 @@ package speedlayer_test
 
 import (
 	"context"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -62,8 +63,8 @@ func TestKillAndRestartGivesSameRows(t *testing.T) {
 	}
 	b := e.publish(ctx, e.readLog(ctx, e.ends(ctx)), cut)
 	msgs := eventMessages(evs[5000:])
-	for _, m := range poison(evs) {
-		msgs = append(msgs[:20000], append([]kafkago.Message{m}, msgs[20000:]...)...)
+	for _, ms := range poison(evs) {
+		msgs = slices.Insert(msgs, 20000, ms...)
 	}
 	e.produce(ctx, e.topic, msgs...)
 	ends := e.ends(ctx)

@@ -11,7 +11,6 @@ const (
 	stageRun     = "run"
 	stageBase    = "base"
 	stageScore   = "score"
-	stageDLQ     = "dlq"
 	stageUpsert  = "upsert"
 	stageCommit  = "commit"
 	stageRebuild = "rebuild"
@@ -28,7 +27,7 @@ type metrics struct {
 	events     prometheus.Counter
 	latency    prometheus.Histogram
 	lag        *prometheus.GaugeVec
-	dlq        *prometheus.CounterVec
+	skipped    *prometheus.CounterVec
 	rebuild    *prometheus.HistogramVec
 	rows       prometheus.Counter
 	batch      prometheus.Histogram
@@ -59,9 +58,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lambda_speed_consumer_lag_messages",
 			Help: "Per partition: messages in the log after the last committed one, as of its fetch.",
 		}, []string{"partition"}),
-		dlq: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "lambda_speed_dlq_messages_total",
-			Help: "Messages sent to the dead-letter topic, by reason.",
+		skipped: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lambda_speed_skipped_messages_total",
+			Help: "Messages not folded, by reason: stray (its forwarded copy is) or why it is invalid (the forwarder dead-letters it).",
 		}, []string{"reason"}),
 		rebuild: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lambda_speed_rebase_duration_seconds",
@@ -79,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		errors: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "lambda_speed_errors_total",
-			Help: "Failed attempts, each retried, by stage (fetch, run, base, score, dlq, upsert, commit, rebuild, group).",
+			Help: "Failed attempts, each retried, by stage (fetch, run, base, score, upsert, commit, rebuild, group).",
 		}, []string{"stage"}),
 		unflushed: f.NewCounter(prometheus.CounterOpts{
 			Name: "lambda_speed_unflushed_events_total",

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/internal/runs"
 )
@@ -74,12 +72,6 @@ type View interface {
 	// DeleteDominated deletes the rows of partition not based on run runID that cover
 	// no offset after cutoff: the run's batch view covers at least as much of them.
 	DeleteDominated(ctx context.Context, partition int, runID, cutoff int64) (int64, error)
-}
-
-// DeadLetters receives the messages the speed layer cannot apply (a
-// *internal/kafka.Writer on the dead-letter topic).
-type DeadLetters interface {
-	WriteMessages(ctx context.Context, msgs ...kafkago.Message) error
 }
 
 // HolderScorer scores with the model an inference.Holder serves; while it serves

@@ -16,15 +16,22 @@ import (
 	"github.com/lambda-platform/lambda/speedlayer"
 )
 
-// poison returns messages the speed layer must dead-letter, by the reason it must give.
-func poison(evs []event.Event) map[string]kafkago.Message {
+// poison returns messages the layers must skip, by the reason they must count:
+// invalid ones, and stray ones (their forwarded copy is what counts; no forwarder
+// runs here).
+func poison(evs []event.Event) map[string][]kafkago.Message {
 	good := kafka.EventMessage(evs[0])
 	mismatch := kafka.EventMessage(evs[1])
 	mismatch.Key = []byte(evs[1].EntityID + "-other")
-	return map[string]kafkago.Message{
-		speedlayer.ReasonSyntax:      {Key: good.Key, Value: []byte(`{"event_id": "x", oops`)},
-		speedlayer.ReasonField:       {Key: good.Key, Value: []byte(`{"event_id":"x","entity_id":"` + evs[0].EntityID + `","type":"view"}`)},
-		speedlayer.ReasonKeyMismatch: mismatch,
+	future := evs[2]
+	future.EventID, future.TS = "from-2100", time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	keyless := kafka.EventMessage(evs[3])
+	keyless.Key = nil
+	return map[string][]kafkago.Message{
+		kafka.ReasonSyntax:    {{Key: good.Key, Value: []byte(`{"event_id": "x", oops`)}},
+		kafka.ReasonField:     {{Key: good.Key, Value: []byte(`{"event_id":"x","entity_id":"` + evs[0].EntityID + `","type":"view"}`)}},
+		kafka.ReasonClockSkew: {kafka.EventMessage(future)},
+		"stray":               {mismatch, keyless},
 	}
 }
 
@@ -58,8 +65,8 @@ func TestRowsEqualFoldOfAllEventsUpToCoverage(t *testing.T) {
 	after := withDuplicates(evs[4000:], 200, 1)
 	bad := poison(after)
 	msgs := eventMessages(after[:2000])
-	for _, m := range bad {
-		msgs = append(msgs, m)
+	for _, ms := range bad {
+		msgs = append(msgs, ms...)
 	}
 	msgs = append(msgs, eventMessages(after[2000:])...)
 	e.produce(ctx, e.topic, msgs...)
@@ -81,8 +88,11 @@ func TestRowsEqualFoldOfAllEventsUpToCoverage(t *testing.T) {
 	if got, want := r.metric(t, "lambda_speed_events_total"), float64(len(after)+50); got != want {
 		t.Errorf("lambda_speed_events_total = %v, want %v (every valid message after the cutoff)", got, want)
 	}
-	if got := r.metric(t, "lambda_speed_dlq_messages_total"); got != 4 {
-		t.Errorf("lambda_speed_dlq_messages_total = %v, want 4", got)
+	bad["stray"] = append(bad["stray"], wrong)
+	for reason, ms := range bad {
+		if got := r.metric(t, "lambda_speed_skipped_messages_total", "reason", reason); got != float64(len(ms)) {
+			t.Errorf("lambda_speed_skipped_messages_total{reason=%q} = %v, want %d", reason, got, len(ms))
+		}
 	}
 	if got := r.metric(t, "lambda_speed_event_latency_seconds"); got != float64(len(after)+50) {
 		t.Errorf("lambda_speed_event_latency_seconds has %v samples, want %v", got, len(after)+50)
@@ -97,51 +107,6 @@ func TestRowsEqualFoldOfAllEventsUpToCoverage(t *testing.T) {
 	}
 	compareRows(t, speedRows(ctx, t, e.pool), want)
 
-	bad[speedlayer.ReasonWrongPartition] = wrong
-	checkDLQ(ctx, t, e, bad)
-}
-
-// checkDLQ reads the dead-letter topic and checks it holds exactly the messages of
-// want, each with its reason.
-func checkDLQ(ctx context.Context, t *testing.T, e *env, want map[string]kafkago.Message) {
-	t.Helper()
-	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: e.brokers, Topic: e.dlq, Partition: 0, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	got := map[string]kafkago.Message{}
-	for len(got) < len(want) {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		m, err := r.FetchMessage(rctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("read dead-letter topic after %d messages: %v", len(got), err)
-		}
-		headers := map[string]string{}
-		for _, h := range m.Headers {
-			headers[h.Key] = string(h.Value)
-		}
-		reason := headers[speedlayer.HeaderReason]
-		if _, dup := got[reason]; dup {
-			t.Errorf("second dead letter for reason %q", reason)
-		}
-		got[reason] = m
-		if headers[speedlayer.HeaderError] == "" || headers[speedlayer.HeaderTopic] != e.topic ||
-			headers[speedlayer.HeaderOffset] == "" || headers[speedlayer.HeaderConsumer] != "speed" {
-			t.Errorf("dead letter %q: headers %v", reason, headers)
-		}
-		t.Logf("dead letter %s: %s", reason, headers[speedlayer.HeaderError])
-	}
-	for reason, w := range want {
-		g, ok := got[reason]
-		switch {
-		case !ok:
-			t.Errorf("no dead letter with reason %q", reason)
-		case string(g.Key) != string(w.Key) || string(g.Value) != string(w.Value):
-			t.Errorf("dead letter %q: key %q value %q, want %q %q", reason, g.Key, g.Value, w.Key, w.Value)
-		}
-	}
-	if n := len(got); n != len(want) {
-		t.Errorf("%d dead letters, want %d", n, len(want))
-	}
 }
 
 func TestRowsAreRescoredWhenAModelArrives(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/master"
 )
@@ -64,6 +65,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	// ShutdownTimeout bounds the final flush and commit once Run's context ends.
 	ShutdownTimeout time.Duration
+	// MaxClockSkew is how far an event's ts may be ahead of its message's timestamp
+	// (event.CheckArrival); zero means event.DefaultMaxClockSkew.
+	MaxClockSkew time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -84,6 +88,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.MaxClockSkew <= 0 {
+		c.MaxClockSkew = event.DefaultMaxClockSkew
 	}
 	return c
 }
@@ -110,6 +117,13 @@ func New(cfg Config, ch ClickHouse, reg prometheus.Registerer, log *slog.Logger)
 func (a *Archiver) Run(ctx context.Context) error {
 	if len(a.cfg.Brokers) == 0 {
 		return fmt.Errorf("archiver: %w", kafka.ErrNoBrokers)
+	}
+	partitions, err := kafka.PartitionCount(ctx, a.cfg.Brokers, a.cfg.Topic)
+	switch {
+	case ctx.Err() != nil: // stopped before it started
+		return nil
+	case err != nil:
+		return fmt.Errorf("archiver: %w", err)
 	}
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:        a.cfg.Brokers,
@@ -148,7 +162,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 		"batch_rows", a.cfg.BatchRows, "flush_interval", a.cfg.FlushInterval)
 	// Two batches take turns: one fills while the flusher inserts and commits
 	// the other, so reading and decoding overlap the insert.
-	c := &consumer{Archiver: a, r: r, uncommitted: map[int]kafkago.Message{}}
+	c := &consumer{Archiver: a, r: r, partitions: partitions, uncommitted: map[int]kafkago.Message{}}
 	full, free := make(chan *batch), make(chan *batch, 2)
 	free <- newBatch()
 	free <- newBatch()
@@ -163,7 +177,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 		full <- b
 	}
 	close(full)
-	err := <-flushed
+	err = <-flushed
 	if err == nil {
 		a.log.Info("archiver stopped")
 	}
@@ -173,7 +187,8 @@ func (a *Archiver) Run(ctx context.Context) error {
 // consumer is the state of one Run.
 type consumer struct {
 	*Archiver
-	r *kafkago.Reader
+	r          *kafkago.Reader
+	partitions int // of the topic, to place messages (kafka.ReadEvent)
 	// uncommitted holds, per partition, the last message inserted but not
 	// yet committed: the flusher's alone.
 	uncommitted map[int]kafkago.Message
@@ -201,9 +216,8 @@ func (c *consumer) fill(ctx context.Context, b *batch) {
 			fetchCtx, cancel = context.WithTimeout(ctx, c.cfg.FlushInterval)
 			defer cancel()
 		}
-		if reason, err := b.add(m); err != nil {
-			c.m.rejected.WithLabelValues(reason).Inc()
-			c.log.Debug("message rejected", "partition", m.Partition, "offset", m.Offset, "reason", reason, "err", err)
+		if skip := b.add(m, c.partitions, c.cfg.MaxClockSkew); skip != "" {
+			c.m.skipped.WithLabelValues(skip).Inc()
 		}
 	}
 }

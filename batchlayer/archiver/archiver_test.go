@@ -95,7 +95,7 @@ func checkRows(t *testing.T, ch driver.Conn, events []event.Event, partitions in
 		byID[e.EventID] = i
 	}
 	rows, err := ch.Query(context.Background(), `SELECT kafka_partition, kafka_offset, event_id, entity_id, type,
-		ts, ts_us, value, has_value, attrs_keys, attrs_values, ingested_at FROM events ORDER BY kafka_partition, kafka_offset`)
+		ts, ts_us, arrival_us, value, has_value, attrs_keys, attrs_values, ingested_at FROM events ORDER BY kafka_partition, kafka_offset`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,14 +106,14 @@ func checkRows(t *testing.T, ch driver.Conn, events []event.Event, partitions in
 	for rows.Next() {
 		var (
 			partition              int32
-			offset, tsUS           int64
+			offset, tsUS, arrival  int64
 			eventID, entityID, typ string
 			ts, ingestedAt         time.Time
 			value                  float64
 			hasValue               uint8
 			attrKeys, attrValues   []string
 		)
-		if err := rows.Scan(&partition, &offset, &eventID, &entityID, &typ, &ts, &tsUS, &value, &hasValue, &attrKeys, &attrValues, &ingestedAt); err != nil {
+		if err := rows.Scan(&partition, &offset, &eventID, &entityID, &typ, &ts, &tsUS, &arrival, &value, &hasValue, &attrKeys, &attrValues, &ingestedAt); err != nil {
 			t.Fatal(err)
 		}
 		i, ok := byID[eventID]
@@ -142,6 +142,8 @@ func checkRows(t *testing.T, ch driver.Conn, events []event.Event, partitions in
 			{"type", typ, e.Type},
 			{"ts", ts.Unix(), wantTS},
 			{"ts_us", tsUS, e.TS.UnixMicro()},
+			{"arrival_us: the message timestamp", arrival == e.TS.Truncate(time.Millisecond).UnixMicro() ||
+				arrival >= began.Add(-time.Second).UnixMicro() && arrival <= time.Now().UnixMicro(), true},
 			{"value", value, wantValue},
 			{"has_value", hasValue, wantHas},
 			{"attrs_keys", strings.Join(attrKeys, "\x00"), strings.Join(wantKeys, "\x00")},
@@ -162,7 +164,7 @@ func checkRows(t *testing.T, ch driver.Conn, events []event.Event, partitions in
 	}
 }
 
-func TestPoisonMessagesAreCountedAndSkipped(t *testing.T) {
+func TestInvalidAndStrayMessagesAreCountedAndSkipped(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	topic := testenv.Topic(t, brokers, 1)
 	ch, db := testenv.ClickHouse(t)
@@ -182,15 +184,16 @@ func TestPoisonMessagesAreCountedAndSkipped(t *testing.T) {
 		{"syntax", msg("", "")},
 		{"field", msg("user-000001", `{"event_id":"p1","entity_id":"user-000001","type":"view","ts":"yesterday"}`)},
 		{"field", msg("user-000001", `{"event_id":"p2","entity_id":"user-000001","type":"view","ts":"2026-01-01T00:00:00Z","extra":1}`)},
-		{"key_mismatch", mismatched},
+		{"stray", mismatched}, // archived as the forwarder's copy, not here
+		{"clock_skew", msg("user-000001", `{"event_id":"p3","entity_id":"user-000001","type":"view","ts":"2100-01-01T00:00:00Z"}`)},
 		{"too_large", msg("user-000001", `{"event_id":"`+strings.Repeat("x", 70_000)+`"}`)},
 		{"field", msg("user-000001", `{}`)}, // the last message of the log
 	}
 	var msgs []kafkago.Message
 	for i, e := range good {
 		msgs = append(msgs, kafka.EventMessage(e))
-		if i%50 == 49 {
-			msgs = append(msgs, poison[i/50].m)
+		if i%40 == 39 {
+			msgs = append(msgs, poison[i/40].m)
 		}
 	}
 	msgs = append(msgs, poison[len(poison)-1].m)
@@ -210,8 +213,8 @@ func TestPoisonMessagesAreCountedAndSkipped(t *testing.T) {
 		want[p.reason]++
 	}
 	for reason, n := range want {
-		if got := a.metric(t, "lambda_batch_archiver_rejected_messages_total", "reason", reason); got != n {
-			t.Errorf("rejected %s = %v, want %v", reason, got, n)
+		if got := a.metric(t, "lambda_batch_archiver_skipped_messages_total", "reason", reason); got != n {
+			t.Errorf("skipped %s = %v, want %v", reason, got, n)
 		}
 	}
 

@@ -2,13 +2,12 @@ package archiver
 
 import (
 	"context"
-	"errors"
-	"fmt"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/lambda-platform/lambda/internal/event"
+	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/master"
 )
 
@@ -18,11 +17,11 @@ type ClickHouse interface {
 	PrepareBatch(ctx context.Context, query string, opts ...driver.PrepareBatchOption) (driver.Batch, error)
 }
 
-// batch is the messages of one insert: the rows of the valid ones, as columns,
+// batch is the messages of one insert: the rows of the home events, as columns,
 // and the last message of each partition, whose offsets the commit after the
 // insert moves past. Its memory is reused from batch to batch.
 type batch struct {
-	messages int                     // messages taken, archived or rejected
+	messages int                     // messages taken, archived or skipped
 	last     map[int]kafkago.Message // highest-offset message per partition
 	rows     master.Rows
 }
@@ -38,33 +37,22 @@ func (b *batch) reset() {
 	b.rows.Reset()
 }
 
-// add takes message m into the batch. If m is not a valid event keyed by its
-// entity_id it adds no row and returns the reason and the error; m is still
-// taken, so that the commit moves past it.
-func (b *batch) add(m kafkago.Message) (reason string, err error) {
+// add takes message m, of a topic with partitions partitions, into the batch. Only
+// a home event (kafka.ReadEvent) becomes a row; for any other message add returns
+// why it is skipped: reasonStray, or the reason it is invalid. m is taken either
+// way, so that the commit moves past it.
+func (b *batch) add(m kafkago.Message, partitions int, maxSkew time.Duration) (skip string) {
 	b.messages++
 	if prev, ok := b.last[m.Partition]; !ok || m.Offset > prev.Offset {
 		b.last[m.Partition] = m
 	}
-	e, err := event.Decode(m.Value)
-	if err != nil {
-		return rejectReason(err), err
+	switch read := kafka.ReadEvent(m, partitions, maxSkew); read.Placement {
+	case kafka.Home:
+		b.rows.Append(int32(m.Partition), m.Offset, read.Event, m.Time)
+		return ""
+	case kafka.Stray:
+		return reasonStray
+	default:
+		return read.Reason
 	}
-	if string(m.Key) != e.EntityID {
-		return reasonKeyMismatch, fmt.Errorf("message key %q is not the entity_id %q", m.Key, e.EntityID)
-	}
-	b.rows.Append(int32(m.Partition), m.Offset, e)
-	return "", nil
-}
-
-// rejectReason maps a Decode error to a rejected metric reason.
-func rejectReason(err error) string {
-	var syntax *event.SyntaxError
-	switch {
-	case errors.Is(err, event.ErrTooLarge):
-		return reasonTooLarge
-	case errors.As(err, &syntax):
-		return reasonSyntax
-	}
-	return reasonField
 }

@@ -28,9 +28,14 @@
 //	ORDER BY kafka_partition, kafka_offset
 //	LIMIT 1 BY kafka_partition, kafka_offset
 //
-// A message that does not decode, or whose key is not its entity_id, is not
-// archived (the speed layer sends it to the dead-letter topic): it is counted by
-// reason, logged at debug level, and its offset is committed with its batch.
+// Only home events are archived, placed by the rule every reader of the topic
+// shares (kafka.ReadEvent): a valid event in its entity's home partition under key
+// entity_id. A stray event (another partition, another key or none) is skipped: the
+// forwarder (internal/kafka/forward) copies it home, and the copy is archived. An
+// invalid message — not an event, breaking its schema, or a ts more than
+// Config.MaxClockSkew ahead of its Kafka timestamp — is skipped too (the forwarder
+// dead-letters it). Either way it is counted by reason and its offset is committed
+// with its batch. Each row keeps its Kafka timestamp as arrival_us.
 //
 // A failed insert is retried with exponential backoff (100 ms doubling up to
 // 5 s) for as long as it takes: no offset is committed meanwhile, so nothing is
@@ -53,8 +58,8 @@
 //	lambda_batch_archiver_batches_total                  counter    inserts that succeeded
 //	lambda_batch_archiver_insert_duration_seconds        histogram  duration of one successful insert
 //	lambda_batch_archiver_insert_retries_total           counter    failed inserts, each retried
-//	lambda_batch_archiver_rejected_messages_total        counter    messages not archived, by reason:
-//	                                                                syntax, field, too_large, key_mismatch
+//	lambda_batch_archiver_skipped_messages_total         counter    messages not archived, by reason: stray,
+//	                                                                syntax, field, too_large, clock_skew
 //	lambda_batch_archiver_commit_errors_total            counter    offset commits that failed (retried with the next batch)
 //	lambda_batch_archiver_fetch_errors_total             counter    errors reading from Kafka
 //	lambda_batch_archiver_unflushed_messages_total       counter    messages still buffered when shutdown gave up;

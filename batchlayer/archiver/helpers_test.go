@@ -56,8 +56,12 @@ func produce(tb testing.TB, brokers []string, topic string, msgs []kafkago.Messa
 func produceEvents(tb testing.TB, brokers []string, topic string, events []event.Event) {
 	tb.Helper()
 	msgs := make([]kafkago.Message, len(events))
+	now := time.Now()
 	for i, e := range events {
 		msgs[i] = kafka.EventMessage(e)
+		if e.TS.After(now) { // sent by a producer whose clock says so, or it would be invalid
+			msgs[i].Time = e.TS
+		}
 	}
 	produce(tb, brokers, topic, msgs)
 }

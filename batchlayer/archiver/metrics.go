@@ -3,15 +3,14 @@ package archiver
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/lambda-platform/lambda/internal/kafka"
 )
 
-// Reasons a message is not archived, the values of the rejected metric's reason label.
-const (
-	reasonSyntax      = "syntax"       // not JSON, or not a JSON object
-	reasonField       = "field"        // a field breaks the event schema
-	reasonTooLarge    = "too_large"    // over a size limit
-	reasonKeyMismatch = "key_mismatch" // the message key is not the entity_id
-)
+// reasonStray is the skipped metric's reason for a stray event, which is archived
+// as its forwarded copy; the other reasons say why a message is invalid (kafka's
+// Reason constants).
+const reasonStray = "stray"
 
 // metrics are the archiver's Prometheus metrics, listed in the package doc.
 type metrics struct {
@@ -19,7 +18,7 @@ type metrics struct {
 	batches       prometheus.Counter
 	insertSeconds prometheus.Histogram
 	insertRetries prometheus.Counter
-	rejected      *prometheus.CounterVec
+	skipped       *prometheus.CounterVec
 	commitErrors  prometheus.Counter
 	fetchErrors   prometheus.Counter
 	unflushed     prometheus.Counter
@@ -40,8 +39,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}), // 5 ms … 10 s
 		insertRetries: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "insert_retries_total", Help: "Inserts into ClickHouse that failed and were retried."}),
-		rejected: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "rejected_messages_total", Help: "Kafka messages not archived because they are not valid events, by reason."},
+		skipped: f.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "skipped_messages_total", Help: "Kafka messages not archived, by reason: stray (its forwarded copy is) or why it is invalid."},
 			[]string{"reason"}),
 		commitErrors: f.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "commit_errors_total", Help: "Kafka offset commits that failed; the offsets are committed with the next batch."}),
@@ -55,8 +54,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lastFlush: f.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "last_flush_timestamp_seconds", Help: "Unix time of the last successful insert and commit."}),
 	}
-	for _, r := range []string{reasonSyntax, reasonField, reasonTooLarge, reasonKeyMismatch} {
-		m.rejected.WithLabelValues(r)
+	for _, r := range []string{reasonStray, kafka.ReasonSyntax, kafka.ReasonField, kafka.ReasonTooLarge, kafka.ReasonClockSkew} {
+		m.skipped.WithLabelValues(r)
 	}
 	return m
 }

@@ -59,7 +59,7 @@ func BenchmarkRun(b *testing.B) {
 		for range min(chunk, total-produced) {
 			e := g.Next()
 			p := int(produced % parts)
-			rows.Append(int32(p), f.next[p], e)
+			rows.Append(int32(p), f.next[p], e, time.Time{})
 			f.next[p]++
 			produced++
 		}

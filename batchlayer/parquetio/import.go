@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet"
@@ -13,6 +14,7 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/master"
 	"github.com/lambda-platform/lambda/internal/runs"
 )
@@ -36,8 +38,10 @@ type Imported struct {
 
 // Import validates every row of the Parquet file src, then appends the rows to the
 // master dataset as imported rows (see the package doc), holding the import lock of
-// pool's database.
+// pool's database. The rows arrive at the time of the call: a row whose ts is more
+// than event.DefaultMaxClockSkew later is invalid, as it would be through Kafka.
 func Import(ctx context.Context, src parquet.ReaderAtSeeker, ds *master.Dataset, pool *pgxpool.Pool) (Imported, error) {
+	arrival := time.Now()
 	pf, err := file.NewParquetReader(src)
 	if err != nil {
 		return Imported{}, fmt.Errorf("read parquet file: %w", err)
@@ -55,7 +59,7 @@ func Import(ctx context.Context, src parquet.ReaderAtSeeker, ds *master.Dataset,
 	if err != nil {
 		return Imported{}, err
 	}
-	n, err := validate(ctx, fr, l)
+	n, err := validate(ctx, fr, l, arrival)
 	if err != nil {
 		return Imported{}, err
 	}
@@ -88,7 +92,7 @@ func Import(ctx context.Context, src parquet.ReaderAtSeeker, ds *master.Dataset,
 		for i := range n {
 			e, _ := r.event(i) // validated above
 			res.LastOffset++
-			batch.Append(master.ImportPartition, res.LastOffset, e)
+			batch.Append(master.ImportPartition, res.LastOffset, e, arrival)
 			res.Rows++
 			if batch.Len() >= insertRows {
 				if err := flush(); err != nil {
@@ -107,8 +111,8 @@ func Import(ctx context.Context, src parquet.ReaderAtSeeker, ds *master.Dataset,
 	return res, nil
 }
 
-// validate checks every row and returns how many there are.
-func validate(ctx context.Context, fr *pqarrow.FileReader, l layout) (int64, error) {
+// validate checks every row, arriving at arrival, and returns how many there are.
+func validate(ctx context.Context, fr *pqarrow.FileReader, l layout, arrival time.Time) (int64, error) {
 	var (
 		n       int64
 		invalid int64
@@ -116,7 +120,11 @@ func validate(ctx context.Context, fr *pqarrow.FileReader, l layout) (int64, err
 	)
 	err := each(ctx, fr, l, func(r rows, rowsIn int) error {
 		for i := range rowsIn {
-			if _, err := r.event(i); err != nil {
+			e, err := r.event(i)
+			if err == nil {
+				err = event.CheckArrival(e.TS, arrival, event.DefaultMaxClockSkew)
+			}
+			if err != nil {
 				invalid++
 				if len(report) < maxReported {
 					report = append(report, fmt.Sprintf("row %d: %v", n+int64(i), err))

@@ -22,7 +22,7 @@ func (s *archiveSettings) Register(f *config.Flags) {
 
 // config is the archiver's configuration for the given cluster.
 func (s archiveSettings) config(brokers []string, group archiverGroup, kc config.Kafka, ch config.ClickHouse) archiver.Config {
-	return archiver.Config{Brokers: brokers, Topic: kc.Topic, GroupID: group.ID, Database: ch.Database, BatchRows: s.BatchRows}
+	return archiver.Config{Brokers: brokers, Topic: kc.Topic, GroupID: group.ID, Database: ch.Database, BatchRows: s.BatchRows, MaxClockSkew: kc.MaxClockSkew}
 }
 
 type archiveConfig struct {

@@ -117,12 +117,12 @@ type apiDeps struct {
 	Log       *slog.Logger
 	Registry  *prometheus.Registry // the process's metrics, served at /metrics
 	Postgres  *pgxpool.Pool
-	BatchView *views.Batch          // where the published runs' views are loaded from
-	Spec      *features.Spec        // names the views' vector entries
-	Model     string                // the model /readyz requires loaded
-	Schedule  servinglayer.Schedule // the batch schedule GET /v1/batch/schedule shows; nil: none
-	Brokers   []string              // where POST /v1/events produces
-	Topic     string
+	BatchView *views.Batch              // where the published runs' views are loaded from
+	Spec      *features.Spec            // names the views' vector entries
+	Model     string                    // the model /readyz requires loaded
+	Schedule  servinglayer.Schedule     // the batch schedule GET /v1/batch/schedule shows; nil: none
+	Brokers   []string                  // where POST /v1/events produces
+	Kafka     config.Kafka              // its topic and the events' allowed clock skew
 	Trigger   servinglayer.BatchTrigger // nil: runs cannot be triggered over REST
 	Listener  net.Listener
 }
@@ -162,7 +162,7 @@ func openStack(ctx context.Context, cfg *batchConfig, log *slog.Logger, attrs ..
 func (st *stack) apiDeps(cfg *batchConfig, api apiConfig, brokers []string, sched servinglayer.Schedule, ln net.Listener) apiDeps {
 	return apiDeps{
 		Config: api, Log: st.log, Registry: st.reg, Postgres: st.clients.pool, BatchView: st.clients.view, Spec: st.spec, Model: cfg.Scoring.Model, Schedule: sched,
-		Brokers: brokers, Topic: cfg.Kafka.Topic, Trigger: st.runner, Listener: ln,
+		Brokers: brokers, Kafka: cfg.Kafka, Trigger: st.runner, Listener: ln,
 	}
 }
 
@@ -172,7 +172,7 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	if _, set := os.LookupEnv("GOGC"); !set && d.Config.GCHeadroomMB > 0 {
 		defer gctune.Start(int64(d.Config.GCHeadroomMB) << 20)()
 	}
-	writer, err := kafka.NewWriter(d.Brokers, d.Topic)
+	writer, err := kafka.NewWriter(d.Brokers, d.Kafka.Topic)
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,7 @@ func runAPI(ctx context.Context, d apiDeps) error {
 		{Name: "postgres", Run: func(ctx context.Context) error { return d.Postgres.Ping(ctx) }},
 		{Name: "model " + d.Model, Run: func(ctx context.Context) error { return scorers.Loaded(ctx, d.Model) }},
 		{Name: "kafka", Run: func(ctx context.Context) error {
-			_, err := kafka.PartitionCount(ctx, d.Brokers, d.Topic)
+			_, err := kafka.PartitionCount(ctx, d.Brokers, d.Kafka.Topic)
 			return err
 		}},
 	}
@@ -201,7 +201,7 @@ func runAPI(ctx context.Context, d apiDeps) error {
 		FeatureNames: d.Spec.FeatureNames(), Checks: checks,
 	}, servinglayer.Config{
 		AdminToken: d.Config.AdminToken, ReadToken: d.Config.ReadToken, BatchGetLimit: d.Config.BatchGetLimit,
-		RequestTimeout: d.Config.Timeout, BatchSchedule: d.Schedule, Version: version,
+		RequestTimeout: d.Config.Timeout, BatchSchedule: d.Schedule, Version: version, MaxClockSkew: d.Kafka.MaxClockSkew,
 	})
 	if err != nil {
 		return err

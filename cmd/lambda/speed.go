@@ -56,7 +56,7 @@ type speedConfig struct {
 
 func runSpeed(ctx context.Context, args []string) error {
 	var cfg speedConfig
-	f := config.NewFlags("speed", "lambda speed: run the speed layer alone: a consumer group that folds the events after the published batch run's cutoff, scores them with the active model and upserts speed_view in PostgreSQL")
+	f := config.NewFlags("speed", "lambda speed: run the speed layer alone: a consumer group that folds the events after the published batch run's cutoff, scores them with the active model and upserts speed_view in PostgreSQL, and the forwarder, which copies events a producer put in another partition than their entity's home there and dead-letters invalid ones")
 	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Speed, &cfg.Scoring)
 	f.String(&cfg.MetricsAddr, "metrics-addr", "LAMBDA_SPEED_METRICS_ADDR", "127.0.0.1:9102", "listen address of /metrics")
 	log, err := parse(f, args, &cfg.Log)
@@ -94,16 +94,20 @@ func runSpeed(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	speed, closeSpeed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
+	speed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
 		Log: log, Registry: reg, Postgres: pool,
 		Events:  master.New(ch, cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),
 		View:    views.NewBatch(cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),
-		Brokers: brokers, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic, Holder: holder,
+		Brokers: brokers, Kafka: cfg.Kafka, Holder: holder,
 	})
 	if err != nil {
 		return err
 	}
-	defer closeSpeed()
+	fwd, closeFwd, err := newForwarder(brokers, cfg.Kafka, reg, log)
+	if err != nil {
+		return err
+	}
+	defer closeFwd()
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -111,6 +115,7 @@ func runSpeed(ctx context.Context, args []string) error {
 		return nil
 	})
 	g.Go(func() error { return speed.Run(gctx) })
+	g.Go(func() error { return fwd.Run(gctx) })
 	g.Go(func() error { return serveMetrics(gctx, cfg.MetricsAddr, reg) })
 	return g.Wait()
 }
@@ -123,24 +128,19 @@ type speedDeps struct {
 	Events   *master.Dataset // the event ids of the master dataset, to drop duplicates
 	View     *views.Batch    // the published run's feature states
 	Brokers  []string
-	Topic    string
-	DLQTopic string
+	Kafka    config.Kafka
 	// Holder serves the model that scores; keep it on the active version with a
 	// registry.Watcher.
 	Holder *inference.Holder
 }
 
 // newSpeedLayer builds the speed layer on opened clients, for `lambda speed` and
-// `lambda up`: Run it until its context ends, then call closeFn to flush and close
-// its dead-letter producer.
-func newSpeedLayer(s speedSettings, spec *features.Spec, d speedDeps) (c *speedlayer.Consumer, closeFn func() error, err error) {
-	dlq, err := kafka.NewWriter(d.Brokers, d.DLQTopic)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err = speedlayer.New(speedlayer.Config{
+// `lambda up`.
+func newSpeedLayer(s speedSettings, spec *features.Spec, d speedDeps) (*speedlayer.Consumer, error) {
+	return speedlayer.New(speedlayer.Config{
 		Brokers:        d.Brokers,
-		Topic:          d.Topic,
+		Topic:          d.Kafka.Topic,
+		MaxClockSkew:   d.Kafka.MaxClockSkew,
 		GroupID:        s.GroupID,
 		MaxBatch:       s.MaxBatch,
 		MaxWait:        s.MaxWait,
@@ -153,11 +153,5 @@ func newSpeedLayer(s speedSettings, spec *features.Spec, d speedDeps) (c *speedl
 		Archive: d.Events,
 		View:    speedview.New(d.Postgres),
 		Scorer:  speedlayer.HolderScorer{Holder: d.Holder},
-		DLQ:     dlq,
 	}, d.Registry, d.Log)
-	if err != nil {
-		_ = dlq.Close()
-		return nil, nil, err
-	}
-	return c, dlq.Close, nil
 }

@@ -39,7 +39,7 @@ type upConfig struct {
 
 func runUp(ctx context.Context, args []string) error {
 	cfg := upConfig{API: apiConfig{gcHeadroomDefault: upGCHeadroomMB}}
-	f := config.NewFlags("up", "lambda up: run every component in one process — the embedded Kafka broker (unless LAMBDA_KAFKA_BROKERS is set), migrations, topics, the archiver, the batch scheduler, the speed layer and the HTTP API — optionally with demo data")
+	f := config.NewFlags("up", "lambda up: run every component in one process — the embedded Kafka broker (unless LAMBDA_KAFKA_BROKERS is set), migrations, topics, the forwarder, the archiver, the batch scheduler, the speed layer and the HTTP API — optionally with demo data")
 	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver,
 		&cfg.Archive, &cfg.Speed, &cfg.API)
 	f.IntVar(&cfg.DemoEvents, "demo-events", 0, "produce this many demo events at start, train and activate a demo model if none is active, and run a first batch (0 = none)")
@@ -83,14 +83,18 @@ func runUp(ctx context.Context, args []string) error {
 	// The API's own watcher reports the model metrics; this one only keeps the speed
 	// layer's holder on the active version.
 	watcher := registry.NewWatcher(models, cfg.Scoring.Model, holder, registry.WatcherOptions{Logger: log})
-	speed, closeSpeed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
+	speed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
 		Log: log, Registry: reg, Postgres: c.pool, Events: c.events, View: c.view,
-		Brokers: brokers, Topic: cfg.Kafka.Topic, DLQTopic: cfg.Kafka.DLQTopic, Holder: holder,
+		Brokers: brokers, Kafka: cfg.Kafka, Holder: holder,
 	})
 	if err != nil {
 		return err
 	}
-	defer closeSpeed()
+	fwd, closeFwd, err := newForwarder(brokers, cfg.Kafka, reg, log)
+	if err != nil {
+		return err
+	}
+	defer closeFwd()
 	arch := archiver.New(cfg.Archive.config(brokers, cfg.Archiver, cfg.Kafka, cfg.ClickHouse), c.ch, reg, log)
 	ln, err := net.Listen("tcp", cfg.API.Addr)
 	if err != nil {
@@ -101,6 +105,7 @@ func runUp(ctx context.Context, args []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return arch.Run(gctx) })
 	g.Go(func() error { return speed.Run(gctx) })
+	g.Go(func() error { return fwd.Run(gctx) })
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error {
 		watcher.Run(gctx)

@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/lambda-platform/lambda/internal/chstream"
+	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/store"
 )
 
@@ -71,15 +73,20 @@ type Kafka struct {
 	DLQTopic     string
 	Partitions   int
 	EmbeddedAddr string
+	// MaxClockSkew is how far an event's ts may be ahead of its arrival (the
+	// message timestamp, or when the API received it) before it is invalid.
+	MaxClockSkew time.Duration
 }
 
 // Register binds the section to flags.
 func (c *Kafka) Register(f *Flags) {
 	f.List(&c.Brokers, "kafka-brokers", "LAMBDA_KAFKA_BROKERS", "", "Kafka bootstrap brokers, comma-separated; empty = the embedded broker")
 	f.String(&c.Topic, "kafka-topic", "LAMBDA_KAFKA_TOPIC", "events", "topic of the event log (key = entity_id)")
-	f.String(&c.DLQTopic, "kafka-dlq-topic", "LAMBDA_KAFKA_DLQ_TOPIC", "events.dlq", "dead-letter topic for undecodable events")
+	f.String(&c.DLQTopic, "kafka-dlq-topic", "LAMBDA_KAFKA_DLQ_TOPIC", "events.dlq", "dead-letter topic for invalid events, each with its reason")
 	f.Int(&c.Partitions, "kafka-partitions", "LAMBDA_KAFKA_PARTITIONS", 6, "partitions of topics this platform creates")
 	f.String(&c.EmbeddedAddr, "kafka-embedded-addr", "LAMBDA_KAFKA_EMBEDDED_ADDR", DefaultEmbeddedKafka, "listen address of the embedded broker")
+	f.Duration(&c.MaxClockSkew, "max-clock-skew", "LAMBDA_MAX_CLOCK_SKEW", event.DefaultMaxClockSkew,
+		"how far an event's ts may be ahead of its arrival (Kafka timestamp, or receipt by the API) before it is invalid")
 }
 
 // Embedded reports whether the platform runs its own in-process broker.

@@ -34,7 +34,9 @@
 // A row holds: kafka_partition and kafka_offset, its place in the log; event_id,
 // entity_id and type as they came. ts is the event time in whole seconds, clamped
 // to the DateTime range (1970-01-01 to 2106-02-07) that ClickHouse 18.16 can store;
-// ts_us is the exact event time in unix microseconds. value/has_value hold the
+// ts_us is the exact event time in unix microseconds, arrival_us the message's Kafka
+// timestamp (when the platform received it); reads fold an event at
+// least(ts_us, arrival_us), event.FoldTime. value/has_value hold the
 // optional value (0 and 0 when absent). attrs_keys holds the attribute keys in
 // sorted order and attrs_values their values at the same positions. ingested_at is
 // the time of the insert.

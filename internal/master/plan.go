@@ -16,7 +16,8 @@ const sampleModulus = 1024
 // cutoff (its as_of), about how many rows it will read, and the entity ranges it reads
 // one by one.
 type Plan struct {
-	// Newest is the newest event time among the rows of the cutoff; zero when there are none.
+	// Newest is the newest fold time (event.FoldTime) among the rows of the cutoff; zero
+	// when there are none.
 	Newest time.Time
 	// Rows counts the rows of the cutoff, copies of a row included (the denominator
 	// for progress; the run reads each row once).
@@ -39,7 +40,7 @@ func (d *Dataset) Plan(ctx context.Context, cutoff Cutoff, chunkRows int) (Plan,
 		rows     uint64
 		sample   []string
 	)
-	q := fmt.Sprintf("SELECT max(ts_us), count(), groupArrayIf(entity_id, cityHash64(kafka_partition, kafka_offset) %% %d = 0) FROM %s WHERE %s",
+	q := fmt.Sprintf("SELECT max("+foldTime+"), count(), groupArrayIf(entity_id, cityHash64(kafka_partition, kafka_offset) %% %d = 0) FROM %s WHERE %s",
 		sampleModulus, d.events, cutoff.where())
 	if err := d.conn.QueryRow(ctx, q).Scan(&newestUS, &rows, &sample); err != nil {
 		return Plan{}, fmt.Errorf("plan read of %s: %w", d.events, err)

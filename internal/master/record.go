@@ -10,8 +10,13 @@ import (
 	"github.com/lambda-platform/lambda/internal/features"
 )
 
-// readColumns are the events columns the bulk read selects, in the order of block.results.
-const readColumns = "entity_id, event_id, type, ts_us, value, has_value, attrs_keys, attrs_values, kafka_partition, kafka_offset"
+// foldTime is the time an event is folded at, event.FoldTime in SQL: its ts, never
+// after its arrival.
+const foldTime = "least(ts_us, arrival_us)"
+
+// readColumns are the events columns the bulk read selects, in the order of
+// block.results; the ts_us of EventSchema is the fold time.
+const readColumns = "entity_id, event_id, type, " + foldTime + " AS fold_ts_us, value, has_value, attrs_keys, attrs_values, kafka_partition, kafka_offset"
 
 // block holds one decoded block of the bulk read and turns it into an Arrow record of
 // features.EventSchema without copying strings or numbers: Arrow's buffers point into
@@ -38,7 +43,7 @@ func newBlock() *block {
 func (b *block) results() proto.Results {
 	return proto.Results{
 		{Name: "entity_id", Data: &b.entity}, {Name: "event_id", Data: &b.id}, {Name: "type", Data: &b.typ},
-		{Name: "ts_us", Data: &b.ts}, {Name: "value", Data: &b.value}, {Name: "has_value", Data: &b.hasValue},
+		{Name: "fold_ts_us", Data: &b.ts}, {Name: "value", Data: &b.value}, {Name: "has_value", Data: &b.hasValue},
 		{Name: "attrs_keys", Data: b.keys}, {Name: "attrs_values", Data: b.values},
 		{Name: "kafka_partition", Data: &b.partition}, {Name: "kafka_offset", Data: &b.offset},
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // insertColumns are the events columns Rows fills, in the order Insert appends them.
-const insertColumns = "kafka_partition, kafka_offset, event_id, entity_id, type, ts, ts_us, " +
+const insertColumns = "kafka_partition, kafka_offset, event_id, entity_id, type, ts, ts_us, arrival_us, " +
 	"value, has_value, attrs_keys, attrs_values, ingested_at"
 
 // Rows collects events as the columns of the events table for one column-oriented
@@ -25,6 +25,7 @@ type Rows struct {
 	typ        []string
 	ts         []int64 // seconds, clamped to the DateTime range
 	tsUS       []int64
+	arrivalUS  []int64
 	value      []float64
 	hasValue   []uint8
 	attrKeys   [][]string // each a slice of keyArena
@@ -49,17 +50,18 @@ func (r *Rows) Reset() {
 	clear(r.valArena)
 	r.partition, r.offset = r.partition[:0], r.offset[:0]
 	r.eventID, r.entityID, r.typ = r.eventID[:0], r.entityID[:0], r.typ[:0]
-	r.ts, r.tsUS = r.ts[:0], r.tsUS[:0]
+	r.ts, r.tsUS, r.arrivalUS = r.ts[:0], r.tsUS[:0], r.arrivalUS[:0]
 	r.value, r.hasValue = r.value[:0], r.hasValue[:0]
 	r.attrKeys, r.attrValues = r.attrKeys[:0], r.attrValues[:0]
 	r.keyArena, r.valArena = r.keyArena[:0], r.valArena[:0]
 }
 
-// Append adds e as the row of Kafka partition and offset (ImportPartition and an
-// import offset for rows that did not come through Kafka). ts is clamped to what a
-// DateTime holds (1970 to 2106); ts_us keeps the exact time. Attributes are stored
-// with their keys sorted.
-func (r *Rows) Append(partition int32, offset int64, e event.Event) {
+// Append adds e, which arrived at arrival (its Kafka timestamp; zero: unknown, taken
+// as its ts), as the row of Kafka partition and offset (ImportPartition and an import
+// offset for rows that did not come through Kafka). ts is clamped to what a DateTime
+// holds (1970 to 2106); ts_us keeps the exact time. Attributes are stored with their
+// keys sorted.
+func (r *Rows) Append(partition int32, offset int64, e event.Event, arrival time.Time) {
 	r.partition = append(r.partition, partition)
 	r.offset = append(r.offset, offset)
 	r.eventID = append(r.eventID, e.EventID)
@@ -67,6 +69,10 @@ func (r *Rows) Append(partition int32, offset int64, e event.Event) {
 	r.typ = append(r.typ, e.Type)
 	r.ts = append(r.ts, min(max(e.TS.Unix(), 0), math.MaxUint32))
 	r.tsUS = append(r.tsUS, e.TS.UnixMicro())
+	if arrival.IsZero() {
+		arrival = e.TS
+	}
+	r.arrivalUS = append(r.arrivalUS, arrival.UnixMicro())
 	if e.Value != nil {
 		r.value, r.hasValue = append(r.value, *e.Value), append(r.hasValue, 1)
 	} else {
@@ -105,7 +111,7 @@ func Insert(ctx context.Context, conn Inserter, table string, r *Rows) (err erro
 		}
 	}()
 	for i, col := range []any{
-		r.partition, r.offset, r.eventID, r.entityID, r.typ, r.ts, r.tsUS,
+		r.partition, r.offset, r.eventID, r.entityID, r.typ, r.ts, r.tsUS, r.arrivalUS,
 		r.value, r.hasValue, r.attrKeys, r.attrValues, r.ingestedAt,
 	} {
 		if err := ins.Column(i).Append(col); err != nil {

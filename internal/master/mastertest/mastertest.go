@@ -72,7 +72,7 @@ func (e *Env) Insert(t testing.TB, rows []Logged) {
 	t.Helper()
 	var r master.Rows
 	for _, l := range rows {
-		r.Append(l.Partition, l.Offset, l.Event)
+		r.Append(l.Partition, l.Offset, l.Event, time.Time{})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
