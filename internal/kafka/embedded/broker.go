@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // DefaultAddr is where the broker listens when Options.Addr is empty.
@@ -150,5 +151,22 @@ func (b *Broker) Close() {
 		b.cluster.Close()
 		b.lock.release()
 		b.log.Info("embedded kafka stopped")
+	})
+}
+
+// errDropped closes the connection of a request an Intercept function dropped.
+var errDropped = errors.New("request dropped by an intercept function")
+
+// Intercept calls fn with every request of kind key (a kmsg key, such as
+// kmsg.OffsetCommit.Int16()) before the broker handles it. When fn returns true the
+// request is dropped and the client's connection closed, as if the broker had
+// died before answering: fault tests use it to stop a client between two steps.
+func (b *Broker) Intercept(key int16, fn func(kmsg.Request) (drop bool)) {
+	b.cluster.ControlKey(key, func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.cluster.KeepControl()
+		if fn(req) {
+			return nil, errDropped, true
+		}
+		return nil, nil, false
 	})
 }
