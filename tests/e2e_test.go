@@ -533,7 +533,8 @@ type eventLog struct {
 	total       int
 }
 
-// readEventLog reads every message of the topic with kafka-go and decodes it.
+// readEventLog reads every message of the topic with kafka-go and decodes it; an
+// event's ts is its fold time, never after its arrival (event.FoldTime).
 func readEventLog(t *testing.T, ctx context.Context, brokers string) *eventLog {
 	t.Helper()
 	ends, err := kafka.EndOffsets(ctx, []string{brokers}, e2eTopic)
@@ -560,6 +561,7 @@ func readEventLog(t *testing.T, ctx context.Context, brokers string) *eventLog {
 			if string(m.Key) != e.EntityID || kafka.PartitionFor(m.Key, len(ends)) != p {
 				t.Errorf("partition %d offset %d: key %q, entity %q, want key = entity in partition %d", p, m.Offset, m.Key, e.EntityID, kafka.PartitionFor(m.Key, len(ends)))
 			}
+			e.TS = event.FoldTime(e.TS, m.Time) // the time the layers fold it at
 			rec := logRecord{partition: p, offset: m.Offset, ev: e}
 			l.byPartition[p] = append(l.byPartition[p], rec)
 			l.byEntity[e.EntityID] = append(l.byEntity[e.EntityID], rec)

@@ -1,21 +1,17 @@
 // Package kafka holds the platform's Kafka plumbing on top of
 // github.com/segmentio/kafka-go: explicit topic creation (EnsureTopics), the
-// producer every component uses (NewWriter) and the key → partition mapping
-// (PartitionFor) the speed and batch layers use to know an entity's partition.
+// producer every component uses (NewWriter), the key → partition mapping
+// (PartitionFor) and the rule every reader of the events topic places a message
+// by (ReadEvent).
 //
 // # Partitioning
 //
-// The message key is the entity_id and every event of an entity must land in
-// one partition. Writers use the murmur2 partitioner, the Java client's
-// default: partition = (murmur2(key) & 0x7fffffff) % partitions. Any other
-// producer writing to the platform's topics must partition keys the same way.
-// The Java client and franz-go do so by default. librdkafka clients (kcat,
-// confluent-kafka-go, confluent-kafka-python, node-rdkafka) do not: their
-// default, consistent_random, hashes with CRC32 and sends keys elsewhere. Set
-// partitioner=murmur2_random on them; with kcat:
-//
-//	kcat -P -b 127.0.0.1:9092 -t events -K '|' -X partitioner=murmur2_random
-//
-// Keyless messages go to a random partition; the platform never writes them.
-// A topic's partition count must never change, since that moves keys.
+// Every event of an entity is folded in one partition, its home:
+// (murmur2(entity_id) & 0x7fffffff) % partitions, the Java client's default,
+// which the platform's Writer uses too. Producers may partition as they like —
+// librdkafka's consistent_random (CRC32: kcat, confluent-kafka), kafka-go's
+// round-robin, Sarama's FNV-1a, no key at all: ReadEvent calls such an event
+// Stray, the forwarder (package forward) copies it home under key entity_id,
+// and the layers fold only the copy. A topic's partition count must never
+// change, since that moves homes.
 package kafka
