@@ -115,8 +115,17 @@ func TestAnyProducerCountsOnce(t *testing.T) {
 	waitCommitted(t, ctx, brokers, e2eSpeed)
 	p.checkAnswers(api, model, "before any batch run")
 
-	// The first batch run, once the archiver has the forwarded copies.
+	// The first batch run, once the archiver has the forwarded copies. Both layers
+	// skipped the invalid messages for the same reasons.
 	waitCommitted(t, ctx, brokers, e2eArchiver)
+	_, metrics := get(t, api+"/metrics")
+	for _, m := range []string{"lambda_batch_archiver_skipped_messages_total", "lambda_speed_skipped_messages_total"} {
+		for _, reason := range []string{kafka.ReasonClockSkew, kafka.ReasonSyntax} {
+			if line := fmt.Sprintf("%s{reason=%q} 1\n", m, reason); !strings.Contains(metrics, line) {
+				t.Errorf("/metrics lacks %q", line)
+			}
+		}
+	}
 	run1 := triggerRun(t, api, token)
 
 	// Phase B. The forwarder is killed between producing copies and committing them.

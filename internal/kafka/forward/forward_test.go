@@ -75,7 +75,7 @@ func (s stream) all() []kafkago.Message {
 // produce writes msgs to the partitions they name.
 func produce(t testing.TB, brokers []string, topic string, msgs []kafkago.Message) {
 	t.Helper()
-	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond,
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, BatchTimeout: time.Millisecond, Transport: &kafkago.Transport{},
 		Balancer: kafkago.BalancerFunc(func(m kafkago.Message, _ ...int) int { return m.Partition })}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
