@@ -163,8 +163,8 @@ func (p *parser) value(field string, dt datatype, name string, k int) (float32, 
 	for p.i < len(p.b) && isNumberByte(p.b[p.i]) {
 		p.i++
 	}
-	tok := string(p.b[start:p.i])
-	if tok == "" {
+	tok := p.b[start:p.i]
+	if len(tok) == 0 {
 		what := "not a number"
 		if p.i < len(p.b) {
 			switch p.b[p.i] {
@@ -182,22 +182,23 @@ func (p *parser) value(field string, dt datatype, name string, k int) (float32, 
 		}
 		return 0, errorf(CodeData, "%s.data[%d]: %s, where %s wants a number", field, k, what, name)
 	}
+	// string(tok) as an argument only does not allocate: strconv's errors copy it.
 	var (
 		v   float64
 		err error
 	)
 	switch {
 	case dt.bits == 0 && dt.size == 4:
-		v, err = strconv.ParseFloat(tok, 32)
+		v, err = strconv.ParseFloat(string(tok), 32)
 	case dt.bits == 0:
-		v, err = strconv.ParseFloat(tok, 64)
+		v, err = strconv.ParseFloat(string(tok), 64)
 	case dt.unsigned:
 		var u uint64
-		u, err = strconv.ParseUint(tok, 10, dt.bits)
+		u, err = strconv.ParseUint(string(tok), 10, dt.bits)
 		v = float64(u)
 	default:
 		var n int64
-		n, err = strconv.ParseInt(tok, 10, dt.bits)
+		n, err = strconv.ParseInt(string(tok), 10, dt.bits)
 		v = float64(n)
 	}
 	if err != nil {
