@@ -16,8 +16,6 @@ import (
 	"testing"
 
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
-	"github.com/lambda-platform/lambda/inference/ortenv"
-	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 )
 
@@ -44,12 +42,7 @@ import (
 func TestOfficialClients(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	lr := logistic(3, 1)
-	if _, err := s.models.Register(t.Context(), "clf", []string{"a", "b", "c"}, registry.File{Variant: registry.FP32, ONNX: ortenv.ONNX(t, lr)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.models.Activate(t.Context(), "clf", 1); err != nil {
-		t.Fatal(err)
-	}
+	s.activeModel("clf", lr)
 	u, err := url.Parse(s.url)
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lambda-platform/lambda/inference/ortenv"
-	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/servinglayer"
@@ -40,12 +38,7 @@ func (r response) problem(t *testing.T) problemBody {
 func TestInferBodies(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	lr := logistic(3, 1)
-	if _, err := s.models.Register(t.Context(), "m", []string{"a", "b", "c"}, registry.File{Variant: registry.FP32, ONNX: ortenv.ONNX(t, lr)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.models.Activate(t.Context(), "m", 1); err != nil {
-		t.Fatal(err)
-	}
+	s.activeModel("m", lr)
 	const path = "/v2/models/m/infer"
 	body := `{"inputs":[{"name":"features","shape":[2,3],"datatype":"FP32","data":[[1,2,3],[-1,0.5,4]]}]}`
 	post := func(body []byte, header ...string) response {

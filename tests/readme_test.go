@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
 	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/quantize"
@@ -42,18 +41,8 @@ func TestREADMEExamples(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	lib, err := ortenv.Library()
-	if err != nil {
-		t.Fatalf("ONNX Runtime: %v", err)
-	}
-	if err := inference.InitRuntime(lib); err != nil {
-		t.Fatalf("ONNX Runtime: %v", err)
-	}
-	pool, pgURL := testenv.EmptyPostgres(t)
-	_, chDB := testenv.EmptyClickHouse(t)
-	token := randomToken(t)
-	env := append(upEnv(t, pgURL, chDB), "LAMBDA_ADMIN_TOKEN="+token, "LAMBDA_ORT_LIB="+lib,
-		"LAMBDA_BATCH_SCHEDULE=@every 24h", "LAMBDA_CORS_ORIGINS=https://edge.example")
+	pool, env, token := freshPlatform(t)
+	env = append(env, "LAMBDA_CORS_ORIGINS=https://edge.example")
 	run(t, ctx, env, "migrate")
 
 	// The demo model, active before `up` (which then trains none), and the files the
