@@ -334,18 +334,21 @@ type Cutoff struct {
 	Offsets []int64 `json:"offsets"`
 }
 
-// Error `error` is the message (as the Open Inference Protocol has it); the RFC 9457
-// problem details fields repeat it as `detail`, with `type` (`about:blank`), `title`
-// (the status's phrase) and `status`, and `code` names the problem for programs (see
-// servinglayer/README.md). The Content-Type stays `application/json`, which the
-// inference clients read errors from.
+// Error `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type Error struct {
-	Code   string `json:"code"`
+	// Code The problem, for programs (servinglayer/README.md lists them).
+	Code string `json:"code"`
+
+	// Detail The message, as `error`.
 	Detail string `json:"detail"`
 	Error  string `json:"error"`
 	Status int    `json:"status"`
-	Title  string `json:"title"`
-	Type   string `json:"type"`
+
+	// Title The status's phrase.
+	Title string `json:"title"`
+
+	// Type `about:blank`
+	Type string `json:"type"`
 }
 
 // EventsAccepted defines model for EventsAccepted.
@@ -671,56 +674,28 @@ type Range = string
 // VersionNumber defines model for VersionNumber.
 type VersionNumber = int64
 
-// BadRequest `error` is the message (as the Open Inference Protocol has it); the RFC 9457
-// problem details fields repeat it as `detail`, with `type` (`about:blank`), `title`
-// (the status's phrase) and `status`, and `code` names the problem for programs (see
-// servinglayer/README.md). The Content-Type stays `application/json`, which the
-// inference clients read errors from.
+// BadRequest `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type BadRequest = Error
 
-// Conflict `error` is the message (as the Open Inference Protocol has it); the RFC 9457
-// problem details fields repeat it as `detail`, with `type` (`about:blank`), `title`
-// (the status's phrase) and `status`, and `code` names the problem for programs (see
-// servinglayer/README.md). The Content-Type stays `application/json`, which the
-// inference clients read errors from.
+// Conflict `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type Conflict = Error
 
-// Forbidden `error` is the message (as the Open Inference Protocol has it); the RFC 9457
-// problem details fields repeat it as `detail`, with `type` (`about:blank`), `title`
-// (the status's phrase) and `status`, and `code` names the problem for programs (see
-// servinglayer/README.md). The Content-Type stays `application/json`, which the
-// inference clients read errors from.
+// Forbidden `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type Forbidden = Error
 
-// NotFound `error` is the message (as the Open Inference Protocol has it); the RFC 9457
-// problem details fields repeat it as `detail`, with `type` (`about:blank`), `title`
-// (the status's phrase) and `status`, and `code` names the problem for programs (see
-// servinglayer/README.md). The Content-Type stays `application/json`, which the
-// inference clients read errors from.
+// NotFound `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type NotFound = Error
 
 // OIPInfer defines model for OIPInfer.
 type OIPInfer = OIPInferResponse
 
-// TooLarge `error` is the message (as the Open Inference Protocol has it); the RFC 9457
-// problem details fields repeat it as `detail`, with `type` (`about:blank`), `title`
-// (the status's phrase) and `status`, and `code` names the problem for programs (see
-// servinglayer/README.md). The Content-Type stays `application/json`, which the
-// inference clients read errors from.
+// TooLarge `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type TooLarge = Error
 
-// Unauthorized `error` is the message (as the Open Inference Protocol has it); the RFC 9457
-// problem details fields repeat it as `detail`, with `type` (`about:blank`), `title`
-// (the status's phrase) and `status`, and `code` names the problem for programs (see
-// servinglayer/README.md). The Content-Type stays `application/json`, which the
-// inference clients read errors from.
+// Unauthorized `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type Unauthorized = Error
 
-// Unavailable `error` is the message (as the Open Inference Protocol has it); the RFC 9457
-// problem details fields repeat it as `detail`, with `type` (`about:blank`), `title`
-// (the status's phrase) and `status`, and `code` names the problem for programs (see
-// servinglayer/README.md). The Content-Type stays `application/json`, which the
-// inference clients read errors from.
+// Unavailable `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type Unavailable = Error
 
 // OIPInferBody defines model for OIPInferBody.

@@ -191,3 +191,16 @@ func FuzzBinaryExtension(f *testing.F) {
 		}
 	})
 }
+
+// TestTensorDataRoundTrip: a request decoded and encoded again keeps its data as sent.
+func TestTensorDataRoundTrip(t *testing.T) {
+	in := input("[2,2]", "INT64", `,"data":[[1,2],[3,4]]`)
+	var req api.OIPInferRequest
+	if err := json.Unmarshal([]byte(in), &req); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(req)
+	if err != nil || !strings.Contains(string(out), `"data":[[1,2],[3,4]]`) {
+		t.Errorf("%s, %v", out, err)
+	}
+}
