@@ -68,6 +68,7 @@ var statusCodes = map[int]string{
 	http.StatusMethodNotAllowed:      "method_not_allowed",
 	http.StatusRequestEntityTooLarge: "too_large",
 	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+	http.StatusInternalServerError:   "internal",
 	http.StatusServiceUnavailable:    "dependency_unavailable",
 }
 
