@@ -1,6 +1,7 @@
 package servinglayer_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/gctune"
@@ -215,9 +217,17 @@ func BenchmarkHandler(b *testing.B) {
 func newBenchStack(b *testing.B) (s *stack, run int64) {
 	b.Helper()
 	s = newStack(b, stackOptions{})
-	ctx := context.Background()
 	run = s.publish([]int64{5000, 5000, 5000}, time.Now().Add(-time.Minute).UTC(), benchRows()...)
 	seedSpeed(b, s, run)
+	benchModel(b, s)
+	return s, run
+}
+
+// benchModel registers, activates and loads the model "bench" of the default spec's
+// features on s, and returns its fp32 file.
+func benchModel(b *testing.B, s *stack) []byte {
+	b.Helper()
+	ctx := context.Background()
 	fp32 := ortenv.ONNX(b, logistic(len(featureNames), 1))
 	if _, err := s.models.Register(ctx, "bench", featureNames, registry.File{Variant: registry.FP32, ONNX: fp32}); err != nil {
 		b.Fatal(err)
@@ -228,7 +238,70 @@ func newBenchStack(b *testing.B) (s *stack, run int64) {
 	if err := call(s.client, http.MethodPost, s.url+"/v2/models/bench/infer", benchInferBody()); err != nil {
 		b.Fatal(err)
 	}
-	return s, run
+	return fp32
+}
+
+// BenchmarkInfer is the inference hot path through the handler chain, without the
+// network, with allocations: 1 and 64 rows of 15 features as JSON (the scores as JSON)
+// and with the binary tensor data extension (the scores binary too), next to the bare
+// model calls the handler makes on the same model (ScoreOne for one row, ScoreFlat for
+// more). The handler's overhead is the difference.
+func BenchmarkInfer(b *testing.B) {
+	s := newStack(b, stackOptions{})
+	fp32 := benchModel(b, s)
+	m, err := inference.LoadModel(fp32, inference.Meta{Name: "bench", Version: 1}, inference.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	width := len(featureNames)
+	for _, n := range []int{1, 64} {
+		rows := make([][]float32, n)
+		for i := range rows {
+			rows[i] = make([]float32, width)
+			for j := range rows[i] {
+				rows[i][j] = float32(i+j) / 10
+			}
+		}
+		x := slices.Concat(rows...)
+		header := fmt.Sprintf(`{"inputs":[{"name":"features","shape":[%d,%d],"datatype":"FP32","parameters":{"binary_data_size":%d}}],`+
+			`"parameters":{"binary_data_output":true}}`, n, width, 4*len(x))
+		for _, sc := range []struct {
+			name   string
+			body   []byte
+			header []string
+		}{
+			{"json", []byte(inferBody("features", rows...)), []string{"Content-Type", "application/json"}},
+			{"binary", append([]byte(header), le32(rows...)...), []string{"Inference-Header-Content-Length", strconv.Itoa(len(header))}},
+		} {
+			b.Run(fmt.Sprintf("rows=%d/%s", n, sc.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					req := httptest.NewRequest(http.MethodPost, "/v2/models/bench/infer", bytes.NewReader(sc.body))
+					req.Header.Set(sc.header[0], sc.header[1])
+					rec := httptest.NewRecorder()
+					s.handler.ServeHTTP(rec, req)
+					if rec.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body)
+					}
+				}
+			})
+		}
+		b.Run(fmt.Sprintf("rows=%d/bare-model", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if n == 1 {
+					_, err = m.ScoreOne(b.Context(), x)
+				} else {
+					_, err = m.ScoreFlat(b.Context(), x, width)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 // benchEntity is the entity of the i-th request, spread over the bench entities.

@@ -4,7 +4,9 @@
 // echo-middleware over kin-openapi), and the handlers implement the strict server
 // interface generated from it. The one exception is the inference body
 // (x-lambda-checked-by-handler): online scoring's hot path decodes it once, into the
-// typed request, and its handler checks the schema's rules.
+// typed request, and its handler checks the schema's rules. That body is read whatever
+// its Content-Type, with the binary tensor data extension when it has an
+// Inference-Header-Content-Length (package oip decodes the tensors).
 //
 // # Endpoints
 //
@@ -13,26 +15,30 @@
 //	POST /v1/predictions:batchGet         up to Config.BatchGetLimit ids
 //	POST /v1/events                       one event or an array, produced to Kafka (202)
 //	GET  /v1/batch/runs[/{id}], POST /v1/batch/runs (admin), GET /v1/batch/schedule
-//	GET  /v1/models[/{name}], GET /v1/models/{name}/versions/{v}/{fp32|int8}.onnx
+//	GET|HEAD /v1/models/{name}, GET|HEAD /v1/models/{name}/versions/{v}/{fp32|int8}.onnx, GET /v1/models
 //	POST /v1/models/{name}/versions (multipart upload), .../activate, .../rollback (admin)
 //	GET  /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready]
-//	POST /v2/models/{name}[/versions/{v}]/infer    Open Inference Protocol v2, FP32 [N, F]
+//	POST /v2/models/{name}[/versions/{v}]/infer    Open Inference Protocol v2, [N, F] of any
+//	                                      numeric datatype (converted to FP32), JSON or binary
 //	GET  /healthz, /readyz, /metrics, /openapi.yaml
 //
 // # Behaviour
 //
-// Errors are {"error": "..."}: the one HTTPErrorHandler maps domain errors (not found,
-// unavailable, invalid input, conflicts) to status codes and logs only 5xx. Malformed
+// Errors are {"error": "..."} with the RFC 9457 problem details fields and a stable
+// code, as application/json: the one HTTPErrorHandler maps domain errors (not found,
+// unavailable, invalid input, conflicts) to status codes and codes, adds Retry-After to
+// 503s and to a busy batch lock, and logs only 5xx. Malformed
 // JSON, wrong types and schema violations are 400 naming the field; a body over the
 // limit 413; an unknown route 404; a known route with another method 405 (with Allow).
 // Mutating endpoints need the admin bearer token (Config.AdminToken; without one
 // configured they answer 403); reads and ingest need the read token only when
 // Config.ReadToken is set, and accept the admin token too.
 //
-// Middleware, outermost first: recover, request id, metrics, request log (debug
-// level), gzip (not for model files, which are served with Range), context timeout,
-// body limit (Config.MaxBodyBytes; Config.MaxModelBytes for model uploads),
-// authorization and OpenAPI validation.
+// Middleware, outermost first: recover, request id, CORS (Config.CORSOrigins; the read,
+// infer and download endpoints), metrics, request log (debug level), gzip (not for
+// model files, which are served with Range), context timeout, request body
+// decompression (gzip, deflate), body limit (Config.MaxBodyBytes; Config.MaxModelBytes
+// for model uploads; of the decompressed bytes), authorization and OpenAPI validation.
 //
 // # Metrics
 //

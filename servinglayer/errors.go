@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -16,79 +18,128 @@ import (
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/servinglayer/oip"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
 
 // errNotConfigured: the process was started without the dependency an endpoint needs.
 var errNotConfigured = errors.New("not available on this server")
 
-// statuses maps domain errors to status codes, first match wins; their messages are
-// the answer's error.
-var statuses = []struct {
-	err  error
-	code int
-}{
-	{predict.ErrNotFound, http.StatusNotFound},
-	{predict.ErrUnavailable, http.StatusServiceUnavailable},
-	{registry.ErrNotFound, http.StatusNotFound},
-	{registry.ErrNoActive, http.StatusNotFound},
-	{registry.ErrNoPrevious, http.StatusConflict},
-	{registry.ErrExists, http.StatusConflict},
-	{registry.ErrInvalidName, http.StatusBadRequest},
-	{registry.ErrFeatureMismatch, http.StatusBadRequest},
-	{registry.ErrInvalidVariant, http.StatusBadRequest},
-	{inference.ErrInvalidModel, http.StatusBadRequest},
-	{inference.ErrInputWidth, http.StatusBadRequest},
-	{inference.ErrModelNotLoaded, http.StatusServiceUnavailable},
-	{inference.ErrModelClosed, http.StatusServiceUnavailable},
-	{runs.ErrNotFound, http.StatusNotFound},
-	{runs.ErrBusy, http.StatusConflict},
-	{runs.ErrTriggerClosed, http.StatusServiceUnavailable},
-	{event.ErrTooLarge, http.StatusRequestEntityTooLarge}, // before ErrInvalid, which it matches
-	{event.ErrInvalid, http.StatusBadRequest},
-	{errNotConfigured, http.StatusServiceUnavailable},
-	{context.DeadlineExceeded, http.StatusServiceUnavailable},
-	{io.ErrUnexpectedEOF, http.StatusServiceUnavailable}, // a server closed the connection
+// statusRule answers err with status and code.
+type statusRule struct {
+	err    error
+	status int
+	code   string
 }
 
-// statusOf returns the status code and message of err.
-func statusOf(err error) (int, string) {
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
+// statuses maps domain errors to status codes and stable codes, first match wins;
+// their messages are the answer's error.
+var statuses = []statusRule{
+	{predict.ErrNotFound, http.StatusNotFound, "entity_not_found"},
+	{predict.ErrUnavailable, http.StatusServiceUnavailable, "view_unavailable"},
+	{registry.ErrNotFound, http.StatusNotFound, "model_not_found"},
+	{registry.ErrNoActive, http.StatusNotFound, "no_active_version"},
+	{registry.ErrNoPrevious, http.StatusConflict, "no_previous_version"},
+	{registry.ErrExists, http.StatusConflict, "version_exists"},
+	{registry.ErrInvalidName, http.StatusBadRequest, "invalid_model_name"},
+	{registry.ErrFeatureMismatch, http.StatusBadRequest, "feature_mismatch"},
+	{registry.ErrInvalidVariant, http.StatusBadRequest, "invalid_model_file"},
+	{inference.ErrInvalidModel, http.StatusBadRequest, "invalid_model_file"},
+	{inference.ErrInputWidth, http.StatusBadRequest, "invalid_shape"},
+	{inference.ErrModelNotLoaded, http.StatusServiceUnavailable, "model_not_loaded"},
+	{inference.ErrModelClosed, http.StatusServiceUnavailable, "model_not_loaded"},
+	{runs.ErrNotFound, http.StatusNotFound, "run_not_found"},
+	{runs.ErrBusy, http.StatusConflict, "batch_busy"},
+	{runs.ErrTriggerClosed, http.StatusServiceUnavailable, "shutting_down"},
+	{event.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"}, // before ErrInvalid, which it matches
+	{event.ErrInvalid, http.StatusBadRequest, "invalid_event"},
+	{errNotConfigured, http.StatusServiceUnavailable, "not_configured"},
+	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout"},
+	{io.ErrUnexpectedEOF, http.StatusServiceUnavailable, "dependency_unavailable"}, // a server closed the connection
+}
+
+// statusCodes are the codes of errors that carry only a status: echo's, the request
+// validator's, and the handlers' badRequest and unavailable.
+var statusCodes = map[int]string{
+	http.StatusBadRequest:            "invalid_request",
+	http.StatusUnauthorized:          "unauthorized",
+	http.StatusForbidden:             "forbidden",
+	http.StatusNotFound:              "not_found",
+	http.StatusMethodNotAllowed:      "method_not_allowed",
+	http.StatusRequestEntityTooLarge: "too_large",
+	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+	http.StatusInternalServerError:   "internal",
+	http.StatusServiceUnavailable:    "dependency_unavailable",
+}
+
+// retryAfter is the Retry-After of 503s and of a busy batch lock, in seconds.
+const retryAfter = "5"
+
+// problem is an error answer: {"error": "..."} as the Open Inference Protocol has it,
+// and the RFC 9457 problem details fields with a stable code. It is sent as
+// application/json, the type the inference clients read an error from.
+type problem struct {
+	Error  string `json:"error"`
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+}
+
+// problemOf returns the answer to err.
+func problemOf(err error) problem {
+	p := problem{Type: "about:blank", Status: http.StatusInternalServerError, Error: "internal error", Code: "internal"}
+	var (
+		he *echo.HTTPError
+		oe *oip.Error
+		ne net.Error // a database or broker that cannot be reached
+	)
+	switch {
+	case errors.As(err, &oe):
+		p.Status, p.Code, p.Error = http.StatusBadRequest, oe.Code, oe.Msg
+	case errors.As(err, &he):
+		p.Status, p.Code, p.Error = he.Code, statusCodes[he.Code], http.StatusText(he.Code)
 		if m, ok := he.Message.(string); ok {
-			return he.Code, m
+			p.Error = m
 		}
-		return he.Code, http.StatusText(he.Code)
-	}
-	for _, s := range statuses {
-		if errors.Is(err, s.err) {
-			return s.code, err.Error()
+		if p.Code == "" {
+			p.Code = strings.ToLower(strings.ReplaceAll(http.StatusText(he.Code), " ", "_"))
+		}
+	default:
+		i := slices.IndexFunc(statuses, func(s statusRule) bool { return errors.Is(err, s.err) })
+		switch {
+		case i >= 0:
+			p.Status, p.Code, p.Error = statuses[i].status, statuses[i].code, err.Error()
+		case errors.As(err, &ne):
+			p.Status, p.Code, p.Error = http.StatusServiceUnavailable, "dependency_unavailable", err.Error()
 		}
 	}
-	var ne net.Error // a database or broker that cannot be reached
-	if errors.As(err, &ne) {
-		return http.StatusServiceUnavailable, err.Error()
-	}
-	return http.StatusInternalServerError, "internal error"
+	p.Title, p.Detail = http.StatusText(p.Status), p.Error
+	return p
 }
 
-// handleError answers every error as {"error": "..."}; only 5xx are logged.
+// handleError answers every error as a problem; only 5xx are logged.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	code, msg := statusOf(err)
+	p := problemOf(err)
+	h := c.Response().Header()
 	switch {
-	case code >= 500:
-		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", code,
-			"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
-	case code == http.StatusUnauthorized:
-		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="lambda"`)
+	case p.Status >= 500:
+		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), "status", p.Status,
+			"request_id", h.Get(echo.HeaderXRequestID), "err", err)
+	case p.Status == http.StatusUnauthorized:
+		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="lambda"`)
+	}
+	if p.Status == http.StatusServiceUnavailable || p.Code == "batch_busy" {
+		h.Set(echo.HeaderRetryAfter, retryAfter)
 	}
 	if c.Request().Method == http.MethodHead {
-		err = c.NoContent(code)
+		err = c.NoContent(p.Status)
 	} else {
-		err = c.JSON(code, map[string]string{"error": msg})
+		err = c.JSON(p.Status, p)
 	}
 	if err != nil {
 		s.log.Debug("write error response", "err", err)
@@ -129,6 +180,12 @@ func (jsonSerializer) Deserialize(c echo.Context, v any) error {
 	if _, rest := io.Copy(io.Discard, body); errors.As(rest, &he) {
 		return he
 	}
+	return decodeError(err)
+}
+
+// decodeError is the 400 of a request body that does not decode, naming the field of a
+// wrong type.
+func decodeError(err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return badRequest("request body: %s: a JSON %s, where the schema has %s", te.Field, te.Value, jsonKind(te.Type))

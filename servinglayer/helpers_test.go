@@ -293,6 +293,17 @@ func (s *stack) speedRows(rows ...predict.SpeedRow) {
 	}
 }
 
+// activeModel registers lr as the model name over features a, b, c and activates it.
+func (s *stack) activeModel(name string, lr onnxmodel.LogisticRegression) {
+	s.t.Helper()
+	if _, err := s.models.Register(context.Background(), name, []string{"a", "b", "c"}, registry.File{Variant: registry.FP32, ONNX: ortenv.ONNX(s.t, lr)}); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.models.Activate(context.Background(), name, 1); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
 // logistic is a logistic regression model of width features with weights from seed.
 func logistic(width int, seed float32) onnxmodel.LogisticRegression {
 	lr := onnxmodel.LogisticRegression{W: make([]float32, width), B: seed / 10}

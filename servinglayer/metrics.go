@@ -69,7 +69,7 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		code := c.Response().Status
 		if err != nil { // the error handler has not answered yet
-			code, _ = statusOf(err)
+			code = problemOf(err).Status
 		}
 		method := c.Request().Method
 		m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()

@@ -13,6 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	echomiddleware "github.com/oapi-codegen/echo-middleware"
+
+	"github.com/lambda-platform/lambda/servinglayer/oip"
 )
 
 // Security scheme names of the OpenAPI document.
@@ -53,6 +55,7 @@ func (s *Server) use(e *echo.Echo, v *validator) {
 	e.Use(
 		middleware.Recover(),
 		middleware.RequestID(),
+		s.cors(),
 		s.metrics.middleware,
 		middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 			Skipper:   func(echo.Context) bool { return !s.log.Enabled(context.Background(), slog.LevelDebug) },
@@ -65,12 +68,56 @@ func (s *Server) use(e *echo.Echo, v *validator) {
 		}),
 		middleware.GzipWithConfig(middleware.GzipConfig{Skipper: noGzip, MinLength: 1400}),
 		middleware.ContextTimeout(s.cfg.RequestTimeout),
+		decompress,
 		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Skipper: isUpload, Limit: strconv.FormatInt(s.cfg.MaxBodyBytes, 10)}),
 		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 			Skipper: func(c echo.Context) bool { return !isUpload(c) }, Limit: strconv.FormatInt(s.cfg.MaxModelBytes, 10),
 		}),
 		v.middleware,
 	)
+}
+
+// corsHeaders are the request headers browsers may send cross-origin, and the answer
+// headers their scripts may read.
+var (
+	corsAllowHeaders  = []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderContentEncoding, oip.HeaderLength, "If-None-Match", "If-Range", "Range"}
+	corsExposeHeaders = []string{"ETag", oip.HeaderLength, echo.HeaderContentLength, "Content-Range", "Accept-Ranges", echo.HeaderRetryAfter, echo.HeaderXRequestID}
+)
+
+// cors answers cross-origin requests from Config.CORSOrigins (none by default) to the
+// read, infer and download endpoints: the GETs and HEADs of /v1 and /v2, batchGet and
+// infer; preflight OPTIONS are answered 204. Ingest, admin and operational endpoints
+// are same-origin only.
+func (s *Server) cors() echo.MiddlewareFunc {
+	return middleware.CORSWithConfig(middleware.CORSConfig{
+		Skipper: func(c echo.Context) bool {
+			if len(s.cfg.CORSOrigins) == 0 {
+				return true
+			}
+			r := c.Request()
+			method := r.Method
+			if method == http.MethodOptions {
+				method = r.Header.Get(echo.HeaderAccessControlRequestMethod)
+			}
+			return !corsAllowed(method, r.URL.Path)
+		},
+		AllowOrigins:  s.cfg.CORSOrigins,
+		AllowMethods:  []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowHeaders:  corsAllowHeaders,
+		ExposeHeaders: corsExposeHeaders,
+		MaxAge:        600,
+	})
+}
+
+// corsAllowed reports whether a request of method to path may come cross-origin.
+func corsAllowed(method, path string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return strings.HasPrefix(path, "/v1/") || path == "/v2" || strings.HasPrefix(path, "/v2/")
+	case http.MethodPost:
+		return path == "/v1/predictions:batchGet" || strings.HasPrefix(path, "/v2/models/") && strings.HasSuffix(path, "/infer")
+	}
+	return false
 }
 
 // validationError refines the validator's answer: a body cut short by the body limit

@@ -3,6 +3,9 @@ package servinglayer
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,20 +42,30 @@ func (h handlers) ListModels(ctx context.Context, _ api.ListModelsRequestObject)
 }
 
 func (h handlers) GetModel(ctx context.Context, req api.GetModelRequestObject) (api.GetModelResponseObject, error) {
+	return h.manifest(ctx, req.Name, req.Params.IfNoneMatch)
+}
+
+func (h handlers) HeadModel(ctx context.Context, req api.HeadModelRequestObject) (api.HeadModelResponseObject, error) {
+	return h.manifest(ctx, req.Name, req.Params.IfNoneMatch)
+}
+
+// manifest returns the manifest of the model name, to answer a client whose copy has
+// the entity tags of ifNoneMatch.
+func (h handlers) manifest(ctx context.Context, name string, ifNoneMatch *string) (manifest, error) {
 	if h.deps.Models == nil {
-		return nil, fmt.Errorf("model registry: %w", errNotConfigured)
+		return manifest{}, fmt.Errorf("model registry: %w", errNotConfigured)
 	}
 	models, err := h.deps.Models.Models(ctx)
 	if err != nil {
-		return nil, unavailable(err, "list models")
+		return manifest{}, unavailable(err, "list models")
 	}
-	i := slices.IndexFunc(models, func(m registry.Model) bool { return m.Name == req.Name })
+	i := slices.IndexFunc(models, func(m registry.Model) bool { return m.Name == name })
 	if i < 0 {
-		return nil, fmt.Errorf("model %s: %w", req.Name, registry.ErrNotFound)
+		return manifest{}, fmt.Errorf("model %s: %w", name, registry.ErrNotFound)
 	}
-	versions, err := h.deps.Models.Versions(ctx, req.Name)
+	versions, err := h.deps.Models.Versions(ctx, name)
 	if err != nil {
-		return nil, err
+		return manifest{}, err
 	}
 	m := models[i]
 	out := api.ModelManifest{
@@ -62,36 +75,82 @@ func (h handlers) GetModel(ctx context.Context, req api.GetModelRequestObject) (
 	for i, v := range versions {
 		out.Versions[i] = modelVersion(v)
 	}
-	return api.GetModel200JSONResponse(out), nil
+	body, err := json.Marshal(out)
+	if err != nil {
+		return manifest{}, err
+	}
+	sum := sha256.Sum256(body)
+	etag := `W/"` + hex.EncodeToString(sum[:16]) + `"`
+	return manifest{body: body, etag: etag, current: ifNoneMatch != nil && etagMatches(*ifNoneMatch, etag)}, nil
+}
+
+// manifest answers a model's manifest with a weak ETag of its content (it changes with
+// the active version, a new version, a rollback) and Cache-Control no-cache, so edge
+// clients revalidate with If-None-Match each time and get 304 while it is unchanged.
+type manifest struct {
+	body    []byte // JSON
+	etag    string
+	current bool // the client's copy has the ETag
+}
+
+func (m manifest) VisitGetModelResponse(w http.ResponseWriter) error {
+	h := w.Header()
+	h.Set("ETag", m.etag)
+	h.Set("Cache-Control", "no-cache")
+	if m.current {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(m.body)))
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(m.body)
+	return err
+}
+
+// VisitHeadModelResponse answers as GET does; the server sends no body to HEAD.
+func (m manifest) VisitHeadModelResponse(w http.ResponseWriter) error {
+	return m.VisitGetModelResponse(w)
 }
 
 func (h handlers) GetModelFile(ctx context.Context, req api.GetModelFileRequestObject) (api.GetModelFileResponseObject, error) {
+	return h.modelFile(ctx, http.MethodGet, req.Name, req.Version, string(req.File), req.Params)
+}
+
+func (h handlers) HeadModelFile(ctx context.Context, req api.HeadModelFileRequestObject) (api.HeadModelFileResponseObject, error) {
+	return h.modelFile(ctx, http.MethodHead, req.Name, req.Version, string(req.File), api.GetModelFileParams(req.Params))
+}
+
+// modelFile returns a version's file to answer a request of method with params.
+func (h handlers) modelFile(ctx context.Context, method, name string, version int64, file string, params api.GetModelFileParams) (modelFile, error) {
 	if h.deps.Models == nil {
-		return nil, fmt.Errorf("model registry: %w", errNotConfigured)
+		return modelFile{}, fmt.Errorf("model registry: %w", errNotConfigured)
 	}
-	variant := registry.Variant(strings.TrimSuffix(string(req.File), ".onnx"))
-	v, err := h.deps.Models.Version(ctx, req.Name, req.Version)
+	variant := registry.Variant(strings.TrimSuffix(file, ".onnx"))
+	v, err := h.deps.Models.Version(ctx, name, version)
 	if err != nil {
-		return nil, err
+		return modelFile{}, err
 	}
 	a, ok := v.Artifact(variant)
 	if !ok {
-		return nil, fmt.Errorf("%s file of %s: %w", variant, v, registry.ErrNotFound)
+		return modelFile{}, fmt.Errorf("%s file of %s: %w", variant, v, registry.ErrNotFound)
 	}
-	f := modelFile{etag: `"` + a.SHA256 + `"`, modified: a.CreatedAt, params: req.Params,
+	f := modelFile{method: method, etag: `"` + a.SHA256 + `"`, modified: a.CreatedAt, params: params,
 		name: fmt.Sprintf("%s-v%d-%s.onnx", v.Model, v.Version, variant)}
-	if req.Params.IfNoneMatch != nil && etagMatches(*req.Params.IfNoneMatch, a.SHA256) {
+	if params.IfNoneMatch != nil && etagMatches(*params.IfNoneMatch, f.etag) {
 		return f, nil // 304 without reading the file
 	}
-	if f.onnx, _, err = h.deps.Models.ONNX(ctx, req.Name, req.Version, variant); err != nil {
-		return nil, err
+	if f.onnx, _, err = h.deps.Models.ONNX(ctx, name, version, variant); err != nil {
+		return modelFile{}, err
 	}
 	return f, nil
 }
 
-// modelFile answers a model file download with http.ServeContent, which handles
-// If-None-Match (304) and Range (206, 416); onnx nil means the client's copy is current.
+// modelFile answers a model file download with http.ServeContent, which handles HEAD,
+// If-None-Match (304), Range (206, 416) and If-Range (the whole file when it names
+// another one); onnx nil means the client's copy is current.
 type modelFile struct {
+	method   string
 	name     string
 	etag     string
 	modified time.Time
@@ -110,23 +169,27 @@ func (f modelFile) VisitGetModelFileResponse(w http.ResponseWriter) error {
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Disposition", `attachment; filename="`+f.name+`"`)
 	// ServeContent reads only the method and the conditional and range headers.
-	r := &http.Request{Method: http.MethodGet, Header: http.Header{}}
-	if f.params.IfNoneMatch != nil {
-		r.Header.Set("If-None-Match", *f.params.IfNoneMatch)
-	}
-	if f.params.Range != nil {
-		r.Header.Set("Range", *f.params.Range)
+	r := &http.Request{Method: f.method, Header: http.Header{}}
+	for name, value := range map[string]*string{"If-None-Match": f.params.IfNoneMatch, "Range": f.params.Range, "If-Range": f.params.IfRange} {
+		if value != nil {
+			r.Header.Set(name, *value)
+		}
 	}
 	http.ServeContent(w, r, f.name, f.modified, bytes.NewReader(f.onnx))
 	return nil
 }
 
-// etagMatches reports whether an If-None-Match header lists the entity tag of sha256
-// (weak comparison, as RFC 9110 asks for If-None-Match).
-func etagMatches(header, sha256 string) bool {
+func (f modelFile) VisitHeadModelFileResponse(w http.ResponseWriter) error {
+	return f.VisitGetModelFileResponse(w)
+}
+
+// etagMatches reports whether an If-None-Match header lists etag (weak comparison, as
+// RFC 9110 asks for If-None-Match).
+func etagMatches(header, etag string) bool {
+	etag = strings.TrimPrefix(etag, "W/")
 	for tag := range strings.SplitSeq(header, ",") {
 		tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
-		if tag == "*" || tag == `"`+sha256+`"` {
+		if tag == "*" || tag == etag {
 			return true
 		}
 	}

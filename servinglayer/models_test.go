@@ -147,7 +147,44 @@ func TestModelDistribution(t *testing.T) {
 		if r := s.get("/v1/models/demo/versions/1/fp16.onnx"); r.status != http.StatusBadRequest {
 			t.Errorf("unknown variant: status %d", r.status)
 		}
+		// If-Range: the part while the client's copy is this file, else the whole file.
+		r = s.get(path, "Range", "bytes=0-9", "If-Range", etag)
+		if r.status != http.StatusPartialContent || !bytes.Equal(r.body, fp32[:10]) {
+			t.Errorf("If-Range of this file: status %d", r.status)
+		}
+		r = s.get(path, "Range", "bytes=0-9", "If-Range", `"another"`)
+		if r.status != http.StatusOK || !bytes.Equal(r.body, fp32) {
+			t.Errorf("If-Range of another file: status %d, %d bytes", r.status, len(r.body))
+		}
+		r = s.do(http.MethodHead, path, nil)
+		if r.status != http.StatusOK || len(r.body) != 0 || r.header.Get("ETag") != etag || r.header.Get("Content-Length") != fmt.Sprint(len(fp32)) {
+			t.Errorf("HEAD: status %d, %d bytes, headers %v", r.status, len(r.body), r.header)
+		}
+		if r := s.do(http.MethodHead, path, nil, "If-None-Match", etag); r.status != http.StatusNotModified {
+			t.Errorf("HEAD If-None-Match: status %d", r.status)
+		}
+		if r := s.do(http.MethodHead, "/v1/models/demo/versions/7/fp32.onnx", nil); r.status != http.StatusNotFound || len(r.body) != 0 {
+			t.Errorf("HEAD of no file: status %d", r.status)
+		}
 	})
+
+	// manifestETag gets the manifest and checks its caching headers.
+	manifestETag := func(t *testing.T) string {
+		t.Helper()
+		r := s.get("/v1/models/demo")
+		etag := r.header.Get("ETag")
+		if r.status != http.StatusOK || !strings.HasPrefix(etag, `W/"`) || r.header.Get("Cache-Control") != "no-cache" {
+			t.Fatalf("manifest: status %d, headers %v", r.status, r.header)
+		}
+		if r := s.get("/v1/models/demo", "If-None-Match", etag); r.status != http.StatusNotModified || len(r.body) != 0 || r.header.Get("ETag") != etag {
+			t.Errorf("manifest If-None-Match: status %d", r.status)
+		}
+		if r := s.do(http.MethodHead, "/v1/models/demo", nil); r.status != http.StatusOK || len(r.body) != 0 || r.header.Get("ETag") != etag {
+			t.Errorf("manifest HEAD: status %d, headers %v", r.status, r.header)
+		}
+		return etag
+	}
+	active1 := manifestETag(t)
 
 	t.Run("activate and roll back", func(t *testing.T) {
 		var v2 api.ModelVersion
@@ -175,6 +212,20 @@ func TestModelDistribution(t *testing.T) {
 		}
 		if r := s.post("/v1/models/demo/rollback", "", admin...); r.status != http.StatusConflict {
 			t.Errorf("rollback past the first: status %d: %s", r.status, r.body)
+		}
+	})
+
+	t.Run("manifest ETag follows the versions", func(t *testing.T) {
+		rolledBack := manifestETag(t) // v1 active again, v2 registered
+		if r := s.post("/v1/models/demo/activate", `{"version": 2}`, admin...); r.status != http.StatusOK {
+			t.Fatalf("activate: status %d", r.status)
+		}
+		active2 := manifestETag(t)
+		if rolledBack == active1 || active2 == rolledBack {
+			t.Errorf("ETags %s (v1), %s (v1, v2 added), %s (v2 active): want each different", active1, rolledBack, active2)
+		}
+		if r := s.get("/v1/models/demo", "If-None-Match", rolledBack); r.status != http.StatusOK {
+			t.Errorf("If-None-Match of the manifest before activation: status %d", r.status)
 		}
 	})
 }

@@ -2,13 +2,16 @@ package servinglayer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/servinglayer/api"
+	"github.com/lambda-platform/lambda/servinglayer/oip"
 )
 
 // Open Inference Protocol constants.
@@ -18,18 +21,42 @@ const (
 )
 
 func (h handlers) OipServerMetadata(context.Context, api.OipServerMetadataRequestObject) (api.OipServerMetadataResponseObject, error) {
-	return api.OipServerMetadata200JSONResponse{Name: "lambda", Version: h.cfg.Version, Extensions: []string{}}, nil
+	return api.OipServerMetadata200JSONResponse{Name: "lambda", Version: h.cfg.Version, Extensions: []string{oip.Extension}}, nil
 }
 
 func (h handlers) OipLive(context.Context, api.OipLiveRequestObject) (api.OipLiveResponseObject, error) {
 	return api.OipLive200JSONResponse{Live: true}, nil
 }
 
+// OipReady is KServe's server readiness: every model with an active version is loaded
+// and scores. The platform's dependencies are /readyz's.
 func (h handlers) OipReady(ctx context.Context, _ api.OipReadyRequestObject) (api.OipReadyResponseObject, error) {
-	if len(h.failing(ctx)) > 0 {
+	if err := h.modelsReady(ctx); err != nil {
+		h.log.Debug("models not ready", "err", err)
 		return api.OipReady503JSONResponse{Ready: false}, nil
 	}
 	return api.OipReady200JSONResponse{Ready: true}, nil
+}
+
+// modelsReady loads the active version of every model if needed; the first that does
+// not load is the error.
+func (h handlers) modelsReady(ctx context.Context) error {
+	if h.deps.Models == nil || h.deps.Scorers == nil {
+		return fmt.Errorf("models: %w", errNotConfigured)
+	}
+	models, err := h.deps.Models.Models(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range models {
+		if m.ActiveVersion == 0 {
+			continue
+		}
+		if err := h.deps.Scorers.Use(ctx, m.Name, 0, func(*inference.Model) error { return nil }); err != nil {
+			return fmt.Errorf("model %s: %w", m.Name, err)
+		}
+	}
+	return nil
 }
 
 func (h handlers) OipModelMetadata(ctx context.Context, req api.OipModelMetadataRequestObject) (api.OipModelMetadataResponseObject, error) {
@@ -137,51 +164,39 @@ func (h handlers) modelReady(ctx context.Context, name string, version int64) (a
 }
 
 func (h handlers) OipInfer(ctx context.Context, req api.OipInferRequestObject) (api.OipInferResponseObject, error) {
-	out, err := h.infer(ctx, req.Name, 0, req.Body)
-	if err != nil {
-		return nil, err
-	}
-	return api.OipInfer200JSONResponse{OIPInferJSONResponse: out}, nil
+	return h.infer(ctx, req.Name, 0, req.Body)
 }
 
 func (h handlers) OipInferVersion(ctx context.Context, req api.OipInferVersionRequestObject) (api.OipInferVersionResponseObject, error) {
-	out, err := h.infer(ctx, req.Name, oipVersion(req.Version), req.Body)
-	if err != nil {
-		return nil, err
-	}
-	return api.OipInferVersion200JSONResponse{OIPInferJSONResponse: out}, nil
+	return h.infer(ctx, req.Name, oipVersion(req.Version), req.Body)
 }
 
-// infer scores the request's one FP32 [N, F] input with the model name at version
-// (0: the active version). It checks the request body's schema rules itself (the
-// validator leaves this body to it, x-lambda-checked-by-handler), then the model's.
-func (h handlers) infer(ctx context.Context, name string, version int64, req *api.OIPInferRequest) (api.OIPInferJSONResponse, error) {
+// infer scores the request's one [N, F] input with the model name at version (0: the
+// active version). It checks the request body's schema rules itself (the validator
+// leaves this body to it, x-lambda-checked-by-handler), then the model's. The input's
+// values, of any numeric datatype, are converted to the models' FP32.
+func (h handlers) infer(ctx context.Context, name string, version int64, req *api.OIPInferRequest) (inferResponse, error) {
 	if len(req.Inputs) != 1 {
-		return api.OIPInferJSONResponse{}, badRequest("inputs: %d inputs; the models served take exactly one", len(req.Inputs))
+		return inferResponse{}, badRequest("inputs: %d inputs; the models served take exactly one", len(req.Inputs))
 	}
 	in := req.Inputs[0]
-	switch {
-	case in.Name == "":
-		return api.OIPInferJSONResponse{}, badRequest("inputs[0].name: missing")
-	case len(in.Shape) != 2:
-		return api.OIPInferJSONResponse{}, badRequest("inputs[0].shape: %v; want [N, F], N rows of F features", in.Shape)
-	case in.Datatype != oipFP32:
-		return api.OIPInferJSONResponse{}, badRequest("inputs[0].datatype: %q; the models served take %s", in.Datatype, oipFP32)
+	if in.Name == "" {
+		return inferResponse{}, badRequest("inputs[0].name: missing")
+	}
+	values, err := oip.Tensor("inputs[0]", in)
+	if err != nil {
+		return inferResponse{}, err
 	}
 	rows, width := in.Shape[0], in.Shape[1]
-	n := int64(len(in.Data))
-	if rows < 1 || width < 1 || n%width != 0 || n/width != rows {
-		return api.OIPInferJSONResponse{}, badRequest("inputs[0].data: %d values do not fill shape [%d, %d]", n, rows, width)
-	}
 	if h.deps.Scorers == nil {
-		return api.OIPInferJSONResponse{}, fmt.Errorf("inference: %w", errNotConfigured)
+		return inferResponse{}, fmt.Errorf("inference: %w", errNotConfigured)
 	}
-	out := api.OIPInferJSONResponse{ModelName: name, Id: req.Id}
-	var sig inference.Signature
-	err := h.deps.Scorers.Use(ctx, name, version, func(m *inference.Model) error {
+	out := inferResponse{OIPInferResponse: api.OIPInferResponse{ModelName: name, Id: req.Id}}
+	binary := req.Parameters != nil && req.Parameters.BinaryDataOutput != nil && *req.Parameters.BinaryDataOutput
+	err = h.deps.Scorers.Use(ctx, name, version, func(m *inference.Model) error {
 		meta := m.Meta()
-		var err error
-		if sig, err = h.deps.Scorers.Signature(ctx, name, meta.Version); err != nil {
+		sig, err := h.deps.Scorers.Signature(ctx, name, meta.Version)
+		if err != nil {
 			return err
 		}
 		switch {
@@ -195,17 +210,24 @@ func (h handlers) infer(ctx context.Context, name string, version int64, req *ap
 				if o.Name != sig.Output {
 					return badRequest("outputs[%d].name: model %s has output %q, not %q", i, meta, sig.Output, o.Name)
 				}
+				if o.Parameters != nil && o.Parameters.BinaryData != nil {
+					binary = *o.Parameters.BinaryData
+				}
 			}
 		}
-		var scores []float32
-		if rows == 1 { // the common case, on the model's shortest path
-			score, err := m.ScoreOne(ctx, in.Data)
+		scores := []float32{}
+		switch {
+		case rows == 0:
+		case rows == 1: // the common case, on the model's shortest path
+			score, err := m.ScoreOne(ctx, values)
 			if err != nil {
 				return err
 			}
-			scores = []float32{score}
-		} else if scores, err = m.ScoreFlat(ctx, in.Data, int(width)); err != nil {
-			return err
+			scores = append(scores, score)
+		default:
+			if scores, err = m.ScoreFlat(ctx, values, int(width)); err != nil {
+				return err
+			}
 		}
 		v := strconv.FormatInt(meta.Version, 10)
 		out.ModelVersion = &v
@@ -213,10 +235,51 @@ func (h handlers) infer(ctx context.Context, name string, version int64, req *ap
 		return nil
 	})
 	if err != nil {
-		return api.OIPInferJSONResponse{}, err
+		return inferResponse{}, err
+	}
+	if binary {
+		out.binary = oip.AppendFP32(nil, out.Outputs[0].Data)
+		size := int64(len(out.binary))
+		out.Outputs[0].Data = nil
+		out.Outputs[0].Parameters = &struct {
+			BinaryDataSize *int64 `json:"binary_data_size,omitempty"`
+		}{&size}
 	}
 	h.metrics.inferRows.WithLabelValues(name).Add(float64(rows))
 	return out, nil
+}
+
+// inferResponse is an infer answer: all JSON, or with the binary tensor data extension
+// the JSON header, its length in Inference-Header-Content-Length, and the outputs'
+// little-endian bytes after it.
+type inferResponse struct {
+	api.OIPInferResponse
+	binary []byte // the outputs' binary section; nil for an all-JSON answer
+}
+
+func (r inferResponse) VisitOipInferResponse(w http.ResponseWriter) error {
+	if r.binary == nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		return json.NewEncoder(w).Encode(r.OIPInferResponse)
+	}
+	header, err := json.Marshal(r.OIPInferResponse)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set(oip.HeaderLength, strconv.Itoa(len(header)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(header)+len(r.binary)))
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(header); err != nil {
+		return err
+	}
+	_, err = w.Write(r.binary)
+	return err
+}
+
+func (r inferResponse) VisitOipInferVersionResponse(w http.ResponseWriter) error {
+	return r.VisitOipInferResponse(w)
 }
 
 // oipVersion parses a version the schema's pattern has checked (1 to 9 digits).

@@ -54,6 +54,9 @@ type Config struct {
 	BatchSchedule Schedule
 	// Version is the server version the inference protocol reports.
 	Version string
+	// CORSOrigins may call the read, infer and download endpoints from a browser
+	// (exact origins, or patterns with *); none by default.
+	CORSOrigins []string
 }
 
 func (c Config) withDefaults() Config {
@@ -185,6 +188,7 @@ func NewServer(deps Deps, cfg Config) (*Server, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
+	e.Binder = binder{}
 	s.echo = e
 	v, err := s.newValidator(spec)
 	if err != nil {

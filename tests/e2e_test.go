@@ -22,7 +22,6 @@ import (
 
 	"github.com/lambda-platform/lambda/batchlayer/archiver"
 	"github.com/lambda-platform/lambda/inference"
-	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
@@ -71,22 +70,8 @@ func TestLambdaEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 
-	lib, err := ortenv.Library()
-	if err != nil {
-		t.Fatalf("ONNX Runtime: %v", err)
-	}
-	if err := inference.InitRuntime(lib); err != nil {
-		t.Fatalf("ONNX Runtime: %v", err)
-	}
-	pool, pgURL := testenv.EmptyPostgres(t)
-	_, chDB := testenv.EmptyClickHouse(t)
-	token := randomToken(t)
-	env := append(upEnv(t, pgURL, chDB),
-		"LAMBDA_ADMIN_TOKEN="+token,
-		"LAMBDA_ORT_LIB="+lib,
-		"LAMBDA_MODEL="+e2eModel,
-		"LAMBDA_BATCH_SCHEDULE=@every 24h", // only the run this test triggers
-	)
+	pool, env, token := freshPlatform(t)
+	env = append(env, "LAMBDA_MODEL="+e2eModel)
 
 	// 1. A trained, active model before anything scores.
 	run(t, ctx, env, "migrate")

@@ -18,8 +18,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/ortenv"
 	"github.com/lambda-platform/lambda/internal/store"
+	"github.com/lambda-platform/lambda/internal/testenv"
 )
 
 // lambdaBin is the binary under test, built once by TestMain.
@@ -173,6 +177,25 @@ func dropDatabase(t *testing.T, url string) {
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{cfg.Database}.Sanitize()+" WITH (FORCE)"); err != nil {
 		t.Errorf("drop database %s: %v", cfg.Database, err)
 	}
+}
+
+// freshPlatform initialises the ONNX Runtime in the test process and returns empty
+// databases and the environment of `lambda` commands on them (upEnv) with an admin
+// token, the runtime library and no scheduled batch run (only those a test triggers).
+func freshPlatform(t *testing.T) (pool *pgxpool.Pool, env []string, token string) {
+	t.Helper()
+	lib, err := ortenv.Library()
+	if err != nil {
+		t.Fatalf("ONNX Runtime: %v", err)
+	}
+	if err := inference.InitRuntime(lib); err != nil {
+		t.Fatalf("ONNX Runtime: %v", err)
+	}
+	pool, pgURL := testenv.EmptyPostgres(t)
+	_, chDB := testenv.EmptyClickHouse(t)
+	token = randomToken(t)
+	env = append(upEnv(t, pgURL, chDB), "LAMBDA_ADMIN_TOKEN="+token, "LAMBDA_ORT_LIB="+lib, "LAMBDA_BATCH_SCHEDULE=@every 24h")
+	return pool, env, token
 }
 
 // upEnv is the environment of a `lambda` command on the test's own databases, the

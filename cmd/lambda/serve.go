@@ -37,6 +37,7 @@ type apiConfig struct {
 	LookupTimeout time.Duration
 	SpeedCacheMB  int
 	GCHeadroomMB  int
+	CORSOrigins   []string
 
 	// gcHeadroomDefault is the command's default of GCHeadroomMB: `up` runs batch runs,
 	// the archiver and the speed layer in the API's process, whose bursts of allocation
@@ -59,6 +60,8 @@ func (c *apiConfig) Register(f *config.Flags) {
 		"MiB of speed rows cached until PostgreSQL announces they changed")
 	f.Int(&c.GCHeadroomMB, "gc-headroom-mb", "LAMBDA_GC_HEADROOM_MB", cmp.Or(c.gcHeadroomDefault, gctune.DefaultHeadroomMB),
 		"heap growth in MiB allowed between garbage collections at least (fewer pauses under load; 0, or GOGC set: Go's default)")
+	f.List(&c.CORSOrigins, "cors-origins", "LAMBDA_CORS_ORIGINS", "",
+		"comma-separated origins (or patterns with *) whose browser pages may call the read, infer and download endpoints (none: same-origin only)")
 }
 
 // LogValue masks the tokens.
@@ -72,7 +75,8 @@ func (c apiConfig) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("admin_token", masked(c.AdminToken)),
 		slog.String("read_token", masked(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
 		slog.Duration("timeout", c.Timeout),
-		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("speed_cache_mb", c.SpeedCacheMB), slog.Int("gc_headroom_mb", c.GCHeadroomMB))
+		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("speed_cache_mb", c.SpeedCacheMB), slog.Int("gc_headroom_mb", c.GCHeadroomMB),
+		slog.Any("cors_origins", c.CORSOrigins))
 }
 
 // serveConfig is the batch commands' config (databases, broker, model, spec, schedule:
@@ -201,7 +205,8 @@ func runAPI(ctx context.Context, d apiDeps) error {
 		FeatureNames: d.Spec.FeatureNames(), Checks: checks,
 	}, servinglayer.Config{
 		AdminToken: d.Config.AdminToken, ReadToken: d.Config.ReadToken, BatchGetLimit: d.Config.BatchGetLimit,
-		RequestTimeout: d.Config.Timeout, BatchSchedule: d.Schedule, Version: version, MaxClockSkew: d.Kafka.MaxClockSkew,
+		RequestTimeout: d.Config.Timeout, BatchSchedule: d.Schedule, Version: version,
+		MaxClockSkew: d.Kafka.MaxClockSkew, CORSOrigins: d.Config.CORSOrigins,
 	})
 	if err != nil {
 		return err

@@ -105,13 +105,40 @@ func (e ModelVersionStatus) Valid() bool {
 
 // Defines values for OIPInputDatatype.
 const (
-	FP32 OIPInputDatatype = "FP32"
+	FP32   OIPInputDatatype = "FP32"
+	FP64   OIPInputDatatype = "FP64"
+	INT16  OIPInputDatatype = "INT16"
+	INT32  OIPInputDatatype = "INT32"
+	INT64  OIPInputDatatype = "INT64"
+	INT8   OIPInputDatatype = "INT8"
+	UINT16 OIPInputDatatype = "UINT16"
+	UINT32 OIPInputDatatype = "UINT32"
+	UINT64 OIPInputDatatype = "UINT64"
+	UINT8  OIPInputDatatype = "UINT8"
 )
 
 // Valid indicates whether the value is a known member of the OIPInputDatatype enum.
 func (e OIPInputDatatype) Valid() bool {
 	switch e {
 	case FP32:
+		return true
+	case FP64:
+		return true
+	case INT16:
+		return true
+	case INT32:
+		return true
+	case INT64:
+		return true
+	case INT8:
+		return true
+	case UINT16:
+		return true
+	case UINT32:
+		return true
+	case UINT64:
+		return true
+	case UINT8:
 		return true
 	default:
 		return false
@@ -154,18 +181,54 @@ func (e ReadinessStatus) Valid() bool {
 	}
 }
 
+// Defines values for ModelFileName.
+const (
+	ModelFileNameFp32Onnx ModelFileName = "fp32.onnx"
+	ModelFileNameInt8Onnx ModelFileName = "int8.onnx"
+)
+
+// Valid indicates whether the value is a known member of the ModelFileName enum.
+func (e ModelFileName) Valid() bool {
+	switch e {
+	case ModelFileNameFp32Onnx:
+		return true
+	case ModelFileNameInt8Onnx:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetModelFileParamsFile.
 const (
-	Fp32Onnx GetModelFileParamsFile = "fp32.onnx"
-	Int8Onnx GetModelFileParamsFile = "int8.onnx"
+	GetModelFileParamsFileFp32Onnx GetModelFileParamsFile = "fp32.onnx"
+	GetModelFileParamsFileInt8Onnx GetModelFileParamsFile = "int8.onnx"
 )
 
 // Valid indicates whether the value is a known member of the GetModelFileParamsFile enum.
 func (e GetModelFileParamsFile) Valid() bool {
 	switch e {
-	case Fp32Onnx:
+	case GetModelFileParamsFileFp32Onnx:
 		return true
-	case Int8Onnx:
+	case GetModelFileParamsFileInt8Onnx:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HeadModelFileParamsFile.
+const (
+	HeadModelFileParamsFileFp32Onnx HeadModelFileParamsFile = "fp32.onnx"
+	HeadModelFileParamsFileInt8Onnx HeadModelFileParamsFile = "int8.onnx"
+)
+
+// Valid indicates whether the value is a known member of the HeadModelFileParamsFile enum.
+func (e HeadModelFileParamsFile) Valid() bool {
+	switch e {
+	case HeadModelFileParamsFileFp32Onnx:
+		return true
+	case HeadModelFileParamsFileInt8Onnx:
 		return true
 	default:
 		return false
@@ -271,9 +334,21 @@ type Cutoff struct {
 	Offsets []int64 `json:"offsets"`
 }
 
-// Error defines model for Error.
+// Error `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type Error struct {
-	Error string `json:"error"`
+	// Code The problem, for programs (servinglayer/README.md lists them).
+	Code string `json:"code"`
+
+	// Detail The message, as `error`.
+	Detail string `json:"detail"`
+	Error  string `json:"error"`
+	Status int    `json:"status"`
+
+	// Title The status's phrase.
+	Title string `json:"title"`
+
+	// Type `about:blank`
+	Type string `json:"type"`
 }
 
 // EventsAccepted defines model for EventsAccepted.
@@ -370,10 +445,16 @@ type OIPInferRequest struct {
 	Id      *string    `json:"id,omitempty"`
 	Inputs  []OIPInput `json:"inputs"`
 	Outputs *[]struct {
-		Name       string                  `json:"name"`
-		Parameters *map[string]interface{} `json:"parameters,omitempty"`
+		Name       string `json:"name"`
+		Parameters *struct {
+			// BinaryData This output as binary data (the binary tensor data extension).
+			BinaryData *bool `json:"binary_data,omitempty"`
+		} `json:"parameters,omitempty"`
 	} `json:"outputs,omitempty"`
-	Parameters *map[string]interface{} `json:"parameters,omitempty"`
+	Parameters *struct {
+		// BinaryDataOutput Every output as binary data (the binary tensor data extension).
+		BinaryDataOutput *bool `json:"binary_data_output,omitempty"`
+	} `json:"parameters,omitempty"`
 }
 
 // OIPInferResponse defines model for OIPInferResponse.
@@ -386,17 +467,27 @@ type OIPInferResponse struct {
 
 // OIPInput defines model for OIPInput.
 type OIPInput struct {
-	// Data The N·F values, row after row.
-	Data       []float32               `json:"data"`
-	Datatype   OIPInputDatatype        `json:"datatype"`
-	Name       string                  `json:"name"`
-	Parameters *map[string]interface{} `json:"parameters,omitempty"`
+	// Data The N·F values row after row, flat or nested ([[...], [...]]); absent when
+	// the input is in the binary section.
+	Data *TensorData `json:"data,omitempty"`
 
-	// Shape [N, F]: N rows of the model's F features.
+	// Datatype The models take FP32; the other numeric types are converted to it (FP64
+	// rounded to the nearest FP32; integers exact up to 2^24 in magnitude, rounded
+	// beyond). BOOL, BYTES, FP16 and BF16 are answered 400.
+	Datatype   OIPInputDatatype `json:"datatype"`
+	Name       string           `json:"name"`
+	Parameters *struct {
+		// BinaryDataSize The input's data is this many bytes of the binary section, not `data`.
+		BinaryDataSize *int64 `json:"binary_data_size,omitempty"`
+	} `json:"parameters,omitempty"`
+
+	// Shape [N, F]: N rows (0 for none) of the model's F features.
 	Shape []int64 `json:"shape"`
 }
 
-// OIPInputDatatype defines model for OIPInput.Datatype.
+// OIPInputDatatype The models take FP32; the other numeric types are converted to it (FP64
+// rounded to the nearest FP32; integers exact up to 2^24 in magnitude, rounded
+// beyond). BOOL, BYTES, FP16 and BF16 are answered 400.
 type OIPInputDatatype string
 
 // OIPLive defines model for OIPLive.
@@ -429,10 +520,15 @@ type OIPModelReady struct {
 
 // OIPOutput defines model for OIPOutput.
 type OIPOutput struct {
-	Data     []float32 `json:"data"`
-	Datatype string    `json:"datatype"`
-	Name     string    `json:"name"`
-	Shape    []int64   `json:"shape"`
+	// Data One score per row; absent when the output is in the binary section.
+	Data       []float32 `json:"data,omitzero"`
+	Datatype   string    `json:"datatype"`
+	Name       string    `json:"name"`
+	Parameters *struct {
+		// BinaryDataSize The output is this many bytes of the binary section, not `data`.
+		BinaryDataSize *int64 `json:"binary_data_size,omitempty"`
+	} `json:"parameters,omitempty"`
+	Shape []int64 `json:"shape"`
 }
 
 // OIPReady defines model for OIPReady.
@@ -557,37 +653,49 @@ type TriggerResponse struct {
 // EntityID defines model for EntityID.
 type EntityID = string
 
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
+// IfRange defines model for IfRange.
+type IfRange = string
+
+// ModelFileName defines model for ModelFileName.
+type ModelFileName string
+
 // ModelName defines model for ModelName.
 type ModelName = string
 
 // OIPVersion defines model for OIPVersion.
 type OIPVersion = string
 
+// Range defines model for Range.
+type Range = string
+
 // VersionNumber defines model for VersionNumber.
 type VersionNumber = int64
 
-// BadRequest defines model for BadRequest.
+// BadRequest `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type BadRequest = Error
 
-// Conflict defines model for Conflict.
+// Conflict `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type Conflict = Error
 
-// Forbidden defines model for Forbidden.
+// Forbidden `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type Forbidden = Error
 
-// NotFound defines model for NotFound.
+// NotFound `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type NotFound = Error
 
 // OIPInfer defines model for OIPInfer.
 type OIPInfer = OIPInferResponse
 
-// TooLarge defines model for TooLarge.
+// TooLarge `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type TooLarge = Error
 
-// Unauthorized defines model for Unauthorized.
+// Unauthorized `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type Unauthorized = Error
 
-// Unavailable defines model for Unavailable.
+// Unavailable `error` (the inference protocol's) and RFC 9457 problem details; `code` is stable.
 type Unavailable = Error
 
 // OIPInferBody defines model for OIPInferBody.
@@ -596,6 +704,16 @@ type OIPInferBody = OIPInferRequest
 // ListBatchRunsParams defines parameters for ListBatchRuns.
 type ListBatchRunsParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// GetModelParams defines parameters for GetModel.
+type GetModelParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// HeadModelParams defines parameters for HeadModel.
+type HeadModelParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
 // ActivateModelVersionJSONBody defines parameters for ActivateModelVersion.
@@ -621,12 +739,23 @@ type UploadModelVersionMultipartBody struct {
 
 // GetModelFileParams defines parameters for GetModelFile.
 type GetModelFileParams struct {
-	IfNoneMatch *string `json:"If-None-Match,omitempty"`
-	Range       *string `json:"Range,omitempty"`
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+	Range       *Range       `json:"Range,omitempty"`
+	IfRange     *IfRange     `json:"If-Range,omitempty"`
 }
 
 // GetModelFileParamsFile defines parameters for GetModelFile.
 type GetModelFileParamsFile string
+
+// HeadModelFileParams defines parameters for HeadModelFile.
+type HeadModelFileParams struct {
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+	Range       *Range       `json:"Range,omitempty"`
+	IfRange     *IfRange     `json:"If-Range,omitempty"`
+}
+
+// HeadModelFileParamsFile defines parameters for HeadModelFile.
+type HeadModelFileParamsFile string
 
 // TriggerBatchRunJSONRequestBody defines body for TriggerBatchRun for application/json ContentType.
 type TriggerBatchRunJSONRequestBody = TriggerRequest
@@ -745,7 +874,10 @@ type ServerInterface interface {
 	ListModels(ctx echo.Context) error
 	// GetModel A model's manifest for edge clients
 	// (GET /v1/models/{name})
-	GetModel(ctx echo.Context, name ModelName) error
+	GetModel(ctx echo.Context, name ModelName, params GetModelParams) error
+	// HeadModel The manifest's headers (ETag) without its body
+	// (HEAD /v1/models/{name})
+	HeadModel(ctx echo.Context, name ModelName, params HeadModelParams) error
 	// ActivateModelVersion Make a version the active one
 	// (POST /v1/models/{name}/activate)
 	ActivateModelVersion(ctx echo.Context, name ModelName) error
@@ -758,6 +890,9 @@ type ServerInterface interface {
 	// GetModelFile Download a version's ONNX file
 	// (GET /v1/models/{name}/versions/{version}/{file})
 	GetModelFile(ctx echo.Context, name ModelName, version VersionNumber, file GetModelFileParamsFile, params GetModelFileParams) error
+	// HeadModelFile A version's ONNX file's headers (ETag, size) without its body
+	// (HEAD /v1/models/{name}/versions/{version}/{file})
+	HeadModelFile(ctx echo.Context, name ModelName, version VersionNumber, file HeadModelFileParamsFile, params HeadModelFileParams) error
 	// BatchGetPredictions Merged predictions of many entities in one call
 	// (POST /v1/predictions:batchGet)
 	BatchGetPredictions(ctx echo.Context) error
@@ -926,8 +1061,64 @@ func (w *ServerInterfaceWrapper) GetModel(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter name: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetModelParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.GetModel(ctx, name)
+	err = w.Handler.GetModel(ctx, name, params)
+	return err
+}
+
+// HeadModel converts echo context to params.
+func (w *ServerInterfaceWrapper) HeadModel(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "name" -------------
+	var name ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", ctx.Param("name"), &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter name: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params HeadModelParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.HeadModel(ctx, name, params)
 	return err
 }
 
@@ -1012,7 +1203,7 @@ func (w *ServerInterfaceWrapper) GetModelFile(ctx echo.Context) error {
 	headers := ctx.Request().Header
 	// ------------- Optional header parameter "If-None-Match" -------------
 	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
-		var IfNoneMatch string
+		var IfNoneMatch IfNoneMatch
 		n := len(valueList)
 		if n != 1 {
 			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
@@ -1027,7 +1218,7 @@ func (w *ServerInterfaceWrapper) GetModelFile(ctx echo.Context) error {
 	}
 	// ------------- Optional header parameter "Range" -------------
 	if valueList, found := headers[http.CanonicalHeaderKey("Range")]; found {
-		var Range string
+		var Range Range
 		n := len(valueList)
 		if n != 1 {
 			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Range, got %d", n))
@@ -1040,9 +1231,106 @@ func (w *ServerInterfaceWrapper) GetModelFile(ctx echo.Context) error {
 
 		params.Range = &Range
 	}
+	// ------------- Optional header parameter "If-Range" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Range")]; found {
+		var IfRange IfRange
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Range, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Range", valueList[0], &IfRange, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Range: %s", err))
+		}
+
+		params.IfRange = &IfRange
+	}
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetModelFile(ctx, name, version, file, params)
+	return err
+}
+
+// HeadModelFile converts echo context to params.
+func (w *ServerInterfaceWrapper) HeadModelFile(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "name" -------------
+	var name ModelName
+
+	err = runtime.BindStyledParameterWithOptions("simple", "name", ctx.Param("name"), &name, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter name: %s", err))
+	}
+
+	// ------------- Path parameter "version" -------------
+	var version VersionNumber
+
+	err = runtime.BindStyledParameterWithOptions("simple", "version", ctx.Param("version"), &version, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter version: %s", err))
+	}
+
+	// ------------- Path parameter "file" -------------
+	var file HeadModelFileParamsFile
+
+	err = runtime.BindStyledParameterWithOptions("simple", "file", ctx.Param("file"), &file, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter file: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params HeadModelFileParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+	}
+	// ------------- Optional header parameter "Range" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Range")]; found {
+		var Range Range
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Range, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Range", valueList[0], &Range, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Range: %s", err))
+		}
+
+		params.Range = &Range
+	}
+	// ------------- Optional header parameter "If-Range" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Range")]; found {
+		var IfRange IfRange
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Range, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Range", valueList[0], &IfRange, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Range: %s", err))
+		}
+
+		params.IfRange = &IfRange
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.HeadModelFile(ctx, name, version, file, params)
 	return err
 }
 
@@ -1261,10 +1549,12 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v1/batch/schedule", wrapper.GetBatchSchedule, options.OperationMiddlewares["getBatchSchedule"]...)
 	router.GET(options.BaseURL+"/v1/models", wrapper.ListModels, options.OperationMiddlewares["listModels"]...)
 	router.GET(options.BaseURL+"/v1/models/:name", wrapper.GetModel, options.OperationMiddlewares["getModel"]...)
+	router.HEAD(options.BaseURL+"/v1/models/:name", wrapper.HeadModel, options.OperationMiddlewares["headModel"]...)
 	router.POST(options.BaseURL+"/v1/models/:name/versions", wrapper.UploadModelVersion, options.OperationMiddlewares["uploadModelVersion"]...)
 	router.POST(options.BaseURL+"/v1/models/:name/activate", wrapper.ActivateModelVersion, options.OperationMiddlewares["activateModelVersion"]...)
 	router.POST(options.BaseURL+"/v1/models/:name/rollback", wrapper.RollbackModel, options.OperationMiddlewares["rollbackModel"]...)
 	router.GET(options.BaseURL+"/v1/models/:name/versions/:version/:file", wrapper.GetModelFile, options.OperationMiddlewares["getModelFile"]...)
+	router.HEAD(options.BaseURL+"/v1/models/:name/versions/:version/:file", wrapper.HeadModelFile, options.OperationMiddlewares["headModelFile"]...)
 	router.GET(options.BaseURL+"/v2", wrapper.OipServerMetadata, options.OperationMiddlewares["oipServerMetadata"]...)
 	router.GET(options.BaseURL+"/v2/health/live", wrapper.OipLive, options.OperationMiddlewares["oipLive"]...)
 	router.GET(options.BaseURL+"/v2/health/ready", wrapper.OipReady, options.OperationMiddlewares["oipReady"]...)
@@ -1279,7 +1569,14 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 type BadRequestJSONResponse Error
 
-type ConflictJSONResponse Error
+type ConflictResponseHeaders struct {
+	RetryAfter *int
+}
+type ConflictJSONResponse struct {
+	Body Error
+
+	Headers ConflictResponseHeaders
+}
 
 type ForbiddenJSONResponse Error
 
@@ -1295,7 +1592,14 @@ type TooLargeJSONResponse Error
 
 type UnauthorizedJSONResponse Error
 
-type UnavailableJSONResponse Error
+type UnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type UnavailableJSONResponse struct {
+	Body Error
+
+	Headers UnavailableResponseHeaders
+}
 
 type GetHealthzRequestObject struct {
 }
@@ -1408,10 +1712,13 @@ type ListBatchRuns503JSONResponse struct{ UnavailableJSONResponse }
 func (response ListBatchRuns503JSONResponse) VisitListBatchRunsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1500,10 +1807,13 @@ type TriggerBatchRun409JSONResponse struct{ ConflictJSONResponse }
 func (response TriggerBatchRun409JSONResponse) VisitTriggerBatchRunResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1514,10 +1824,13 @@ type TriggerBatchRun503JSONResponse struct{ UnavailableJSONResponse }
 func (response TriggerBatchRun503JSONResponse) VisitTriggerBatchRunResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1592,10 +1905,13 @@ type GetBatchRun503JSONResponse struct{ UnavailableJSONResponse }
 func (response GetBatchRun503JSONResponse) VisitGetBatchRunResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1705,10 +2021,13 @@ type GetFeatures503JSONResponse struct{ UnavailableJSONResponse }
 func (response GetFeatures503JSONResponse) VisitGetFeaturesResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1783,10 +2102,13 @@ type GetPrediction503JSONResponse struct{ UnavailableJSONResponse }
 func (response GetPrediction503JSONResponse) VisitGetPredictionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1861,10 +2183,13 @@ type PostEvents503JSONResponse struct{ UnavailableJSONResponse }
 func (response PostEvents503JSONResponse) VisitPostEventsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -1910,35 +2235,61 @@ type ListModels503JSONResponse struct{ UnavailableJSONResponse }
 func (response ListModels503JSONResponse) VisitListModelsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
 
 type GetModelRequestObject struct {
-	Name ModelName `json:"name"`
+	Name   ModelName `json:"name"`
+	Params GetModelParams
 }
 
 type GetModelResponseObject interface {
 	VisitGetModelResponse(w http.ResponseWriter) error
 }
 
-type GetModel200JSONResponse ModelManifest
+type GetModel200ResponseHeaders struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type GetModel200JSONResponse struct {
+	Body    ModelManifest
+	Headers GetModel200ResponseHeaders
+}
 
 func (response GetModel200JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+type GetModel304Response struct {
+}
+
+func (response GetModel304Response) VisitGetModelResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
 }
 
 type GetModel400JSONResponse struct{ BadRequestJSONResponse }
@@ -1988,10 +2339,117 @@ type GetModel503JSONResponse struct{ UnavailableJSONResponse }
 func (response GetModel503JSONResponse) VisitGetModelResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadModelRequestObject struct {
+	Name   ModelName `json:"name"`
+	Params HeadModelParams
+}
+
+type HeadModelResponseObject interface {
+	VisitHeadModelResponse(w http.ResponseWriter) error
+}
+
+type HeadModel200ResponseHeaders struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type HeadModel200JSONResponse struct {
+	Body    ModelManifest
+	Headers HeadModel200ResponseHeaders
+}
+
+func (response HeadModel200JSONResponse) VisitHeadModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadModel304Response struct {
+}
+
+func (response HeadModel304Response) VisitHeadModelResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
+}
+
+type HeadModel400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response HeadModel400JSONResponse) VisitHeadModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadModel401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response HeadModel401JSONResponse) VisitHeadModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadModel404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response HeadModel404JSONResponse) VisitHeadModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadModel503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response HeadModel503JSONResponse) VisitHeadModelResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2081,10 +2539,13 @@ type ActivateModelVersion503JSONResponse struct{ UnavailableJSONResponse }
 func (response ActivateModelVersion503JSONResponse) VisitActivateModelVersionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2159,10 +2620,13 @@ type RollbackModel409JSONResponse struct{ ConflictJSONResponse }
 func (response RollbackModel409JSONResponse) VisitRollbackModelResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(409)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2173,10 +2637,13 @@ type RollbackModel503JSONResponse struct{ UnavailableJSONResponse }
 func (response RollbackModel503JSONResponse) VisitRollbackModelResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2266,10 +2733,13 @@ type UploadModelVersion503JSONResponse struct{ UnavailableJSONResponse }
 func (response UploadModelVersion503JSONResponse) VisitUploadModelVersionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2401,10 +2871,151 @@ type GetModelFile503JSONResponse struct{ UnavailableJSONResponse }
 func (response GetModelFile503JSONResponse) VisitGetModelFileResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadModelFileRequestObject struct {
+	Name    ModelName               `json:"name"`
+	Version VersionNumber           `json:"version"`
+	File    HeadModelFileParamsFile `json:"file"`
+	Params  HeadModelFileParams
+}
+
+type HeadModelFileResponseObject interface {
+	VisitHeadModelFileResponse(w http.ResponseWriter) error
+}
+
+type HeadModelFile200ResponseHeaders struct {
+	CacheControl *string
+	ETag         *string
+}
+
+type HeadModelFile200ApplicationoctetStreamResponse struct {
+	Body          io.Reader
+	Headers       HeadModelFile200ResponseHeaders
+	ContentLength int64
+}
+
+func (response HeadModelFile200ApplicationoctetStreamResponse) VisitHeadModelFileResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type HeadModelFile206ApplicationoctetStreamResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response HeadModelFile206ApplicationoctetStreamResponse) VisitHeadModelFileResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(206)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type HeadModelFile304Response struct {
+}
+
+func (response HeadModelFile304Response) VisitHeadModelFileResponse(w http.ResponseWriter) error {
+	w.WriteHeader(304)
+	return nil
+}
+
+type HeadModelFile400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response HeadModelFile400JSONResponse) VisitHeadModelFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadModelFile401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response HeadModelFile401JSONResponse) VisitHeadModelFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadModelFile404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response HeadModelFile404JSONResponse) VisitHeadModelFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type HeadModelFile416Response struct {
+}
+
+func (response HeadModelFile416Response) VisitHeadModelFileResponse(w http.ResponseWriter) error {
+	w.WriteHeader(416)
+	return nil
+}
+
+type HeadModelFile503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response HeadModelFile503JSONResponse) VisitHeadModelFileResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2479,10 +3090,13 @@ type BatchGetPredictions503JSONResponse struct{ UnavailableJSONResponse }
 func (response BatchGetPredictions503JSONResponse) VisitBatchGetPredictionsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2648,10 +3262,13 @@ type OipModelMetadata503JSONResponse struct{ UnavailableJSONResponse }
 func (response OipModelMetadata503JSONResponse) VisitOipModelMetadataResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2741,10 +3358,13 @@ type OipInfer503JSONResponse struct{ UnavailableJSONResponse }
 func (response OipInfer503JSONResponse) VisitOipInferResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2898,10 +3518,13 @@ type OipModelVersionMetadata503JSONResponse struct{ UnavailableJSONResponse }
 func (response OipModelVersionMetadata503JSONResponse) VisitOipModelVersionMetadataResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -2992,10 +3615,13 @@ type OipInferVersion503JSONResponse struct{ UnavailableJSONResponse }
 func (response OipInferVersion503JSONResponse) VisitOipInferVersionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
 	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
@@ -3115,6 +3741,9 @@ type StrictServerInterface interface {
 	// GetModel A model's manifest for edge clients
 	// (GET /v1/models/{name})
 	GetModel(ctx context.Context, request GetModelRequestObject) (GetModelResponseObject, error)
+	// HeadModel The manifest's headers (ETag) without its body
+	// (HEAD /v1/models/{name})
+	HeadModel(ctx context.Context, request HeadModelRequestObject) (HeadModelResponseObject, error)
 	// ActivateModelVersion Make a version the active one
 	// (POST /v1/models/{name}/activate)
 	ActivateModelVersion(ctx context.Context, request ActivateModelVersionRequestObject) (ActivateModelVersionResponseObject, error)
@@ -3127,6 +3756,9 @@ type StrictServerInterface interface {
 	// GetModelFile Download a version's ONNX file
 	// (GET /v1/models/{name}/versions/{version}/{file})
 	GetModelFile(ctx context.Context, request GetModelFileRequestObject) (GetModelFileResponseObject, error)
+	// HeadModelFile A version's ONNX file's headers (ETag, size) without its body
+	// (HEAD /v1/models/{name}/versions/{version}/{file})
+	HeadModelFile(ctx context.Context, request HeadModelFileRequestObject) (HeadModelFileResponseObject, error)
 	// BatchGetPredictions Merged predictions of many entities in one call
 	// (POST /v1/predictions:batchGet)
 	BatchGetPredictions(ctx context.Context, request BatchGetPredictionsRequestObject) (BatchGetPredictionsResponseObject, error)
@@ -3459,10 +4091,11 @@ func (sh *strictHandler) ListModels(ctx echo.Context) error {
 }
 
 // GetModel operation middleware
-func (sh *strictHandler) GetModel(ctx echo.Context, name ModelName) error {
+func (sh *strictHandler) GetModel(ctx echo.Context, name ModelName, params GetModelParams) error {
 	var request GetModelRequestObject
 
 	request.Name = name
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.GetModel(ctx.Request().Context(), request.(GetModelRequestObject))
@@ -3477,6 +4110,32 @@ func (sh *strictHandler) GetModel(ctx echo.Context, name ModelName) error {
 		return err
 	} else if validResponse, ok := response.(GetModelResponseObject); ok {
 		return validResponse.VisitGetModelResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// HeadModel operation middleware
+func (sh *strictHandler) HeadModel(ctx echo.Context, name ModelName, params HeadModelParams) error {
+	var request HeadModelRequestObject
+
+	request.Name = name
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.HeadModel(ctx.Request().Context(), request.(HeadModelRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "HeadModel")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(HeadModelResponseObject); ok {
+		return validResponse.VisitHeadModelResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -3609,6 +4268,34 @@ func (sh *strictHandler) GetModelFile(ctx echo.Context, name ModelName, version 
 		return err
 	} else if validResponse, ok := response.(GetModelFileResponseObject); ok {
 		return validResponse.VisitGetModelFileResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// HeadModelFile operation middleware
+func (sh *strictHandler) HeadModelFile(ctx echo.Context, name ModelName, version VersionNumber, file HeadModelFileParamsFile, params HeadModelFileParams) error {
+	var request HeadModelFileRequestObject
+
+	request.Name = name
+	request.Version = version
+	request.File = file
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.HeadModelFile(ctx.Request().Context(), request.(HeadModelFileRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "HeadModelFile")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(HeadModelFileResponseObject); ok {
+		return validResponse.VisitHeadModelFileResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
