@@ -2,12 +2,7 @@ package archiver
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
-
-	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/lambda-platform/lambda/internal/kafka"
 )
@@ -19,66 +14,7 @@ import (
 // insert. A partition with nothing committed yet has 0. This, not the newest
 // offset in ClickHouse, is the safe cutoff for reading the master dataset.
 func Coverage(ctx context.Context, brokers []string, groupID, topic string) (map[int]int64, error) {
-	if len(brokers) == 0 {
-		return nil, kafka.ErrNoBrokers
-	}
-	// A transport of its own: the shared default one caches metadata.
-	t := &kafkago.Transport{ClientID: clientID, DialTimeout: 5 * time.Second}
-	defer t.CloseIdleConnections()
-	client := &kafkago.Client{Addr: kafkago.TCP(brokers...), Transport: t}
-	where := fmt.Sprintf("kafka brokers %s, group %q, topic %q", strings.Join(brokers, ","), groupID, topic)
-
-	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, fmt.Errorf("%s: read metadata: %w", where, err)
-	}
-	var partitions []int
-	for _, mt := range md.Topics {
-		if mt.Name != topic {
-			continue
-		}
-		if mt.Error != nil {
-			return nil, fmt.Errorf("%s: %w", where, mt.Error)
-		}
-		for _, p := range mt.Partitions {
-			partitions = append(partitions, p.ID)
-		}
-	}
-	if len(partitions) == 0 {
-		return nil, fmt.Errorf("%s: %w", where, kafkago.UnknownTopicOrPartition)
-	}
-
-	cov := make(map[int]int64, len(partitions))
-	resp, err := client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: groupID, Topics: map[string][]int{topic: partitions}})
-	if err == nil {
-		err = resp.Error
-	}
-	switch {
-	case errors.Is(err, kafkago.GroupIdNotFound): // some brokers say so for a group that never committed
-		for _, p := range partitions {
-			cov[p] = 0
-		}
-		return cov, nil
-	case err != nil:
-		return nil, fmt.Errorf("%s: fetch committed offsets: %w", where, err)
-	}
-	var errs []error
-	for _, p := range resp.Topics[topic] {
-		if p.Error != nil {
-			errs = append(errs, fmt.Errorf("partition %d: %w", p.Partition, p.Error))
-			continue
-		}
-		cov[p.Partition] = max(p.CommittedOffset, 0) // -1: nothing committed
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("%s: fetch committed offsets: %w", where, err)
-	}
-	for _, p := range partitions {
-		if _, ok := cov[p]; !ok {
-			return nil, fmt.Errorf("%s: no committed offset returned for partition %d", where, p)
-		}
-	}
-	return cov, nil
+	return kafka.Committed(ctx, brokers, groupID, topic)
 }
 
 // caughtUpPoll is how often WaitCaughtUp compares the committed offsets with the log.

@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"speed":   {"run the speed layer alone: fresh predictions in speed_view for the events after the batch cutoff", runSpeed},
 	"model":   {"model registry: train, import, quantize, list, activate, rollback", runModel},
 	"batch":   {"batch layer: run, runs, schedule, import and export Parquet", runBatch},
+	"kappa":   {"Kappa replays: reprocess the whole log into a new view, switch readers to it, release", runKappa},
 	"version": {"print the version", runVersion},
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/speedlayer"
+	"github.com/lambda-platform/lambda/speedlayer/kappa"
 	"github.com/lambda-platform/lambda/speedlayer/speedview"
 )
 
@@ -56,7 +57,7 @@ type speedConfig struct {
 
 func runSpeed(ctx context.Context, args []string) error {
 	var cfg speedConfig
-	f := config.NewFlags("speed", "lambda speed: run the speed layer alone: a consumer group that folds the events after the published batch run's cutoff, scores them with the active model and upserts speed_view in PostgreSQL, and the forwarder, which copies events a producer put in another partition than their entity's home there and dead-letters invalid ones")
+	f := config.NewFlags("speed", "lambda speed: run the speed layer alone: a consumer group that folds the events after the published batch run's cutoff, scores them with the active model and upserts speed_view in PostgreSQL, the forwarder, which copies events a producer put in another partition than their entity's home there and dead-letters invalid ones, and the Kappa replays' jobs (lambda kappa)")
 	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Speed, &cfg.Scoring)
 	f.String(&cfg.MetricsAddr, "metrics-addr", "LAMBDA_SPEED_METRICS_ADDR", "127.0.0.1:9102", "listen address of /metrics")
 	log, err := parse(f, args, &cfg.Log)
@@ -116,6 +117,9 @@ func runSpeed(ctx context.Context, args []string) error {
 	})
 	g.Go(func() error { return speed.Run(gctx) })
 	g.Go(func() error { return fwd.Run(gctx) })
+	g.Go(func() error {
+		return kappa.New(kappa.Config{Speed: cfg.Speed.config(brokers, cfg.Kafka)}, pool, registry.New(pool, log), reg, log).Run(gctx)
+	})
 	g.Go(func() error { return serveMetrics(gctx, cfg.MetricsAddr, reg) })
 	return g.Wait()
 }
@@ -134,20 +138,25 @@ type speedDeps struct {
 	Holder *inference.Holder
 }
 
-// newSpeedLayer builds the speed layer on opened clients, for `lambda speed` and
-// `lambda up`.
-func newSpeedLayer(s speedSettings, spec *features.Spec, d speedDeps) (*speedlayer.Consumer, error) {
-	return speedlayer.New(speedlayer.Config{
-		Brokers:        d.Brokers,
-		Topic:          d.Kafka.Topic,
-		MaxClockSkew:   d.Kafka.MaxClockSkew,
+// config is the speed layer's configuration from its settings.
+func (s speedSettings) config(brokers []string, kc config.Kafka) speedlayer.Config {
+	return speedlayer.Config{
+		Brokers:        brokers,
+		Topic:          kc.Topic,
+		MaxClockSkew:   kc.MaxClockSkew,
 		GroupID:        s.GroupID,
 		MaxBatch:       s.MaxBatch,
 		MaxWait:        s.MaxWait,
 		RunPoll:        s.RunPoll,
 		SessionTimeout: s.SessionTimeout,
 		DedupHorizon:   int64(s.DedupHorizon),
-	}, spec, speedlayer.Deps{
+	}
+}
+
+// newSpeedLayer builds the speed layer on opened clients, for `lambda speed` and
+// `lambda up`.
+func newSpeedLayer(s speedSettings, spec *features.Spec, d speedDeps) (*speedlayer.Consumer, error) {
+	return speedlayer.New(s.config(d.Brokers, d.Kafka), spec, speedlayer.Deps{
 		Runs:    runs.NewReader(d.Postgres),
 		Bases:   d.View,
 		Archive: d.Events,

@@ -25,6 +25,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/kafka/embedded"
+	"github.com/lambda-platform/lambda/speedlayer/kappa"
 )
 
 type upConfig struct {
@@ -39,7 +40,7 @@ type upConfig struct {
 
 func runUp(ctx context.Context, args []string) error {
 	cfg := upConfig{API: apiConfig{gcHeadroomDefault: upGCHeadroomMB}}
-	f := config.NewFlags("up", "lambda up: run every component in one process — the embedded Kafka broker (unless LAMBDA_KAFKA_BROKERS is set), migrations, topics, the forwarder, the archiver, the batch scheduler, the speed layer and the HTTP API — optionally with demo data")
+	f := config.NewFlags("up", "lambda up: run every component in one process — the embedded Kafka broker (unless LAMBDA_KAFKA_BROKERS is set), migrations, topics, the forwarder, the archiver, the batch scheduler, the speed layer, the Kappa replays' jobs and the HTTP API — optionally with demo data")
 	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver,
 		&cfg.Archive, &cfg.Speed, &cfg.API)
 	f.IntVar(&cfg.DemoEvents, "demo-events", 0, "produce this many demo events at start, train and activate a demo model if none is active, and run a first batch (0 = none)")
@@ -106,6 +107,9 @@ func runUp(ctx context.Context, args []string) error {
 	g.Go(func() error { return arch.Run(gctx) })
 	g.Go(func() error { return speed.Run(gctx) })
 	g.Go(func() error { return fwd.Run(gctx) })
+	g.Go(func() error {
+		return kappa.New(kappa.Config{Speed: cfg.Speed.config(brokers, cfg.Kafka)}, c.pool, models, reg, log).Run(gctx)
+	})
 	g.Go(func() error { return sched.Run(gctx) })
 	g.Go(func() error {
 		watcher.Run(gctx)

@@ -1,5 +1,5 @@
 // Package speedview writes the speed layer's rows into the PostgreSQL table
-// speed_view (migration 0002).
+// speed_view (migration 0002), or a table of the same shape (a Kappa replay's view).
 //
 // Upsert writes a whole micro-batch with one INSERT ... SELECT FROM unnest(...)
 // ... ON CONFLICT DO UPDATE statement: every column travels as one binary-encoded
@@ -25,17 +25,28 @@ type DB interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// View is the speed_view table; it implements speedlayer.View.
+// View is the speed_view table, or one of its shape; it implements speedlayer.View.
 type View struct {
-	db DB
+	db                  DB
+	table               string
+	upsertSQL, pruneSQL string
 }
 
-// New returns the view on db.
-func New(db DB) *View { return &View{db: db} }
+// New returns the view speed_view on db.
+func New(db DB) *View { return NewTable(db, "speed_view") }
 
-// upsertSQL takes the columns as arrays $1-$7 and $8 (scores), the flat vectors $9
-// of $10 values per row, and the model $11, $12 (NULL: unscored).
-const upsertSQL = `INSERT INTO speed_view AS v (entity_id, base_run_id, kafka_partition, covered_offset,
+// NewTable returns the view on db's table, which has speed_view's columns and key
+// (a Kappa replay's view, see package replays). table must be a plain identifier.
+func NewTable(db DB, table string) *View {
+	return &View{db: db, table: table,
+		upsertSQL: fmt.Sprintf(upsertSQL, table),
+		pruneSQL: fmt.Sprintf(`DELETE FROM %s WHERE kafka_partition = $1
+			AND base_run_id IS DISTINCT FROM NULLIF($2::bigint, 0) AND covered_offset <= $3`, table)}
+}
+
+// upsertSQL, for a table %s, takes the columns as arrays $1-$7 and $8 (scores), the
+// flat vectors $9 of $10 values per row, and the model $11, $12 (NULL: unscored).
+const upsertSQL = `INSERT INTO %s AS v (entity_id, base_run_id, kafka_partition, covered_offset,
 	last_event_at, as_of, delta_state, vector, score, model_name, model_version, updated_at)
 SELECT r.entity_id, NULLIF(r.base_run_id, 0), r.kafka_partition, r.covered_offset, r.last_event_at, r.as_of,
 	r.delta_state,
@@ -87,25 +98,24 @@ func (v *View) Upsert(ctx context.Context, model speedlayer.Model, rows []speedl
 		lastEvent[i], asOf[i], states[i] = r.LastEventAt, r.AsOf, r.DeltaState
 		if name != nil {
 			if len(r.Vector) != width {
-				return 0, fmt.Errorf("upsert speed_view: row %d has %d features, row 0 has %d", i, len(r.Vector), width)
+				return 0, fmt.Errorf("upsert %s: row %d has %d features, row 0 has %d", v.table, i, len(r.Vector), width)
 			}
 			scores[i], vectors = r.Score, append(vectors, r.Vector...)
 		}
 	}
-	tag, err := v.db.Exec(ctx, upsertSQL, ids, bases, partitions, covered, lastEvent, asOf, states,
+	tag, err := v.db.Exec(ctx, v.upsertSQL, ids, bases, partitions, covered, lastEvent, asOf, states,
 		scores, vectors, width, name, version)
 	if err != nil {
-		return 0, fmt.Errorf("upsert %d speed_view rows: %w", n, err)
+		return 0, fmt.Errorf("upsert %d %s rows: %w", n, v.table, err)
 	}
 	return tag.RowsAffected(), nil
 }
 
 // DeleteDominated implements speedlayer.View.
 func (v *View) DeleteDominated(ctx context.Context, partition int, runID, cutoff int64) (int64, error) {
-	tag, err := v.db.Exec(ctx, `DELETE FROM speed_view WHERE kafka_partition = $1
-		AND base_run_id IS DISTINCT FROM NULLIF($2::bigint, 0) AND covered_offset <= $3`, partition, runID, cutoff)
+	tag, err := v.db.Exec(ctx, v.pruneSQL, partition, runID, cutoff)
 	if err != nil {
-		return 0, fmt.Errorf("delete speed_view rows of partition %d dominated by batch run %d: %w", partition, runID, err)
+		return 0, fmt.Errorf("delete %s rows of partition %d dominated by batch run %d: %w", v.table, partition, runID, err)
 	}
 	return tag.RowsAffected(), nil
 }

@@ -1,0 +1,306 @@
+package replays
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Statuses of a replay.
+const (
+	Replaying = "replaying"
+	Ready     = "ready"
+	Live      = "live"
+	Retired   = "retired"
+	Failed    = "failed"
+	Stopped   = "stopped"
+)
+
+// Notification channels: ChangeChannel carries a replay's id at every status change,
+// ViewChannel the changed entity ids of any kappa view (newline-separated).
+const (
+	ChangeChannel = "kappa_replays_changed"
+	ViewChannel   = "kappa_view_changed"
+)
+
+var (
+	// ErrNotFound: no replay has that id.
+	ErrNotFound = errors.New("kappa replay not found")
+	// ErrState: the replay is not in a status the change applies to.
+	ErrState = errors.New("kappa replay is not in a status that allows this")
+)
+
+// Replay is one row of kappa_replays.
+type Replay struct {
+	ID              int64
+	Status          string
+	SwitchWhenReady bool
+	ModelName       string
+	ModelVersion    int64 // 0: the active version
+	Spec            string
+	RequestedBy     string
+	CreatedAt       time.Time
+	ReadyAt         time.Time
+	SwitchedAt      time.Time
+	RetiredAt       time.Time
+	DroppedAt       time.Time
+	OffsetsTotal    int64
+	OffsetsDone     int64
+	EventsPerSecond float64
+	Error           string
+}
+
+// Running reports whether the replay's job runs: replaying, ready or live.
+func (r Replay) Running() bool { return r.Status == Replaying || r.Status == Ready || r.Status == Live }
+
+// Table is the replay's view table.
+func (r Replay) Table() string { return Table(r.ID) }
+
+// Table is the view table of replay id.
+func Table(id int64) string { return "kappa_view_" + strconv.FormatInt(id, 10) }
+
+// DB is the part of a pgx pool the registry uses.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+const columns = `id, status, switch_when_ready, model_name, model_version, spec, requested_by, created_at,
+	ready_at, switched_at, retired_at, dropped_at, offsets_total, offsets_done, events_per_second, error`
+
+func scan(row pgx.Row) (Replay, error) {
+	var (
+		r                                 Replay
+		version                           *int64
+		spec, errText                     *string
+		ready, switched, retired, dropped *time.Time
+	)
+	err := row.Scan(&r.ID, &r.Status, &r.SwitchWhenReady, &r.ModelName, &version, &spec, &r.RequestedBy, &r.CreatedAt,
+		&ready, &switched, &retired, &dropped, &r.OffsetsTotal, &r.OffsetsDone, &r.EventsPerSecond, &errText)
+	if err != nil {
+		return Replay{}, err
+	}
+	r.ModelVersion, r.Spec, r.Error = value(version), value(spec), value(errText)
+	r.ReadyAt, r.SwitchedAt, r.RetiredAt, r.DroppedAt = value(ready), value(switched), value(retired), value(dropped)
+	return r, nil
+}
+
+func value[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// Request is what a new replay folds with.
+type Request struct {
+	ModelName    string
+	ModelVersion int64  // 0: the active version
+	Spec         string // feature spec JSON; empty: the built-in default
+	Switch       bool   // switch readers to it once it is ready
+	RequestedBy  string
+}
+
+// Create records a replay and creates its view table, in one transaction.
+func Create(ctx context.Context, db DB, req Request) (Replay, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return Replay{}, fmt.Errorf("create kappa replay: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	r, err := scan(tx.QueryRow(ctx, `INSERT INTO kappa_replays (switch_when_ready, model_name, model_version, spec, requested_by)
+		VALUES ($1, $2, NULLIF($3, 0), NULLIF($4, ''), $5) RETURNING `+columns,
+		req.Switch, req.ModelName, req.ModelVersion, req.Spec, req.RequestedBy))
+	if err != nil {
+		return Replay{}, fmt.Errorf("create kappa replay: %w", err)
+	}
+	t := pgx.Identifier{r.Table()}.Sanitize()
+	for _, stmt := range []string{
+		"CREATE TABLE " + t + " (LIKE speed_view INCLUDING ALL) WITH (fillfactor = 80)",
+		"CREATE TRIGGER inserted AFTER INSERT ON " + t + " REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION kappa_view_notify()",
+		"CREATE TRIGGER updated AFTER UPDATE ON " + t + " REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION kappa_view_notify()",
+	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return Replay{}, fmt.Errorf("create the view of kappa replay %d: %w", r.ID, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Replay{}, fmt.Errorf("create kappa replay: %w", err)
+	}
+	return r, nil
+}
+
+// Get returns replay id.
+func Get(ctx context.Context, db DB, id int64) (Replay, error) {
+	r, err := scan(db.QueryRow(ctx, "SELECT "+columns+" FROM kappa_replays WHERE id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Replay{}, fmt.Errorf("kappa replay %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Replay{}, fmt.Errorf("read kappa replay %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// LiveReplay returns the live replay; ok is false when none is.
+func LiveReplay(ctx context.Context, db DB) (r Replay, ok bool, err error) {
+	r, err = scan(db.QueryRow(ctx, "SELECT "+columns+" FROM kappa_replays WHERE status = 'live'"))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return Replay{}, false, nil
+	case err != nil:
+		return Replay{}, false, fmt.Errorf("read the live kappa replay: %w", err)
+	}
+	return r, true, nil
+}
+
+// List returns the newest limit replays, newest first.
+func List(ctx context.Context, db DB, limit int) ([]Replay, error) {
+	return list(ctx, db, "ORDER BY id DESC LIMIT $1", limit)
+}
+
+// Pending returns the replays whose job runs, and the retired or stopped ones whose
+// view is not dropped yet, oldest first.
+func Pending(ctx context.Context, db DB) ([]Replay, error) {
+	return list(ctx, db, "WHERE status IN ('replaying', 'ready', 'live') OR (status IN ('retired', 'stopped', 'failed') AND dropped_at IS NULL) ORDER BY id")
+}
+
+func list(ctx context.Context, db DB, where string, args ...any) ([]Replay, error) {
+	rows, err := db.Query(ctx, "SELECT "+columns+" FROM kappa_replays "+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list kappa replays: %w", err)
+	}
+	defer rows.Close()
+	var out []Replay
+	for rows.Next() {
+		r, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list kappa replays: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list kappa replays: %w", err)
+	}
+	return out, nil
+}
+
+// Progress records how far replay id's job is: offsets folded of the total, and its rate.
+func Progress(ctx context.Context, db DB, id, done, total int64, eventsPerSecond float64) error {
+	_, err := db.Exec(ctx, `UPDATE kappa_replays SET offsets_done = $2, offsets_total = $3, events_per_second = $4 WHERE id = $1`,
+		id, done, total, eventsPerSecond)
+	if err != nil {
+		return fmt.Errorf("record the progress of kappa replay %d: %w", id, err)
+	}
+	return nil
+}
+
+// MarkReady records that replay id caught up with the head of the log; a replay
+// created with switch_when_ready is switched to at once (see Switch). It returns the
+// replay as it is now.
+func MarkReady(ctx context.Context, db DB, id int64) (Replay, error) {
+	tag, err := db.Exec(ctx, `UPDATE kappa_replays SET status = 'ready', ready_at = now() WHERE id = $1 AND status = 'replaying'`, id)
+	if err != nil {
+		return Replay{}, fmt.Errorf("mark kappa replay %d ready: %w", id, err)
+	}
+	r, err := Get(ctx, db, id)
+	if err != nil || tag.RowsAffected() == 0 || !r.SwitchWhenReady {
+		return r, err
+	}
+	if err := Switch(ctx, db, id); err != nil {
+		return Replay{}, err
+	}
+	return Get(ctx, db, id)
+}
+
+// Switch makes ready replay id the live one and retires the replay live before it, in
+// one transaction.
+func Switch(ctx context.Context, db DB, id int64) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("switch to kappa replay %d: %w", id, err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `UPDATE kappa_replays SET status = 'retired', retired_at = now() WHERE status = 'live' AND id <> $1`, id); err != nil {
+		return fmt.Errorf("switch to kappa replay %d: retire the live one: %w", id, err)
+	}
+	tag, err := tx.Exec(ctx, `UPDATE kappa_replays SET status = 'live', switched_at = now() WHERE id = $1 AND status IN ('ready', 'live')`, id)
+	if err != nil {
+		return fmt.Errorf("switch to kappa replay %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("switch to kappa replay %d: it has not caught up with the log: %w", id, ErrState)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("switch to kappa replay %d: %w", id, err)
+	}
+	return nil
+}
+
+// Release returns the live replay, if any, to ready: readers go back to the Lambda
+// views, and its job keeps its view current. It returns the released replay's id (0: none was live).
+func Release(ctx context.Context, db DB) (int64, error) {
+	var id int64
+	err := db.QueryRow(ctx, `UPDATE kappa_replays SET status = 'ready' WHERE status = 'live' RETURNING id`).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("release the live kappa replay: %w", err)
+	}
+	return id, nil
+}
+
+// Stop ends replay id, which must not be live; its job stops and its view is dropped later.
+func Stop(ctx context.Context, db DB, id int64) error {
+	return end(ctx, db, id, Stopped, "")
+}
+
+// Fail ends replay id with err.
+func Fail(ctx context.Context, db DB, id int64, cause error) error {
+	return end(ctx, db, id, Failed, cause.Error())
+}
+
+func end(ctx context.Context, db DB, id int64, status, errText string) error {
+	tag, err := db.Exec(ctx, `UPDATE kappa_replays SET status = $2, retired_at = now(), error = NULLIF($3, '')
+		WHERE id = $1 AND status IN ('replaying', 'ready')`, id, status, errText)
+	if err != nil {
+		return fmt.Errorf("end kappa replay %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("end kappa replay %d: not replaying or ready: %w", id, ErrState)
+	}
+	return nil
+}
+
+// DropView drops the view of replay id, which must be retired, stopped or failed, and
+// records it.
+func DropView(ctx context.Context, db DB, id int64) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("drop the view of kappa replay %d: %w", id, err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	tag, err := tx.Exec(ctx, `UPDATE kappa_replays SET dropped_at = now() WHERE id = $1 AND status IN ('retired', 'stopped', 'failed') AND dropped_at IS NULL`, id)
+	if err != nil {
+		return fmt.Errorf("drop the view of kappa replay %d: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("drop the view of kappa replay %d: %w", id, ErrState)
+	}
+	if _, err := tx.Exec(ctx, "DROP TABLE IF EXISTS "+pgx.Identifier{Table(id)}.Sanitize()); err != nil {
+		return fmt.Errorf("drop the view of kappa replay %d: %w", id, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("drop the view of kappa replay %d: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,377 @@
+package kappa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/lambda-platform/lambda/inference"
+	"github.com/lambda-platform/lambda/inference/registry"
+	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/replays"
+	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/internal/store"
+	"github.com/lambda-platform/lambda/speedlayer"
+	"github.com/lambda-platform/lambda/speedlayer/speedview"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultPoll          = 2 * time.Second
+	DefaultProgressEvery = time.Second
+	DefaultDropGrace     = time.Minute
+)
+
+// GroupPrefix starts the consumer group of every replay's job.
+const GroupPrefix = "lambda-kappa-"
+
+// Config configures a Manager.
+type Config struct {
+	// Speed is the configuration of every job's consumer; its GroupID is replaced by
+	// the replay's.
+	Speed speedlayer.Config
+	// Poll is how often the registry is read besides its notifications.
+	Poll time.Duration
+	// ProgressEvery is how often a job's progress is recorded.
+	ProgressEvery time.Duration
+	// DropGrace is how long after a replay ended its view is dropped.
+	DropGrace time.Duration
+}
+
+// Manager runs the jobs of the replays of one registry; see the package doc.
+type Manager struct {
+	cfg    Config
+	pool   *pgxpool.Pool
+	models *registry.Registry
+	log    *slog.Logger
+	m      *metrics
+
+	mu   sync.Mutex
+	jobs map[int64]*job
+}
+
+// New returns a manager of pool's replays, loading models from models, with its
+// metrics on reg. Run starts it.
+func New(cfg Config, pool *pgxpool.Pool, models *registry.Registry, reg prometheus.Registerer, log *slog.Logger) *Manager {
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if cfg.ProgressEvery <= 0 {
+		cfg.ProgressEvery = DefaultProgressEvery
+	}
+	if cfg.DropGrace <= 0 {
+		cfg.DropGrace = DefaultDropGrace
+	}
+	return &Manager{cfg: cfg, pool: pool, models: models, log: log.With("component", "kappa"), m: newMetrics(reg), jobs: map[int64]*job{}}
+}
+
+// Run reconciles the jobs with the registry at every notification and poll until ctx
+// ends, then stops every job.
+func (mg *Manager) Run(ctx context.Context) error {
+	changed := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		for ctx.Err() == nil {
+			err := store.Listen(ctx, mg.pool, replays.ChangeChannel, poke, func(string) { poke() })
+			if ctx.Err() == nil {
+				mg.log.Warn("listen for kappa replay changes", "err", err)
+				time.Sleep(mg.cfg.Poll)
+			}
+		}
+	}()
+	tick := time.NewTicker(mg.cfg.Poll)
+	defer tick.Stop()
+	defer mg.stopAll()
+	for {
+		mg.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+// reconcile starts the jobs of running replays, stops the others' and drops the
+// views of replays ended DropGrace ago.
+func (mg *Manager) reconcile(ctx context.Context) {
+	pending, err := replays.Pending(ctx, mg.pool)
+	if err != nil {
+		if ctx.Err() == nil {
+			mg.log.Warn("read kappa replays", "err", err)
+		}
+		return
+	}
+	running := map[int64]bool{}
+	for _, r := range pending {
+		switch {
+		case r.Running():
+			running[r.ID] = true
+			mg.ensure(ctx, r)
+		case time.Since(r.RetiredAt) >= mg.cfg.DropGrace:
+			if err := replays.DropView(ctx, mg.pool, r.ID); err != nil && !errors.Is(err, replays.ErrState) {
+				mg.log.Warn("drop kappa view", "replay", r.ID, "err", err)
+			} else if err == nil {
+				mg.log.Info("kappa view dropped", "replay", r.ID, "table", r.Table())
+			}
+		}
+	}
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	for id, j := range mg.jobs {
+		if !running[id] {
+			j.stop()
+			delete(mg.jobs, id)
+			mg.m.forget(id)
+			mg.log.Info("kappa job stopped", "replay", id)
+		}
+	}
+	mg.m.jobs.Set(float64(len(mg.jobs)))
+}
+
+// ensure starts r's job unless it runs.
+func (mg *Manager) ensure(ctx context.Context, r replays.Replay) {
+	mg.mu.Lock()
+	_, ok := mg.jobs[r.ID]
+	mg.mu.Unlock()
+	if ok {
+		return
+	}
+	j, err := mg.start(ctx, r)
+	if err != nil {
+		mg.log.Error("kappa job cannot start", "replay", r.ID, "err", err)
+		if err := replays.Fail(ctx, mg.pool, r.ID, err); err != nil {
+			mg.log.Warn("fail kappa replay", "replay", r.ID, "err", err)
+		}
+		return
+	}
+	mg.mu.Lock()
+	mg.jobs[r.ID] = j
+	mg.mu.Unlock()
+	mg.log.Info("kappa job started", "replay", r.ID, "status", r.Status, "model", r.ModelName, "version", r.ModelVersion, "group", j.group)
+}
+
+func (mg *Manager) stopAll() {
+	mg.mu.Lock()
+	defer mg.mu.Unlock()
+	for id, j := range mg.jobs {
+		j.stop()
+		delete(mg.jobs, id)
+	}
+}
+
+// job is one replay's consumer and progress loop.
+type job struct {
+	group  string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (j *job) stop() {
+	j.cancel()
+	<-j.done
+}
+
+// start builds r's consumer — its spec, its model, its view — and runs it.
+func (mg *Manager) start(parent context.Context, r replays.Replay) (*job, error) {
+	spec := features.DefaultSpec()
+	if r.Spec != "" {
+		var err error
+		if spec, err = features.ParseSpec([]byte(r.Spec)); err != nil {
+			return nil, fmt.Errorf("feature spec: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	holder := inference.NewHolder(mg.log)
+	follow, err := mg.model(ctx, r, holder)
+	if err != nil {
+		cancel()
+		_ = holder.Close()
+		return nil, err
+	}
+	cfg := mg.cfg.Speed
+	cfg.GroupID = GroupPrefix + strconv.FormatInt(r.ID, 10)
+	consumer, err := speedlayer.New(cfg, spec, speedlayer.Deps{
+		Runs:   noRuns{},
+		Bases:  noBases{},
+		View:   speedview.NewTable(mg.pool, r.Table()),
+		Scorer: speedlayer.HolderScorer{Holder: holder},
+	}, prometheus.NewRegistry(), mg.log.With("replay", r.ID))
+	if err != nil {
+		cancel()
+		_ = holder.Close()
+		return nil, err
+	}
+	j := &job{group: cfg.GroupID, cancel: cancel, done: make(chan struct{})}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := consumer.Run(ctx); err != nil {
+			mg.log.Error("kappa job ended", "replay", r.ID, "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		mg.track(ctx, r.ID, cfg)
+	}()
+	if follow != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			follow.Run(ctx)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		_ = holder.Close()
+		close(j.done)
+	}()
+	return j, nil
+}
+
+// model loads r's model into holder: its version, or the active one, followed by the
+// returned watcher.
+func (mg *Manager) model(ctx context.Context, r replays.Replay, holder *inference.Holder) (*registry.Watcher, error) {
+	if r.ModelVersion == 0 {
+		w := registry.NewWatcher(mg.models, r.ModelName, holder, registry.WatcherOptions{Logger: mg.log})
+		if _, err := w.Sync(ctx); err != nil && !errors.Is(err, registry.ErrNoActive) && !errors.Is(err, registry.ErrNotFound) {
+			return nil, fmt.Errorf("model %s: %w", r.ModelName, err)
+		}
+		return w, nil
+	}
+	v, err := mg.models.Version(ctx, r.ModelName, r.ModelVersion)
+	if err != nil {
+		return nil, fmt.Errorf("model %s@%d: %w", r.ModelName, r.ModelVersion, err)
+	}
+	m, err := mg.models.Load(ctx, v, registry.FP32, inference.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return nil, holder.Swap(m)
+}
+
+// track records the job's progress every ProgressEvery until ctx ends, and marks the
+// replay ready once its group has committed the whole log.
+func (mg *Manager) track(ctx context.Context, id int64, cfg speedlayer.Config) {
+	label := strconv.FormatInt(id, 10)
+	tick := time.NewTicker(mg.cfg.ProgressEvery)
+	defer tick.Stop()
+	var (
+		lastDone int64 = -1
+		lastAt   time.Time
+		ready    bool
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		done, total, err := progress(ctx, cfg)
+		if err != nil {
+			if ctx.Err() == nil {
+				mg.log.Debug("kappa progress", "replay", id, "err", err)
+			}
+			continue
+		}
+		now := time.Now()
+		rate := 0.0
+		if lastDone >= 0 {
+			rate = float64(done-lastDone) / now.Sub(lastAt).Seconds()
+		}
+		lastDone, lastAt = done, now
+		mg.m.offsets.WithLabelValues(label, "done").Set(float64(done))
+		mg.m.offsets.WithLabelValues(label, "total").Set(float64(total))
+		mg.m.rate.WithLabelValues(label).Set(rate)
+		if rate > 0 && !ready {
+			mg.m.eta.WithLabelValues(label).Set(float64(total-done) / rate)
+		}
+		if err := replays.Progress(ctx, mg.pool, id, done, total, rate); err != nil && ctx.Err() == nil {
+			mg.log.Warn("record kappa progress", "replay", id, "err", err)
+		}
+		if !ready && done >= total {
+			r, err := replays.MarkReady(ctx, mg.pool, id)
+			if err != nil {
+				mg.log.Warn("mark kappa replay ready", "replay", id, "err", err)
+				continue
+			}
+			ready = true
+			mg.m.eta.WithLabelValues(label).Set(0)
+			mg.log.Info("kappa replay caught up with the log", "replay", id, "offsets", total, "status", r.Status)
+		}
+	}
+}
+
+// progress returns the offsets cfg's group has committed and those in the log.
+func progress(ctx context.Context, cfg speedlayer.Config) (done, total int64, err error) {
+	ends, err := kafka.EndOffsets(ctx, cfg.Brokers, cfg.Topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	committed, err := kafka.Committed(ctx, cfg.Brokers, cfg.GroupID, cfg.Topic)
+	if err != nil {
+		return 0, 0, err
+	}
+	for p, end := range ends {
+		total += end
+		done += min(end, max(0, committed[p]))
+	}
+	return done, total, nil
+}
+
+// noRuns is a registry with no published run: every delta starts at offset 0.
+type noRuns struct{}
+
+func (noRuns) Published(context.Context) (runs.Run, bool, error) { return runs.Run{}, false, nil }
+
+// noBases is the batch view of no run; a job never asks it.
+type noBases struct{}
+
+func (noBases) States(context.Context, int64, []string) (map[string][]byte, error) {
+	return nil, errors.New("a kappa job has no batch run")
+}
+
+type metrics struct {
+	offsets *prometheus.GaugeVec
+	rate    *prometheus.GaugeVec
+	eta     *prometheus.GaugeVec
+	jobs    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		offsets: f.NewGaugeVec(prometheus.GaugeOpts{Name: "lambda_kappa_replay_offsets",
+			Help: "A replay's offsets: kind=done, committed by its job; kind=total, in the log."}, []string{"replay", "kind"}),
+		rate: f.NewGaugeVec(prometheus.GaugeOpts{Name: "lambda_kappa_replay_events_per_second",
+			Help: "Offsets a replay's job committed per second over the last interval."}, []string{"replay"}),
+		eta: f.NewGaugeVec(prometheus.GaugeOpts{Name: "lambda_kappa_replay_eta_seconds",
+			Help: "Seconds until a replaying job catches up with the log, at its current rate."}, []string{"replay"}),
+		jobs: f.NewGauge(prometheus.GaugeOpts{Name: "lambda_kappa_jobs", Help: "Replay jobs running in this process."}),
+	}
+}
+
+// forget drops replay id's series.
+func (m *metrics) forget(id int64) {
+	label := strconv.FormatInt(id, 10)
+	m.offsets.DeleteLabelValues(label, "done")
+	m.offsets.DeleteLabelValues(label, "total")
+	m.rate.DeleteLabelValues(label)
+	m.eta.DeleteLabelValues(label)
+}
