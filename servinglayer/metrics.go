@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route", "method"}),
 		predictions: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "lambda_serving_predictions_total",
-			Help: "Merged answers (predictions and feature vectors), by the view that answered: batch or speed.",
+			Help: "Merged answers (predictions and feature vectors), by the view that answered: batch, speed or kappa.",
 		}, []string{"source"}),
 		degraded: f.NewCounter(prometheus.CounterOpts{
 			Name: "lambda_serving_degraded_predictions_total",

@@ -121,6 +121,12 @@ func prediction(a predict.Answer, now time.Time) api.Prediction {
 		}
 		p.Speed = v
 	}
+	if k := a.Kappa; k != nil && k.Scored {
+		p.Kappa = &api.KappaValue{
+			ReplayId: a.KappaReplay, Score: k.Score, ModelName: k.ModelName, ModelVersion: k.ModelVersion,
+			AsOf: k.AsOf, Coverage: coverage(k.Coverage), StalenessSeconds: staleness(now, k.AsOf),
+		}
+	}
 	return p
 }
 

@@ -3,12 +3,15 @@ package tests
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,7 +144,128 @@ func TestReplayEqualsBatchRun(t *testing.T) {
 	if list := run(t, ctx, env, "kappa", "list"); !strings.Contains(list, "replay "+strconv.FormatInt(id, 10)+" ready") {
 		t.Errorf("lambda kappa list:\n%s\nwant replay %d ready", list, id)
 	}
+
+	// Readers switch to the replay and back while events keep coming: no 5xx, and no
+	// answer goes back in coverage.
+	ids := make([]string, 0, 100)
+	for i := range 100 {
+		ids = append(ids, fmt.Sprintf("user-%06d", i))
+	}
+	readers := startReaders(t, api, ids, 4)
+	more := take(g, 2000)
+	w, err = kafka.NewWriter([]string{brokers}, e2eTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	go func() {
+		for i := 0; i < len(more) && ctx.Err() == nil; i += 100 {
+			_ = w.WriteEvents(ctx, more[i:i+100])
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	run(t, ctx, env, "kappa", "switch", strconv.FormatInt(id, 10))
+	testenv.WaitFor(t, 30*time.Second, "answers from the replay", func() bool { return readers.sources()["kappa"] > 0 })
+	t.Logf("lambda kappa release: %s", run(t, ctx, env, "kappa", "release"))
+	readers.reset()
+	testenv.WaitFor(t, 30*time.Second, "answers from the Lambda views again", func() bool {
+		s := readers.sources()
+		t.Logf("sources %v", s)
+		readers.reset()
+		return s["kappa"] == 0 && s["batch"]+s["speed"] > 0
+	})
+	readers.stop(t)
 	up.stop(t, 30*time.Second)
+}
+
+// readers ask for predictions of ids over and over, checking every answer.
+type readers struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []string
+	count  map[string]int         // answers by source since the last reset
+	seen   map[string]e2eCoverage // the highest coverage answered per entity
+	total  int
+}
+
+func startReaders(t *testing.T, api string, ids []string, n int) *readers {
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &readers{cancel: cancel, count: map[string]int{}}
+	body, _ := json.Marshal(map[string]any{"ids": ids})
+	for range n {
+		r.wg.Go(func() {
+			seen := map[string]e2eCoverage{} // this reader's: its answers come one after another
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/predictions:batchGet", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						r.fail(err.Error())
+					}
+					return
+				}
+				var got struct {
+					Predictions []e2ePrediction `json:"predictions"`
+				}
+				err = json.NewDecoder(resp.Body).Decode(&got)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || err != nil {
+					r.fail(fmt.Sprintf("batchGet = %d (%v)", resp.StatusCode, err))
+					continue
+				}
+				r.record(got.Predictions, seen)
+			}
+		})
+	}
+	return r
+}
+
+func (r *readers) fail(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs = append(r.errs, msg)
+}
+
+// record checks a reader's answers against the highest coverage it was answered
+// before for each entity, seen, and counts them.
+func (r *readers) record(ps []e2ePrediction, seen map[string]e2eCoverage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.total++
+	for _, p := range ps {
+		r.count[p.Source]++
+		prev, ok := seen[p.EntityID]
+		if ok && p.Coverage.Partition == prev.Partition && p.Coverage.Offset < prev.Offset {
+			r.errs = append(r.errs, fmt.Sprintf("%s: coverage went back from offset %d to %d (source %s)", p.EntityID, prev.Offset, p.Coverage.Offset, p.Source))
+		}
+		if !ok || p.Coverage.Offset > prev.Offset {
+			seen[p.EntityID] = p.Coverage
+		}
+	}
+}
+
+func (r *readers) sources() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.count)
+}
+
+func (r *readers) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.count)
+}
+
+func (r *readers) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	r.wg.Wait()
+	for _, e := range r.errs[:min(len(r.errs), 10)] {
+		t.Error(e)
+	}
+	t.Logf("readers: %d batchGets of 100 entities, %d errors", r.total, len(r.errs))
 }
 
 type kappaRow struct {

@@ -183,7 +183,8 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	defer func() { _ = writer.Close() }()
 	published := runs.NewReader(d.Postgres)
 	predictions := predict.New(d.BatchView, views.NewSpeed(d.Postgres), published,
-		predict.Config{LookupTimeout: d.Config.LookupTimeout, SpeedCacheBytes: d.Config.SpeedCacheMB << 20}, d.Log, d.Registry)
+		predict.Config{LookupTimeout: d.Config.LookupTimeout, SpeedCacheBytes: d.Config.SpeedCacheMB << 20}, d.Log, d.Registry).
+		WithKappa(views.NewKappa(d.Postgres))
 	models := registry.New(d.Postgres, d.Log)
 	scorers := scoring.New(models, scoring.Options{Registerer: d.Registry, Logger: d.Log})
 	defer func() {

@@ -29,17 +29,23 @@ const speedColumns = `entity_id, coalesce(base_run_id, 0), kafka_partition, cove
 
 // SpeedRows returns the speed_view rows of those of ids it holds, in any order.
 func (s *Speed) SpeedRows(ctx context.Context, ids []string) ([]SpeedRow, error) {
+	return readSpeedRows(ctx, s.db, "speed_view", ids)
+}
+
+// readSpeedRows reads the rows of ids from table, speed_view or a table of its shape.
+func readSpeedRows(ctx context.Context, db *pgxpool.Pool, table string, ids []string) ([]SpeedRow, error) {
 	var (
 		rows pgx.Rows
 		err  error
 	)
+	from := " FROM " + pgx.Identifier{table}.Sanitize()
 	if len(ids) == 1 { // the common case, a little cheaper than an array
-		rows, err = s.db.Query(ctx, "SELECT "+speedColumns+" FROM speed_view WHERE entity_id = $1", ids[0])
+		rows, err = db.Query(ctx, "SELECT "+speedColumns+from+" WHERE entity_id = $1", ids[0])
 	} else {
-		rows, err = s.db.Query(ctx, "SELECT "+speedColumns+" FROM speed_view WHERE entity_id = ANY($1)", ids)
+		rows, err = db.Query(ctx, "SELECT "+speedColumns+from+" WHERE entity_id = ANY($1)", ids)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read speed view: %w", err)
+		return nil, fmt.Errorf("read %s: %w", table, err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (SpeedRow, error) {
 		var (
@@ -54,7 +60,7 @@ func (s *Speed) SpeedRows(ctx context.Context, ids []string) ([]SpeedRow, error)
 		return r, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read speed view: %w", err)
+		return nil, fmt.Errorf("read %s: %w", table, err)
 	}
 	return out, nil
 }

@@ -49,6 +49,7 @@ func (e BatchRunStatus) Valid() bool {
 // Defines values for FeaturesSource.
 const (
 	FeaturesSourceBatch FeaturesSource = "batch"
+	FeaturesSourceKappa FeaturesSource = "kappa"
 	FeaturesSourceSpeed FeaturesSource = "speed"
 )
 
@@ -56,6 +57,8 @@ const (
 func (e FeaturesSource) Valid() bool {
 	switch e {
 	case FeaturesSourceBatch:
+		return true
+	case FeaturesSourceKappa:
 		return true
 	case FeaturesSourceSpeed:
 		return true
@@ -148,6 +151,7 @@ func (e OIPInputDatatype) Valid() bool {
 // Defines values for PredictionSource.
 const (
 	PredictionSourceBatch PredictionSource = "batch"
+	PredictionSourceKappa PredictionSource = "kappa"
 	PredictionSourceSpeed PredictionSource = "speed"
 )
 
@@ -155,6 +159,8 @@ const (
 func (e PredictionSource) Valid() bool {
 	switch e {
 	case PredictionSourceBatch:
+		return true
+	case PredictionSourceKappa:
 		return true
 	case PredictionSourceSpeed:
 		return true
@@ -389,6 +395,19 @@ type Features struct {
 // FeaturesSource defines model for Features.Source.
 type FeaturesSource string
 
+// KappaValue The live Kappa replay's row (present while a replay is live, see lambda kappa).
+type KappaValue struct {
+	AsOf time.Time `json:"as_of"`
+
+	// Coverage What part of the log a view's row covers.
+	Coverage         Coverage `json:"coverage"`
+	ModelName        string   `json:"model_name"`
+	ModelVersion     int64    `json:"model_version"`
+	ReplayId         int64    `json:"replay_id"`
+	Score            float32  `json:"score"`
+	StalenessSeconds float64  `json:"staleness_seconds"`
+}
+
 // ModelFile defines model for ModelFile.
 type ModelFile struct {
 	Sha256    string `json:"sha256"`
@@ -562,13 +581,18 @@ type Prediction struct {
 	Coverage Coverage `json:"coverage"`
 
 	// Degraded A view could not be read; the answer comes from the other one.
-	Degraded       bool             `json:"degraded"`
-	DegradedReason *string          `json:"degraded_reason,omitempty"`
-	EntityId       string           `json:"entity_id"`
-	ModelName      string           `json:"model_name"`
-	ModelVersion   int64            `json:"model_version"`
-	Score          float32          `json:"score"`
-	Source         PredictionSource `json:"source"`
+	Degraded       bool    `json:"degraded"`
+	DegradedReason *string `json:"degraded_reason,omitempty"`
+	EntityId       string  `json:"entity_id"`
+
+	// Kappa The live Kappa replay's row (present while a replay is live, see lambda kappa).
+	Kappa        *KappaValue `json:"kappa,omitempty"`
+	ModelName    string      `json:"model_name"`
+	ModelVersion int64       `json:"model_version"`
+	Score        float32     `json:"score"`
+
+	// Source The view that answers: the batch or the speed view, whichever covers more of the log, or the live Kappa replay's view once it covers at least as much.
+	Source PredictionSource `json:"source"`
 
 	// Speed The speed view's row.
 	Speed *SpeedValue `json:"speed,omitempty"`
@@ -577,7 +601,7 @@ type Prediction struct {
 	StalenessSeconds float64 `json:"staleness_seconds"`
 }
 
-// PredictionSource defines model for Prediction.Source.
+// PredictionSource The view that answers: the batch or the speed view, whichever covers more of the log, or the live Kappa replay's view once it covers at least as much.
 type PredictionSource string
 
 // Readiness defines model for Readiness.

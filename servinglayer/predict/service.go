@@ -62,7 +62,17 @@ type Service struct {
 	syncMu     sync.Mutex // one sync at a time
 	served     atomic.Pointer[served]
 	speedCache *speedCache
+
+	kappa     KappaViews
+	liveKappa atomic.Int64 // the live replay, 0: none
+	// released is the replay released last and releasedUntil (unix ns) the end of its
+	// grace period, during which it answers where it covers more than the Lambda views.
+	released, releasedUntil atomic.Int64
 }
+
+// releaseGrace is how long a released replay still answers where it covers more than
+// the Lambda views: time for the speed layer to pass where the replay's job was.
+const releaseGrace = 30 * time.Second
 
 // served is the batch view being served.
 type served struct {
@@ -86,6 +96,13 @@ func New(batch BatchSource, speed SpeedView, runs Runs, cfg Config, log *slog.Lo
 	return s
 }
 
+// WithKappa makes s answer from the live Kappa replay's view, if any, read from k
+// (see preferKappa). Call it before Run.
+func (s *Service) WithKappa(k KappaViews) *Service {
+	s.kappa = k
+	return s
+}
+
 // Run keeps the served run current until ctx ends: it reads the published run at once,
 // at every publish notification and every Config.RunPoll, and loads its view. Meanwhile
 // it listens for speed view changes, which keeps the speed cache in use.
@@ -93,6 +110,9 @@ func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() { s.listenSpeed(ctx) })
+	if s.kappa != nil {
+		wg.Go(func() { s.trackKappa(ctx) })
+	}
 	refresh.Loop(ctx, s.cfg.RunPoll,
 		func(ctx context.Context, notify func()) error { return s.runs.ListenPublished(ctx, notify, notify) },
 		func(ctx context.Context) {
@@ -150,6 +170,38 @@ func (s *Service) Sync(ctx context.Context) error {
 		"entities", store.Len(), "bytes", store.Bytes(), "load_seconds", took.Seconds())
 	return nil
 }
+
+// trackKappa keeps the live replay current until ctx ends: at start, at every change
+// of a replay and every RunPoll.
+func (s *Service) trackKappa(ctx context.Context) {
+	refresh.Loop(ctx, s.cfg.RunPoll,
+		func(ctx context.Context, notify func()) error { return s.kappa.ListenReplays(ctx, notify, notify) },
+		func(ctx context.Context) {
+			readCtx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
+			id, err := s.kappa.Live(readCtx)
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil {
+					s.metrics.viewErrors.WithLabelValues(string(Kappa)).Inc()
+					s.log.Warn("live kappa replay not read, retrying", "err", err)
+				}
+				return
+			}
+			if prev := s.liveKappa.Swap(id); prev != id {
+				if prev != 0 {
+					s.released.Store(prev)
+					s.releasedUntil.Store(time.Now().Add(releaseGrace).UnixNano())
+				}
+				s.log.Info("readers switched", "kappa_replay", id, "previous", prev)
+			}
+		},
+		func(err error) {
+			s.log.Warn("kappa replay notifications lost, polling until the listener reconnects", "err", err, "retry_in", s.cfg.RunPoll)
+		})
+}
+
+// LiveKappa is the live replay readers answer from, 0 when none is.
+func (s *Service) LiveKappa() int64 { return s.liveKappa.Load() }
 
 // listenSpeed keeps the speed cache in use while speed view changes are announced, and
 // out of use (every lookup reads PostgreSQL) while they cannot be, until ctx ends.
@@ -220,8 +272,16 @@ func (s *Service) Lookup(ctx context.Context, ids []string) []Answer {
 	for i := range answers {
 		a := &answers[i]
 		a.SpeedErr, a.BatchErr = speedErr, st.err
-		if src, ok := Choose(a.Batch, a.Speed); ok {
-			a.Source = src
+		a.Source, _ = Choose(a.Batch, a.Speed)
+	}
+	if live := s.liveKappa.Load(); live != 0 {
+		s.addKappa(ctx, live, false, ids, answers)
+	} else if released := s.released.Load(); released != 0 && time.Now().UnixNano() < s.releasedUntil.Load() {
+		s.addKappa(ctx, released, true, ids, answers)
+	}
+	for i := range answers {
+		a := &answers[i]
+		if a.Source != "" {
 			continue
 		}
 		if reason, degraded := a.Degraded(); degraded {
@@ -231,6 +291,36 @@ func (s *Service) Lookup(ctx context.Context, ids []string) []Answer {
 		}
 	}
 	return answers
+}
+
+// addKappa reads the rows of ids from the view of replay live and lets them answer
+// where preferKappa(strict) says so; when the view cannot be read the Lambda answers
+// stand, degraded.
+func (s *Service) addKappa(ctx context.Context, live int64, strict bool, ids []string, answers []Answer) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
+	defer cancel()
+	start := time.Now()
+	rows, err := s.kappa.KappaRows(ctx, live, ids)
+	s.metrics.readDuration.WithLabelValues(string(Kappa)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		s.metrics.viewErrors.WithLabelValues(string(Kappa)).Inc()
+		err = fmt.Errorf("kappa view of replay %d (PostgreSQL): %w", live, err)
+		for i := range answers {
+			answers[i].KappaErr = err
+		}
+		return
+	}
+	index := make(map[string]int, len(ids))
+	for i, id := range ids {
+		index[id] = i
+	}
+	for i := range rows {
+		a := &answers[index[rows[i].EntityID]]
+		a.Kappa, a.KappaReplay = &rows[i], live
+		if preferKappa(a, a.Kappa, strict) {
+			a.Source = Kappa
+		}
+	}
 }
 
 // speedRows returns the speed rows of those of ids the speed view holds, from the speed
