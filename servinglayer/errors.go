@@ -17,6 +17,7 @@ import (
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/event"
+	"github.com/lambda-platform/lambda/internal/replays"
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/servinglayer/oip"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
@@ -49,6 +50,8 @@ var statuses = []statusRule{
 	{inference.ErrModelNotLoaded, http.StatusServiceUnavailable, "model_not_loaded"},
 	{inference.ErrModelClosed, http.StatusServiceUnavailable, "model_not_loaded"},
 	{runs.ErrNotFound, http.StatusNotFound, "run_not_found"},
+	{replays.ErrNotFound, http.StatusNotFound, "replay_not_found"},
+	{replays.ErrState, http.StatusConflict, "replay_state"},
 	{runs.ErrBusy, http.StatusConflict, "batch_busy"},
 	{runs.ErrTriggerClosed, http.StatusServiceUnavailable, "shutting_down"},
 	{event.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"}, // before ErrInvalid, which it matches

@@ -16,6 +16,7 @@ import (
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/event"
+	"github.com/lambda-platform/lambda/internal/replays"
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
@@ -46,6 +47,8 @@ type Config struct {
 	MaxModelBytes int64
 	// RequestTimeout bounds a request's work.
 	RequestTimeout time.Duration
+	// Model is the model a Kappa replay scores with unless it names another.
+	Model string
 	// MaxClockSkew is how far an event's ts may be ahead of the time it was received
 	// (event.CheckArrival); zero means event.DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
@@ -101,6 +104,13 @@ type BatchTrigger interface {
 	Trigger(ctx context.Context, trigger, requestedBy string) (run runs.Run, started bool, err error)
 }
 
+// Replays records and reads Kappa replays; *replays.Registry is one.
+type Replays interface {
+	Create(ctx context.Context, req replays.Request) (replays.Replay, error)
+	Get(ctx context.Context, id int64) (replays.Replay, error)
+	List(ctx context.Context, limit int) ([]replays.Replay, error)
+}
+
 // Producer writes events to the event log; *kafka.Writer is one.
 type Producer interface {
 	WriteEvents(ctx context.Context, events []event.Event) error
@@ -149,6 +159,7 @@ type Deps struct {
 	Predictions Predictions
 	Runs        BatchRuns
 	Trigger     BatchTrigger
+	Replays     Replays
 	Producer    Producer
 	Models      Models
 	Scorers     Scorers

@@ -164,8 +164,30 @@ func TestReplayEqualsBatchRun(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
-	run(t, ctx, env, "kappa", "switch", strconv.FormatInt(id, 10))
+	// A second replay over REST, switched to once it has caught up.
+	if code, _, _ := call(t, http.MethodPost, api+"/v1/kappa/replays", "", nil, []byte(`{"switch":true}`)); code != http.StatusUnauthorized {
+		t.Errorf("POST /v1/kappa/replays without the admin token = %d, want 401", code)
+	}
+	code, _, body := call(t, http.MethodPost, api+"/v1/kappa/replays", "Bearer "+token, nil, []byte(`{"model":"demo@x"}`))
+	if code != http.StatusBadRequest || !strings.Contains(string(body), "NAME@VERSION") {
+		t.Errorf("POST /v1/kappa/replays with model demo@x = %d %s, want 400 naming NAME@VERSION", code, body)
+	}
+	code, _, body = call(t, http.MethodPost, api+"/v1/kappa/replays", "Bearer "+token, nil, []byte(`{"switch":true,"requested_by":"kappa test"}`))
+	var second struct {
+		ID     int64  `json:"id"`
+		Status string `json:"status"`
+	}
+	if code != http.StatusAccepted || json.Unmarshal(body, &second) != nil || second.Status != replays.Replaying {
+		t.Fatalf("POST /v1/kappa/replays = %d %s, want 202 replaying", code, body)
+	}
+	testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("replay %d live", second.ID), func() bool {
+		_, body := get(t, fmt.Sprintf("%s/v1/kappa/replays/%d", api, second.ID))
+		return json.Unmarshal([]byte(body), &second) == nil && second.Status == replays.Live
+	})
 	testenv.WaitFor(t, 30*time.Second, "answers from the replay", func() bool { return readers.sources()["kappa"] > 0 })
+	if code, _ := get(t, api+"/v1/kappa/replays/999"); code != http.StatusNotFound {
+		t.Errorf("GET /v1/kappa/replays/999 = %d, want 404", code)
+	}
 	t.Logf("lambda kappa release: %s", run(t, ctx, env, "kappa", "release"))
 	readers.reset()
 	testenv.WaitFor(t, 30*time.Second, "answers from the Lambda views again", func() bool {

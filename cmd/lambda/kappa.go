@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/lambda-platform/lambda/internal/config"
@@ -76,7 +75,7 @@ func runKappaReplay(ctx context.Context, args []string, out io.Writer) error {
 	if _, err := parse(f, args, &cfg.Log); err != nil {
 		return err
 	}
-	name, version, err := parseModelRef(model)
+	name, version, err := replays.ParseModelRef(model)
 	if err != nil {
 		return err
 	}
@@ -231,22 +230,6 @@ func runKappaRelease(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "replay %d released; readers use the Lambda views\n", id)
 	return nil
-}
-
-// parseModelRef parses NAME or NAME@VERSION (version 0: the active one).
-func parseModelRef(s string) (string, int64, error) {
-	name, v, ok := strings.Cut(s, "@")
-	if name == "" {
-		return "", 0, fmt.Errorf("model %q: want NAME or NAME@VERSION", s)
-	}
-	if !ok {
-		return name, 0, nil
-	}
-	version, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || version < 1 {
-		return "", 0, fmt.Errorf("model %q: the version must be a positive integer", s)
-	}
-	return name, version, nil
 }
 
 func modelRef(r replays.Replay) string {

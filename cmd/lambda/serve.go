@@ -20,6 +20,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/gctune"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/replays"
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/servinglayer"
@@ -203,11 +204,12 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	api, err := servinglayer.NewServer(servinglayer.Deps{
 		Log: d.Log, Gatherer: d.Registry, Registerer: d.Registry,
 		Predictions: predictions, Runs: published, Trigger: d.Trigger, Producer: writer, Models: models, Scorers: scorers,
+		Replays: replays.NewRegistry(d.Postgres),
 		FeatureNames: d.Spec.FeatureNames(), Checks: checks,
 	}, servinglayer.Config{
 		AdminToken: d.Config.AdminToken, ReadToken: d.Config.ReadToken, BatchGetLimit: d.Config.BatchGetLimit,
 		RequestTimeout: d.Config.Timeout, BatchSchedule: d.Schedule, Version: version,
-		MaxClockSkew: d.Kafka.MaxClockSkew, CORSOrigins: d.Config.CORSOrigins,
+		MaxClockSkew: d.Kafka.MaxClockSkew, CORSOrigins: d.Config.CORSOrigins, Model: d.Model,
 	})
 	if err != nil {
 		return err

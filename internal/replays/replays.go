@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -303,4 +304,39 @@ func DropView(ctx context.Context, db DB, id int64) error {
 		return fmt.Errorf("drop the view of kappa replay %d: %w", id, err)
 	}
 	return nil
+}
+
+// Registry is the registry of one database, for callers that hold it rather than pass
+// a DB to each call (the serving layer). It is safe for concurrent use.
+type Registry struct{ db DB }
+
+// NewRegistry returns the registry of db.
+func NewRegistry(db DB) *Registry { return &Registry{db: db} }
+
+// Create records a replay; see Create.
+func (r *Registry) Create(ctx context.Context, req Request) (Replay, error) { return Create(ctx, r.db, req) }
+
+// Get returns replay id.
+func (r *Registry) Get(ctx context.Context, id int64) (Replay, error) { return Get(ctx, r.db, id) }
+
+// List returns the newest limit replays, newest first.
+func (r *Registry) List(ctx context.Context, limit int) ([]Replay, error) { return List(ctx, r.db, limit) }
+
+// ErrModelRef: a model reference is neither NAME nor NAME@VERSION.
+var ErrModelRef = errors.New("model: want NAME or NAME@VERSION with a positive version")
+
+// ParseModelRef parses NAME or NAME@VERSION (version 0: the active one).
+func ParseModelRef(s string) (string, int64, error) {
+	name, v, ok := strings.Cut(s, "@")
+	if name == "" {
+		return "", 0, fmt.Errorf("%q: %w", s, ErrModelRef)
+	}
+	if !ok {
+		return name, 0, nil
+	}
+	version, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || version < 1 {
+		return "", 0, fmt.Errorf("%q: %w", s, ErrModelRef)
+	}
+	return name, version, nil
 }

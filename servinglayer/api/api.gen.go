@@ -21,25 +21,25 @@ import (
 
 // Defines values for BatchRunStatus.
 const (
-	Expired   BatchRunStatus = "expired"
-	Failed    BatchRunStatus = "failed"
-	Published BatchRunStatus = "published"
-	Running   BatchRunStatus = "running"
-	Succeeded BatchRunStatus = "succeeded"
+	BatchRunStatusExpired   BatchRunStatus = "expired"
+	BatchRunStatusFailed    BatchRunStatus = "failed"
+	BatchRunStatusPublished BatchRunStatus = "published"
+	BatchRunStatusRunning   BatchRunStatus = "running"
+	BatchRunStatusSucceeded BatchRunStatus = "succeeded"
 )
 
 // Valid indicates whether the value is a known member of the BatchRunStatus enum.
 func (e BatchRunStatus) Valid() bool {
 	switch e {
-	case Expired:
+	case BatchRunStatusExpired:
 		return true
-	case Failed:
+	case BatchRunStatusFailed:
 		return true
-	case Published:
+	case BatchRunStatusPublished:
 		return true
-	case Running:
+	case BatchRunStatusRunning:
 		return true
-	case Succeeded:
+	case BatchRunStatusSucceeded:
 		return true
 	default:
 		return false
@@ -67,6 +67,36 @@ func (e FeaturesSource) Valid() bool {
 	}
 }
 
+// Defines values for KappaReplayStatus.
+const (
+	KappaReplayStatusFailed    KappaReplayStatus = "failed"
+	KappaReplayStatusLive      KappaReplayStatus = "live"
+	KappaReplayStatusReady     KappaReplayStatus = "ready"
+	KappaReplayStatusReplaying KappaReplayStatus = "replaying"
+	KappaReplayStatusRetired   KappaReplayStatus = "retired"
+	KappaReplayStatusStopped   KappaReplayStatus = "stopped"
+)
+
+// Valid indicates whether the value is a known member of the KappaReplayStatus enum.
+func (e KappaReplayStatus) Valid() bool {
+	switch e {
+	case KappaReplayStatusFailed:
+		return true
+	case KappaReplayStatusLive:
+		return true
+	case KappaReplayStatusReady:
+		return true
+	case KappaReplayStatusReplaying:
+		return true
+	case KappaReplayStatusRetired:
+		return true
+	case KappaReplayStatusStopped:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ModelFileVariant.
 const (
 	Fp32 ModelFileVariant = "fp32"
@@ -87,19 +117,19 @@ func (e ModelFileVariant) Valid() bool {
 
 // Defines values for ModelVersionStatus.
 const (
-	Active     ModelVersionStatus = "active"
-	Registered ModelVersionStatus = "registered"
-	Retired    ModelVersionStatus = "retired"
+	ModelVersionStatusActive     ModelVersionStatus = "active"
+	ModelVersionStatusRegistered ModelVersionStatus = "registered"
+	ModelVersionStatusRetired    ModelVersionStatus = "retired"
 )
 
 // Valid indicates whether the value is a known member of the ModelVersionStatus enum.
 func (e ModelVersionStatus) Valid() bool {
 	switch e {
-	case Active:
+	case ModelVersionStatusActive:
 		return true
-	case Registered:
+	case ModelVersionStatusRegistered:
 		return true
-	case Retired:
+	case ModelVersionStatusRetired:
 		return true
 	default:
 		return false
@@ -394,6 +424,52 @@ type Features struct {
 
 // FeaturesSource defines model for Features.Source.
 type FeaturesSource string
+
+// KappaReplay defines model for KappaReplay.
+type KappaReplay struct {
+	CreatedAt time.Time  `json:"created_at"`
+	DroppedAt *time.Time `json:"dropped_at,omitempty"`
+	Error     *string    `json:"error,omitempty"`
+	Id        int64      `json:"id"`
+	ModelName string     `json:"model_name"`
+
+	// ModelVersion Absent when the replay follows the active version.
+	ModelVersion *int64 `json:"model_version,omitempty"`
+	Progress     struct {
+		// EtaSeconds While replaying: seconds left at the current rate.
+		EtaSeconds      *float64 `json:"eta_seconds,omitempty"`
+		EventsPerSecond float64  `json:"events_per_second"`
+		OffsetsDone     int64    `json:"offsets_done"`
+		OffsetsTotal    int64    `json:"offsets_total"`
+	} `json:"progress"`
+	ReadyAt         *time.Time        `json:"ready_at,omitempty"`
+	RequestedBy     string            `json:"requested_by"`
+	RetiredAt       *time.Time        `json:"retired_at,omitempty"`
+	Status          KappaReplayStatus `json:"status"`
+	SwitchWhenReady bool              `json:"switch_when_ready"`
+	SwitchedAt      *time.Time        `json:"switched_at,omitempty"`
+}
+
+// KappaReplayStatus defines model for KappaReplay.Status.
+type KappaReplayStatus string
+
+// KappaReplayList defines model for KappaReplayList.
+type KappaReplayList struct {
+	Replays []KappaReplay `json:"replays"`
+}
+
+// KappaReplayRequest defines model for KappaReplayRequest.
+type KappaReplayRequest struct {
+	// Model NAME (its active version, followed) or NAME@VERSION; default the served model.
+	Model       *string `json:"model,omitempty"`
+	RequestedBy *string `json:"requested_by,omitempty"`
+
+	// Spec A feature spec (the JSON of LAMBDA_FEATURE_SPEC); default the built-in spec.
+	Spec *map[string]interface{} `json:"spec,omitempty"`
+
+	// Switch Switch readers to the replay once it has caught up with the log.
+	Switch *bool `json:"switch,omitempty"`
+}
 
 // KappaValue The live Kappa replay's row (present while a replay is live, see lambda kappa).
 type KappaValue struct {
@@ -730,6 +806,11 @@ type ListBatchRunsParams struct {
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// ListKappaReplaysParams defines parameters for ListKappaReplays.
+type ListKappaReplaysParams struct {
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // GetModelParams defines parameters for GetModel.
 type GetModelParams struct {
 	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
@@ -786,6 +867,9 @@ type TriggerBatchRunJSONRequestBody = TriggerRequest
 
 // PostEventsJSONRequestBody defines body for PostEvents for application/json ContentType.
 type PostEventsJSONRequestBody = EventsBody
+
+// StartKappaReplayJSONRequestBody defines body for StartKappaReplay for application/json ContentType.
+type StartKappaReplayJSONRequestBody = KappaReplayRequest
 
 // ActivateModelVersionJSONRequestBody defines body for ActivateModelVersion for application/json ContentType.
 type ActivateModelVersionJSONRequestBody ActivateModelVersionJSONBody
@@ -893,6 +977,15 @@ type ServerInterface interface {
 	// PostEvents Produce one event or an array of events to the event log
 	// (POST /v1/events)
 	PostEvents(ctx echo.Context) error
+	// ListKappaReplays The newest Kappa replays, newest first, with their progress
+	// (GET /v1/kappa/replays)
+	ListKappaReplays(ctx echo.Context, params ListKappaReplaysParams) error
+	// StartKappaReplay Start a Kappa replay
+	// (POST /v1/kappa/replays)
+	StartKappaReplay(ctx echo.Context) error
+	// GetKappaReplay One Kappa replay and its progress
+	// (GET /v1/kappa/replays/{id})
+	GetKappaReplay(ctx echo.Context, id int64) error
 	// ListModels Every model
 	// (GET /v1/models)
 	ListModels(ctx echo.Context) error
@@ -1062,6 +1155,49 @@ func (w *ServerInterfaceWrapper) PostEvents(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.PostEvents(ctx)
+	return err
+}
+
+// ListKappaReplays converts echo context to params.
+func (w *ServerInterfaceWrapper) ListKappaReplays(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListKappaReplaysParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListKappaReplays(ctx, params)
+	return err
+}
+
+// StartKappaReplay converts echo context to params.
+func (w *ServerInterfaceWrapper) StartKappaReplay(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StartKappaReplay(ctx)
+	return err
+}
+
+// GetKappaReplay converts echo context to params.
+func (w *ServerInterfaceWrapper) GetKappaReplay(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id int64
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "int64", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetKappaReplay(ctx, id)
 	return err
 }
 
@@ -1571,6 +1707,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/batch/runs", wrapper.TriggerBatchRun, options.OperationMiddlewares["triggerBatchRun"]...)
 	router.GET(options.BaseURL+"/v1/batch/runs/:id", wrapper.GetBatchRun, options.OperationMiddlewares["getBatchRun"]...)
 	router.GET(options.BaseURL+"/v1/batch/schedule", wrapper.GetBatchSchedule, options.OperationMiddlewares["getBatchSchedule"]...)
+	router.GET(options.BaseURL+"/v1/kappa/replays", wrapper.ListKappaReplays, options.OperationMiddlewares["listKappaReplays"]...)
+	router.POST(options.BaseURL+"/v1/kappa/replays", wrapper.StartKappaReplay, options.OperationMiddlewares["startKappaReplay"]...)
+	router.GET(options.BaseURL+"/v1/kappa/replays/:id", wrapper.GetKappaReplay, options.OperationMiddlewares["getKappaReplay"]...)
 	router.GET(options.BaseURL+"/v1/models", wrapper.ListModels, options.OperationMiddlewares["listModels"]...)
 	router.GET(options.BaseURL+"/v1/models/:name", wrapper.GetModel, options.OperationMiddlewares["getModel"]...)
 	router.HEAD(options.BaseURL+"/v1/models/:name", wrapper.HeadModel, options.OperationMiddlewares["headModel"]...)
@@ -2205,6 +2344,235 @@ func (response PostEvents413JSONResponse) VisitPostEventsResponse(w http.Respons
 type PostEvents503JSONResponse struct{ UnavailableJSONResponse }
 
 func (response PostEvents503JSONResponse) VisitPostEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKappaReplaysRequestObject struct {
+	Params ListKappaReplaysParams
+}
+
+type ListKappaReplaysResponseObject interface {
+	VisitListKappaReplaysResponse(w http.ResponseWriter) error
+}
+
+type ListKappaReplays200JSONResponse KappaReplayList
+
+func (response ListKappaReplays200JSONResponse) VisitListKappaReplaysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKappaReplays400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListKappaReplays400JSONResponse) VisitListKappaReplaysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKappaReplays401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListKappaReplays401JSONResponse) VisitListKappaReplaysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListKappaReplays503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response ListKappaReplays503JSONResponse) VisitListKappaReplaysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartKappaReplayRequestObject struct {
+	Body *StartKappaReplayJSONRequestBody
+}
+
+type StartKappaReplayResponseObject interface {
+	VisitStartKappaReplayResponse(w http.ResponseWriter) error
+}
+
+type StartKappaReplay202JSONResponse KappaReplay
+
+func (response StartKappaReplay202JSONResponse) VisitStartKappaReplayResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartKappaReplay400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response StartKappaReplay400JSONResponse) VisitStartKappaReplayResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartKappaReplay401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response StartKappaReplay401JSONResponse) VisitStartKappaReplayResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartKappaReplay403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response StartKappaReplay403JSONResponse) VisitStartKappaReplayResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StartKappaReplay503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response StartKappaReplay503JSONResponse) VisitStartKappaReplayResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetKappaReplayRequestObject struct {
+	Id int64 `json:"id"`
+}
+
+type GetKappaReplayResponseObject interface {
+	VisitGetKappaReplayResponse(w http.ResponseWriter) error
+}
+
+type GetKappaReplay200JSONResponse KappaReplay
+
+func (response GetKappaReplay200JSONResponse) VisitGetKappaReplayResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetKappaReplay400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetKappaReplay400JSONResponse) VisitGetKappaReplayResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetKappaReplay401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetKappaReplay401JSONResponse) VisitGetKappaReplayResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetKappaReplay404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetKappaReplay404JSONResponse) VisitGetKappaReplayResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetKappaReplay503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetKappaReplay503JSONResponse) VisitGetKappaReplayResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -3759,6 +4127,15 @@ type StrictServerInterface interface {
 	// PostEvents Produce one event or an array of events to the event log
 	// (POST /v1/events)
 	PostEvents(ctx context.Context, request PostEventsRequestObject) (PostEventsResponseObject, error)
+	// ListKappaReplays The newest Kappa replays, newest first, with their progress
+	// (GET /v1/kappa/replays)
+	ListKappaReplays(ctx context.Context, request ListKappaReplaysRequestObject) (ListKappaReplaysResponseObject, error)
+	// StartKappaReplay Start a Kappa replay
+	// (POST /v1/kappa/replays)
+	StartKappaReplay(ctx context.Context, request StartKappaReplayRequestObject) (StartKappaReplayResponseObject, error)
+	// GetKappaReplay One Kappa replay and its progress
+	// (GET /v1/kappa/replays/{id})
+	GetKappaReplay(ctx context.Context, request GetKappaReplayRequestObject) (GetKappaReplayResponseObject, error)
 	// ListModels Every model
 	// (GET /v1/models)
 	ListModels(ctx context.Context, request ListModelsRequestObject) (ListModelsResponseObject, error)
@@ -4085,6 +4462,105 @@ func (sh *strictHandler) PostEvents(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(PostEventsResponseObject); ok {
 		return validResponse.VisitPostEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListKappaReplays operation middleware
+func (sh *strictHandler) ListKappaReplays(ctx echo.Context, params ListKappaReplaysParams) error {
+	var request ListKappaReplaysRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListKappaReplays(ctx.Request().Context(), request.(ListKappaReplaysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListKappaReplays")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListKappaReplaysResponseObject); ok {
+		return validResponse.VisitListKappaReplaysResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StartKappaReplay operation middleware
+func (sh *strictHandler) StartKappaReplay(ctx echo.Context) error {
+	var request StartKappaReplayRequestObject
+
+	var body StartKappaReplayJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StartKappaReplay(ctx.Request().Context(), request.(StartKappaReplayRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StartKappaReplay")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StartKappaReplayResponseObject); ok {
+		return validResponse.VisitStartKappaReplayResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetKappaReplay operation middleware
+func (sh *strictHandler) GetKappaReplay(ctx echo.Context, id int64) error {
+	var request GetKappaReplayRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetKappaReplay(ctx.Request().Context(), request.(GetKappaReplayRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetKappaReplay")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetKappaReplayResponseObject); ok {
+		return validResponse.VisitGetKappaReplayResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
