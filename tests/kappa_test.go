@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,63 +85,7 @@ func TestReplayEqualsBatchRun(t *testing.T) {
 		t.Errorf("replay %d: %s, %d/%d offsets; want ready with the whole log, %d", id, rep.Status, rep.OffsetsDone, rep.OffsetsTotal, total)
 	}
 
-	spec := features.DefaultSpec()
-	active, err := registry.New(pool, quiet).Active(ctx, e2eModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp32, _, err := registry.New(pool, quiet).ONNX(ctx, e2eModel, active.Version, registry.FP32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model, err := inference.LoadModel(fp32, active.Meta(), inference.Options{Sessions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer model.Close()
-	kappaRows := readKappaView(t, ctx, pool, rep)
-	chDB := envValue(env, "LAMBDA_CLICKHOUSE_DATABASE")
-	var checked int
-	var maxDelta float64
-	err = views.NewBatch(testenv.ClickHouseStream(""), chDB).Scan(ctx, runID, views.Scores|views.States, func(b *views.Record) error {
-		id := string(b.EntityID)
-		k, ok := kappaRows[id]
-		if !ok {
-			return fmt.Errorf("%s: in the batch view, not in the replay's", id)
-		}
-		delete(kappaRows, id)
-		if !bytes.Equal(k.state, b.State) {
-			return fmt.Errorf("%s: the replay's feature state differs from the batch run's", id)
-		}
-		st, err := spec.Decode(k.state)
-		if err != nil {
-			return err
-		}
-		vec := st.Vector(b.AsOf)
-		for i := range vec {
-			if vec[i] != b.Vector[i] {
-				return fmt.Errorf("%s: feature %d at the run's as_of: replay %v, batch %v", id, i, vec[i], b.Vector[i])
-			}
-		}
-		score, err := model.ScoreOne(ctx, vec)
-		if err != nil {
-			return err
-		}
-		d := math.Abs(float64(score - b.Score))
-		maxDelta = max(maxDelta, d)
-		if d > 1e-6 {
-			return fmt.Errorf("%s: score %v from the replay's state, %v in the batch view", id, score, b.Score)
-		}
-		checked++
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(kappaRows) > 0 || checked < 90 {
-		t.Errorf("%d entities checked, %d in the replay's view only; want every entity of the log in both", checked, len(kappaRows))
-	}
-	t.Logf("replay %d equals batch run %d on %d entities (max |Δscore| %.2g)", id, runID, checked, maxDelta)
+	checkReplayEqualsRun(t, ctx, pool, envValue(env, "LAMBDA_CLICKHOUSE_DATABASE"), id, runID)
 	if list := run(t, ctx, env, "kappa", "list"); !strings.Contains(list, "replay "+strconv.FormatInt(id, 10)+" ready") {
 		t.Errorf("lambda kappa list:\n%s\nwant replay %d ready", list, id)
 	}
@@ -292,6 +237,73 @@ func (r *readers) stop(t *testing.T) {
 	t.Logf("readers: %d batchGets of 100 entities, %d errors", r.total, len(r.errs))
 }
 
+// checkReplayEqualsRun checks that every entity's feature state in replay id's view is
+// the one in batch run runID's view, and that at the run's as_of it gives the run's
+// vector and its score within 1e-6.
+func checkReplayEqualsRun(t *testing.T, ctx context.Context, pool *pgxpool.Pool, chDB string, id, runID int64) {
+	t.Helper()
+	rep, err := replays.Get(ctx, pool, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := features.DefaultSpec()
+	active, err := registry.New(pool, quiet).Active(ctx, e2eModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp32, _, err := registry.New(pool, quiet).ONNX(ctx, e2eModel, active.Version, registry.FP32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := inference.LoadModel(fp32, active.Meta(), inference.Options{Sessions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer model.Close()
+	kappaRows := readKappaView(t, ctx, pool, rep)
+	var checked int
+	var maxDelta float64
+	err = views.NewBatch(testenv.ClickHouseStream(""), chDB).Scan(ctx, runID, views.Scores|views.States, func(b *views.Record) error {
+		id := string(b.EntityID)
+		k, ok := kappaRows[id]
+		if !ok {
+			return fmt.Errorf("%s: in the batch view, not in the replay's", id)
+		}
+		delete(kappaRows, id)
+		if !bytes.Equal(k.state, b.State) {
+			return fmt.Errorf("%s: the replay's feature state differs from the batch run's", id)
+		}
+		st, err := spec.Decode(k.state)
+		if err != nil {
+			return err
+		}
+		vec := st.Vector(b.AsOf)
+		for i := range vec {
+			if vec[i] != b.Vector[i] {
+				return fmt.Errorf("%s: feature %d at the run's as_of: replay %v, batch %v", id, i, vec[i], b.Vector[i])
+			}
+		}
+		score, err := model.ScoreOne(ctx, vec)
+		if err != nil {
+			return err
+		}
+		d := math.Abs(float64(score - b.Score))
+		maxDelta = max(maxDelta, d)
+		if d > 1e-6 {
+			return fmt.Errorf("%s: score %v from the replay's state, %v in the batch view", id, score, b.Score)
+		}
+		checked++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kappaRows) > 0 || checked == 0 {
+		t.Errorf("%d entities checked, %d in the replay's view only; want every entity of the log in both", checked, len(kappaRows))
+	}
+	t.Logf("replay %d equals batch run %d on %d entities (max |Δscore| %.2g)", id, runID, checked, maxDelta)
+}
+
 type kappaRow struct {
 	state []byte
 }
@@ -328,4 +340,71 @@ func envValue(env []string, key string) string {
 		}
 	}
 	return v
+}
+
+// TestReplayKilledHalfway: `lambda up` killed while a replay is half-way leaves the
+// Lambda views answering when it comes back — the replay is not switched to before it
+// has caught up — and the replay goes on from where its group had committed, to a view
+// equal to the batch run's.
+func TestReplayKilledHalfway(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	pool, env, token := freshPlatform(t)
+	env = append(env, "LAMBDA_SPEED_MAX_BATCH=2000") // commits often, so a kill finds it part of the way
+	env = append(env, "LAMBDA_MODEL="+e2eModel)
+	run(t, ctx, env, "migrate")
+	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", "1000")
+	up := start(t, env, "up")
+	api := up.waitLine(t, "api", time.Minute)
+	brokers := strings.Fields(up.waitLine(t, "kafka", time.Second))[0]
+	run(t, ctx, env, "produce", "--seed", "31", "--entities", "1000", "--events", "300000", "--kafka-brokers", brokers)
+	waitCommitted(t, ctx, brokers, e2eArchiver)
+	runID := triggerRun(t, api, token)
+
+	out := run(t, ctx, env, "kappa", "replay", "--switch", "--detach")
+	var id int64
+	if _, err := fmt.Sscanf(out, "replay %d started", &id); err != nil {
+		t.Fatalf("lambda kappa replay printed %q", out)
+	}
+	// Kill it once its group has committed a part of the log, not all of it.
+	ends, err := kafka.EndOffsets(ctx, []string{brokers}, e2eTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total, done int64
+	for _, n := range ends {
+		total += n
+	}
+	testenv.WaitFor(t, time.Minute, "the replay a part of the way", func() bool {
+		committed, err := kafka.Committed(ctx, []string{brokers}, fmt.Sprintf("lambda-kappa-%d", id), e2eTopic)
+		done = 0
+		for _, n := range committed {
+			done += n
+		}
+		return err == nil && done > 0
+	})
+	if done >= total {
+		t.Fatalf("replay %d had committed all %d offsets at the first look: the log is too short to kill it half-way", id, total)
+	}
+	_ = up.cmd.Process.Signal(syscall.SIGKILL)
+	<-up.done
+	t.Logf("lambda up killed with replay %d at %d/%d offsets", id, done, total)
+
+	up = start(t, env, "up")
+	api = up.waitLine(t, "api", time.Minute)
+	testenv.WaitFor(t, time.Minute, "GET /readyz = 200 after the restart", func() bool { code, _ := get(t, api+"/readyz"); return code == http.StatusOK })
+	if r, _ := replays.Get(ctx, pool, id); r.Status == replays.Replaying {
+		if code, body := get(t, api+"/v1/entities/user-000001/prediction"); code != http.StatusOK || strings.Contains(body, `"source":"kappa"`) {
+			t.Errorf("while replay %d is still replaying: GET prediction = %d %s, want 200 from the Lambda views", id, code, body)
+		}
+	}
+	testenv.WaitFor(t, 2*time.Minute, fmt.Sprintf("replay %d live", id), func() bool {
+		r, err := replays.Get(ctx, pool, id)
+		return err == nil && r.Status == replays.Live
+	})
+	checkReplayEqualsRun(t, ctx, pool, envValue(env, "LAMBDA_CLICKHOUSE_DATABASE"), id, runID)
+	if code, body := get(t, api+"/v1/entities/user-000001/prediction"); code != http.StatusOK {
+		t.Errorf("GET prediction after the replay went live = %d %s", code, body)
+	}
+	up.stop(t, 30*time.Second)
 }
