@@ -44,7 +44,7 @@ func (h handlers) StartKappaReplay(ctx context.Context, req api.StartKappaReplay
 	if h.deps.Replays == nil {
 		return nil, fmt.Errorf("kappa replays: %w", errNotConfigured)
 	}
-	rr := replays.Request{ModelName: h.cfg.Model, RequestedBy: "rest"}
+	rr := replays.Request{ModelName: h.cfg.Model, RequestedBy: "rest", Switch: h.cfg.SwitchReplays}
 	if b := req.Body; b != nil {
 		if b.Model != nil {
 			var err error
@@ -62,7 +62,9 @@ func (h handlers) StartKappaReplay(ctx context.Context, req api.StartKappaReplay
 			}
 			rr.Spec = string(spec)
 		}
-		rr.Switch = b.Switch != nil && *b.Switch
+		if b.Switch != nil {
+			rr.Switch = *b.Switch
+		}
 		if b.RequestedBy != nil && *b.RequestedBy != "" {
 			rr.RequestedBy = *b.RequestedBy
 		}

@@ -49,6 +49,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Model is the model a Kappa replay scores with unless it names another.
 	Model string
+	// SwitchReplays is the default of a new Kappa replay's switch: true in the Kappa
+	// architecture, where every replay replaces the view readers answer from.
+	SwitchReplays bool
 	// MaxClockSkew is how far an event's ts may be ahead of the time it was received
 	// (event.CheckArrival); zero means event.DefaultMaxClockSkew.
 	MaxClockSkew time.Duration

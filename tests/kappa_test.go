@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/demogen"
+	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/replays"
@@ -234,7 +236,7 @@ func (r *readers) stop(t *testing.T) {
 	for _, e := range r.errs[:min(len(r.errs), 10)] {
 		t.Error(e)
 	}
-	t.Logf("readers: %d batchGets of 100 entities, %d errors", r.total, len(r.errs))
+	t.Logf("readers: %d batchGets, %d errors", r.total, len(r.errs))
 }
 
 // checkReplayEqualsRun checks that every entity's feature state in replay id's view is
@@ -247,19 +249,7 @@ func checkReplayEqualsRun(t *testing.T, ctx context.Context, pool *pgxpool.Pool,
 		t.Fatal(err)
 	}
 	spec := features.DefaultSpec()
-	active, err := registry.New(pool, quiet).Active(ctx, e2eModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp32, _, err := registry.New(pool, quiet).ONNX(ctx, e2eModel, active.Version, registry.FP32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model, err := inference.LoadModel(fp32, active.Meta(), inference.Options{Sessions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer model.Close()
+	model := activeModel(t, ctx, pool)
 	kappaRows := readKappaView(t, ctx, pool, rep)
 	var checked int
 	var maxDelta float64
@@ -407,4 +397,80 @@ func TestReplayKilledHalfway(t *testing.T) {
 		t.Errorf("GET prediction after the replay went live = %d %s", code, body)
 	}
 	up.stop(t, 30*time.Second)
+}
+
+// TestKappaArchitecture runs `lambda up` with LAMBDA_ARCHITECTURE=kappa: no batch layer,
+// one replay started at start-up answers every entity (source kappa) with the fold of
+// its unique events, from any producer; a second replay replaces it under concurrent
+// readers (no 5xx, no coverage going back) and the first one's view is dropped.
+func TestKappaArchitecture(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Fatal("kcat is not installed: `make services-up` installs it")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	pool, env, token := freshPlatform(t)
+	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_ARCHITECTURE=kappa", "LAMBDA_KAPPA_DROP_GRACE=2s")
+	run(t, ctx, env, "migrate")
+	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", strconv.Itoa(anyEntities))
+	model := activeModel(t, ctx, pool)
+	up := start(t, env, "up")
+	api := up.waitLine(t, "api", time.Minute)
+	brokers := strings.Fields(up.waitLine(t, "kafka", time.Second))[0]
+	p := &producers{t: t, ctx: ctx, kcatBin: kcat, brokers: brokers, unique: map[string]map[string]event.Event{}}
+	gen := demogen.New(demogen.Config{Entities: anyEntities, Seed: 41, Start: time.Now().Add(-3 * time.Hour), EventsPerSecond: 1})
+	evs := take(gen, 2000)
+	p.kcat(every(evs, 0))
+	p.kafkaGo(every(evs, 1), true)
+	p.kafkaGo(every(evs, 2), false)
+	p.rest(api, every(evs, 3))
+	testenv.WaitFor(t, time.Minute, "GET /readyz = 200 (a replay is live)", func() bool { code, _ := get(t, api+"/readyz"); return code == http.StatusOK })
+	waitCommitted(t, ctx, brokers, anyForwarder)
+	waitCommitted(t, ctx, brokers, "lambda-kappa-1")
+	p.checkAnswers(api, model, "kappa architecture, replay 1")
+	if code, body := get(t, api+"/v1/entities/user-000001/prediction"); code != http.StatusOK || !strings.Contains(body, `"source":"kappa"`) {
+		t.Errorf("GET prediction = %d %s, want 200 with source kappa", code, body)
+	}
+	if code, _, body := call(t, http.MethodPost, api+"/v1/batch/runs", "Bearer "+token, nil, nil); code != http.StatusServiceUnavailable {
+		t.Errorf("POST /v1/batch/runs without a batch layer = %d %s, want 503", code, body)
+	}
+
+	// A second replay replaces the first (switched to by default in this architecture).
+	ids := make([]string, 0, len(p.unique))
+	for id := range p.unique {
+		ids = append(ids, id)
+	}
+	readers := startReaders(t, api, ids, 4)
+	out := run(t, ctx, env, "kappa", "replay")
+	if !strings.Contains(out, "replay 2 live") {
+		t.Fatalf("lambda kappa replay:\n%s\nwant replay 2 live", out)
+	}
+	testenv.WaitFor(t, 30*time.Second, "replay 1's view dropped", func() bool {
+		r, err := replays.Get(ctx, pool, 1)
+		return err == nil && r.Status == replays.Retired && !r.DroppedAt.IsZero()
+	})
+	readers.stop(t)
+	p.checkAnswers(api, model, "kappa architecture, replay 2")
+	up.stop(t, 30*time.Second)
+}
+
+// activeModel loads the active version of the test model, as the platform scores with it.
+func activeModel(t *testing.T, ctx context.Context, pool *pgxpool.Pool) *inference.Model {
+	t.Helper()
+	models := registry.New(pool, quiet)
+	active, err := models.Active(ctx, e2eModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp32, _, err := models.ONNX(ctx, e2eModel, active.Version, registry.FP32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := inference.LoadModel(fp32, active.Meta(), inference.Options{Sessions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = model.Close() })
+	return model
 }

@@ -21,7 +21,6 @@ import (
 
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/ortenv"
-	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/features"
@@ -76,19 +75,7 @@ func TestAnyProducerCountsOnce(t *testing.T) {
 		"LAMBDA_ORT_LIB="+lib, "LAMBDA_MODEL="+e2eModel, "LAMBDA_BATCH_SCHEDULE=@every 24h")
 	run(t, ctx, env, "migrate")
 	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", strconv.Itoa(anyEntities))
-	active, err := registry.New(pool, quiet).Active(ctx, e2eModel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fp32, _, err := registry.New(pool, quiet).ONNX(ctx, e2eModel, active.Version, registry.FP32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	model, err := inference.LoadModel(fp32, active.Meta(), inference.Options{Sessions: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = model.Close() })
+	model := activeModel(t, ctx, pool)
 
 	up := start(t, env, "up")
 	api := up.waitLine(t, "api", time.Minute)

@@ -12,6 +12,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/replays"
+	"github.com/lambda-platform/lambda/speedlayer/kappa"
 )
 
 // kappaCommand is one `lambda kappa` subcommand.
@@ -63,13 +64,16 @@ func kappaFlags(cmd, usage string, cfg *kappaConfig) *config.Flags {
 func runKappaReplay(ctx context.Context, args []string, out io.Writer) error {
 	var (
 		cfg                 kappaConfig
+		arch                architectureSettings
 		model, spec, by     string
 		switchReady, detach bool
 	)
+	arch.Register(config.NewFlags("architecture", "")) // its defaults, from the environment
+	kappaMode, _ := arch.kappaMode()
 	f := kappaFlags("replay", "start a replay: a job of the speed processes folds the log from offset 0 into a new view, scoring with MODEL (NAME or NAME@VERSION; default: the active version of LAMBDA_MODEL)", &cfg)
 	f.String(&model, "model", "LAMBDA_MODEL", "demo", "model NAME (its active version) or NAME@VERSION")
 	f.StringVar(&spec, "spec", "", "feature spec JSON file (default: the built-in spec)")
-	f.BoolVar(&switchReady, "switch", false, "switch readers to the replay once it has caught up with the log")
+	f.BoolVar(&switchReady, "switch", kappaMode, "switch readers to the replay once it has caught up with the log (default true when LAMBDA_ARCHITECTURE=kappa)")
 	f.BoolVar(&detach, "detach", false, "return once the replay is recorded instead of following its progress")
 	f.StringVar(&by, "requested-by", "cli", "who asked, recorded with the replay")
 	if _, err := parse(f, args, &cfg.Log); err != nil {
@@ -237,4 +241,37 @@ func modelRef(r replays.Replay) string {
 		return r.ModelName + " (active version)"
 	}
 	return fmt.Sprintf("%s@%d", r.ModelName, r.ModelVersion)
+}
+
+// The architectures a platform runs as.
+const (
+	archLambda = "lambda"
+	archKappa  = "kappa"
+)
+
+// architectureSettings is the section of the commands whose behaviour depends on
+// whether the platform runs as Lambda (batch and speed layers, Kappa replays beside
+// them for comparison) or Kappa (no batch layer: a replay's view answers).
+type architectureSettings struct {
+	Name      string
+	DropGrace time.Duration
+}
+
+// Register binds the section to flags.
+func (a *architectureSettings) Register(f *config.Flags) {
+	f.String(&a.Name, "architecture", "LAMBDA_ARCHITECTURE", archLambda,
+		"lambda: batch + speed layers, Kappa replays beside them; kappa: no batch layer, a Kappa replay's view answers and every replay switches readers once caught up")
+	f.Duration(&a.DropGrace, "kappa-drop-grace", "LAMBDA_KAPPA_DROP_GRACE", kappa.DefaultDropGrace,
+		"how long after a Kappa replay ended (replaced, released or stopped) its view is dropped")
+}
+
+// kappaMode reports whether the platform runs as Kappa, or says what is wrong.
+func (a architectureSettings) kappaMode() (bool, error) {
+	switch a.Name {
+	case archLambda:
+		return false, nil
+	case archKappa:
+		return true, nil
+	}
+	return false, fmt.Errorf("LAMBDA_ARCHITECTURE %q: want %s or %s", a.Name, archLambda, archKappa)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -84,7 +85,8 @@ func (c apiConfig) LogValue() slog.Value {
 // a batch run triggered over REST executes in this process) and the API's.
 type serveConfig struct {
 	batchConfig
-	API apiConfig
+	API  apiConfig
+	Arch architectureSettings
 }
 
 func runServe(ctx context.Context, args []string) error {
@@ -92,8 +94,12 @@ func runServe(ctx context.Context, args []string) error {
 	f := config.NewFlags("serve", "lambda serve: the HTTP API alone, stateless (run as many replicas as needed); "+
 		"Kafka, PostgreSQL and ClickHouse must be up and migrated. A batch run triggered over REST executes on the "+
 		"replica that took the request; the batch lock keeps it to one across replicas")
-	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver, &cfg.API)
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver, &cfg.API, &cfg.Arch)
 	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	kappaMode, err := cfg.Arch.kappaMode()
 	if err != nil {
 		return err
 	}
@@ -112,8 +118,12 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
-	log.Info("serving", "api", "http://"+ln.Addr().String())
-	return runAPI(ctx, st.apiDeps(&cfg.batchConfig, cfg.API, cfg.Kafka.BootstrapBrokers(), sched, ln))
+	log.Info("serving", "api", "http://"+ln.Addr().String(), "architecture", cfg.Arch.Name)
+	api := st.apiDeps(&cfg.batchConfig, cfg.API, cfg.Kafka.BootstrapBrokers(), sched, ln)
+	if kappaMode {
+		api.Trigger, api.Schedule, api.Kappa = nil, nil, true
+	}
+	return runAPI(ctx, api)
 }
 
 // apiDeps are what runAPI builds the HTTP API from, in `serve` and in `up`.
@@ -129,6 +139,7 @@ type apiDeps struct {
 	Brokers   []string                  // where POST /v1/events produces
 	Kafka     config.Kafka              // its topic and the events' allowed clock skew
 	Trigger   servinglayer.BatchTrigger // nil: runs cannot be triggered over REST
+	Kappa     bool                      // the Kappa architecture: ready once a replay is live
 	Listener  net.Listener
 }
 
@@ -201,15 +212,23 @@ func runAPI(ctx context.Context, d apiDeps) error {
 			return err
 		}},
 	}
+	if d.Kappa {
+		checks = append(checks, servinglayer.Check{Name: "kappa view", Run: func(context.Context) error {
+			if predictions.LiveKappa() == 0 {
+				return errors.New("no Kappa replay is live yet: the first one is still replaying the log (lambda kappa list)")
+			}
+			return nil
+		}})
+	}
 	api, err := servinglayer.NewServer(servinglayer.Deps{
 		Log: d.Log, Gatherer: d.Registry, Registerer: d.Registry,
 		Predictions: predictions, Runs: published, Trigger: d.Trigger, Producer: writer, Models: models, Scorers: scorers,
-		Replays: replays.NewRegistry(d.Postgres),
+		Replays:      replays.NewRegistry(d.Postgres),
 		FeatureNames: d.Spec.FeatureNames(), Checks: checks,
 	}, servinglayer.Config{
 		AdminToken: d.Config.AdminToken, ReadToken: d.Config.ReadToken, BatchGetLimit: d.Config.BatchGetLimit,
 		RequestTimeout: d.Config.Timeout, BatchSchedule: d.Schedule, Version: version,
-		MaxClockSkew: d.Kafka.MaxClockSkew, CORSOrigins: d.Config.CORSOrigins, Model: d.Model,
+		MaxClockSkew: d.Kafka.MaxClockSkew, CORSOrigins: d.Config.CORSOrigins, Model: d.Model, SwitchReplays: d.Kappa,
 	})
 	if err != nil {
 		return err

@@ -52,22 +52,27 @@ type speedConfig struct {
 	Log         config.Log
 	Speed       speedSettings
 	Scoring     scoringSettings
+	Arch        architectureSettings
 	MetricsAddr string
 }
 
 func runSpeed(ctx context.Context, args []string) error {
 	var cfg speedConfig
-	f := config.NewFlags("speed", "lambda speed: run the speed layer alone: a consumer group that folds the events after the published batch run's cutoff, scores them with the active model and upserts speed_view in PostgreSQL, the forwarder, which copies events a producer put in another partition than their entity's home there and dead-letters invalid ones, and the Kappa replays' jobs (lambda kappa)")
-	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Speed, &cfg.Scoring)
+	f := config.NewFlags("speed", "lambda speed: run the speed layer alone: a consumer group that folds the events after the published batch run's cutoff, scores them with the active model and upserts speed_view in PostgreSQL (not with LAMBDA_ARCHITECTURE=kappa), the forwarder, which copies events a producer put in another partition than their entity's home there and dead-letters invalid ones, and the Kappa replays' jobs (lambda kappa)")
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Speed, &cfg.Scoring, &cfg.Arch)
 	f.String(&cfg.MetricsAddr, "metrics-addr", "LAMBDA_SPEED_METRICS_ADDR", "127.0.0.1:9102", "listen address of /metrics")
 	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	kappaMode, err := cfg.Arch.kappaMode()
 	if err != nil {
 		return err
 	}
 	brokers := cfg.Kafka.BootstrapBrokers()
 	log.Info("config", "postgres", cfg.Postgres, "clickhouse", cfg.ClickHouse, "kafka_brokers", brokers,
 		"topic", cfg.Kafka.Topic, "dlq_topic", cfg.Kafka.DLQTopic, "ort_lib", cfg.Runtime.ORTLib, "speed", cfg.Speed,
-		"metrics_addr", cfg.MetricsAddr)
+		"architecture", cfg.Arch.Name, "metrics_addr", cfg.MetricsAddr)
 
 	if err := inference.InitRuntime(cfg.Runtime.ORTLib); err != nil {
 		return err
@@ -80,30 +85,7 @@ func runSpeed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	ch, err := openClickHouse(ctx, cfg.ClickHouse)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-
 	reg := newRegistry()
-	holder := inference.NewHolder(log)
-	defer holder.Close()
-	watcher := registry.NewWatcher(registry.New(pool, log), cfg.Scoring.Model, holder,
-		registry.WatcherOptions{Metrics: registry.NewMetrics(reg), Logger: log})
-	spec, err := loadSpec(cfg.Scoring.Spec)
-	if err != nil {
-		return err
-	}
-	speed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
-		Log: log, Registry: reg, Postgres: pool,
-		Events:  master.New(ch, cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),
-		View:    views.NewBatch(cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),
-		Brokers: brokers, Kafka: cfg.Kafka, Holder: holder,
-	})
-	if err != nil {
-		return err
-	}
 	fwd, closeFwd, err := newForwarder(brokers, cfg.Kafka, reg, log)
 	if err != nil {
 		return err
@@ -111,17 +93,54 @@ func runSpeed(ctx context.Context, args []string) error {
 	defer closeFwd()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		watcher.Run(gctx)
-		return nil
-	})
-	g.Go(func() error { return speed.Run(gctx) })
+	if !kappaMode {
+		closeSpeed, err := startSpeed(gctx, g, cfg, pool, reg, log)
+		if err != nil {
+			return err
+		}
+		defer closeSpeed()
+	}
 	g.Go(func() error { return fwd.Run(gctx) })
 	g.Go(func() error {
-		return kappa.New(kappa.Config{Speed: cfg.Speed.config(brokers, cfg.Kafka)}, pool, registry.New(pool, log), reg, log).Run(gctx)
+		return kappa.New(kappa.Config{Speed: cfg.Speed.config(brokers, cfg.Kafka), DropGrace: cfg.Arch.DropGrace},
+			pool, registry.New(pool, log), reg, log).Run(gctx)
 	})
 	g.Go(func() error { return serveMetrics(gctx, cfg.MetricsAddr, reg) })
 	return g.Wait()
+}
+
+// startSpeed starts the speed layer of `lambda speed` in g, with the watcher that keeps
+// its model current; closeFn closes what it opened once g is done.
+func startSpeed(ctx context.Context, g *errgroup.Group, cfg speedConfig, pool *pgxpool.Pool, reg *prometheus.Registry, log *slog.Logger) (closeFn func(), err error) {
+	ch, err := openClickHouse(ctx, cfg.ClickHouse)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := loadSpec(cfg.Scoring.Spec)
+	if err != nil {
+		_ = ch.Close()
+		return nil, err
+	}
+	holder := inference.NewHolder(log)
+	watcher := registry.NewWatcher(registry.New(pool, log), cfg.Scoring.Model, holder,
+		registry.WatcherOptions{Metrics: registry.NewMetrics(reg), Logger: log})
+	speed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
+		Log: log, Registry: reg, Postgres: pool,
+		Events:  master.New(ch, cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),
+		View:    views.NewBatch(cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),
+		Brokers: cfg.Kafka.BootstrapBrokers(), Kafka: cfg.Kafka, Holder: holder,
+	})
+	if err != nil {
+		_ = holder.Close()
+		_ = ch.Close()
+		return nil, err
+	}
+	g.Go(func() error {
+		watcher.Run(ctx)
+		return nil
+	})
+	g.Go(func() error { return speed.Run(ctx) })
+	return func() { _ = holder.Close(); _ = ch.Close() }, nil
 }
 
 // speedDeps are the opened clients the speed layer runs on.

@@ -25,6 +25,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/kafka/embedded"
+	"github.com/lambda-platform/lambda/internal/replays"
 	"github.com/lambda-platform/lambda/speedlayer/kappa"
 )
 
@@ -33,6 +34,7 @@ type upConfig struct {
 	Archive      archiveSettings
 	Speed        speedSettings
 	API          apiConfig
+	Arch         architectureSettings
 	DemoEvents   int
 	DemoEntities int
 	DemoRate     float64
@@ -42,7 +44,7 @@ func runUp(ctx context.Context, args []string) error {
 	cfg := upConfig{API: apiConfig{gcHeadroomDefault: upGCHeadroomMB}}
 	f := config.NewFlags("up", "lambda up: run every component in one process — the embedded Kafka broker (unless LAMBDA_KAFKA_BROKERS is set), migrations, topics, the forwarder, the archiver, the batch scheduler, the speed layer, the Kappa replays' jobs and the HTTP API — optionally with demo data")
 	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver,
-		&cfg.Archive, &cfg.Speed, &cfg.API)
+		&cfg.Archive, &cfg.Speed, &cfg.API, &cfg.Arch)
 	f.IntVar(&cfg.DemoEvents, "demo-events", 0, "produce this many demo events at start, train and activate a demo model if none is active, and run a first batch (0 = none)")
 	f.IntVar(&cfg.DemoEntities, "demo-entities", 5000, "distinct entities in the demo events")
 	f.Float64Var(&cfg.DemoRate, "demo-rate", 0, "demo events per second; 0 = as fast as possible")
@@ -51,6 +53,10 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	batchSchedule, err := schedule.Parse(cfg.Batch.Schedule)
+	if err != nil {
+		return err
+	}
+	kappaMode, err := cfg.Arch.kappaMode()
 	if err != nil {
 		return err
 	}
@@ -77,45 +83,39 @@ func runUp(ctx context.Context, args []string) error {
 	}
 	defer closeStack()
 	c, reg, runner, spec := st.clients, st.reg, st.runner, st.spec
-	sched := schedule.New(batchSchedule, runner, log, reg)
 	models := registry.New(c.pool, log)
-	holder := inference.NewHolder(log)
-	defer holder.Close()
-	// The API's own watcher reports the model metrics; this one only keeps the speed
-	// layer's holder on the active version.
-	watcher := registry.NewWatcher(models, cfg.Scoring.Model, holder, registry.WatcherOptions{Logger: log})
-	speed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
-		Log: log, Registry: reg, Postgres: c.pool, Events: c.events, View: c.view,
-		Brokers: brokers, Kafka: cfg.Kafka, Holder: holder,
-	})
-	if err != nil {
-		return err
-	}
 	fwd, closeFwd, err := newForwarder(brokers, cfg.Kafka, reg, log)
 	if err != nil {
 		return err
 	}
 	defer closeFwd()
-	arch := archiver.New(cfg.Archive.config(brokers, cfg.Archiver, cfg.Kafka, cfg.ClickHouse), c.ch, reg, log)
 	ln, err := net.Listen("tcp", cfg.API.Addr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
-	printURLs(os.Stderr, ln.Addr().String(), brokers, cfg.API.AdminToken)
-
+	api := st.apiDeps(&cfg.batchConfig, cfg.API, brokers, batchSchedule, ln)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return arch.Run(gctx) })
-	g.Go(func() error { return speed.Run(gctx) })
+	if kappaMode {
+		// No batch layer and no speed layer: a Kappa replay's view answers.
+		api.Trigger, api.Schedule, api.Kappa, runner = nil, nil, true, nil
+		r, started, err := replays.EnsureServing(ctx, c.pool, replays.Request{ModelName: cfg.Scoring.Model, RequestedBy: "lambda up (kappa)"})
+		if err != nil {
+			return err
+		}
+		log.Info("kappa architecture: readers answer from a replay's view", "replay", r.ID, "status", r.Status, "started", started)
+	} else {
+		closeLambda, err := startLambda(gctx, g, cfg, st, brokers, batchSchedule)
+		if err != nil {
+			return err
+		}
+		defer closeLambda()
+	}
+	printURLs(os.Stderr, ln.Addr().String(), brokers, cfg.API.AdminToken)
 	g.Go(func() error { return fwd.Run(gctx) })
 	g.Go(func() error {
-		return kappa.New(kappa.Config{Speed: cfg.Speed.config(brokers, cfg.Kafka)}, c.pool, models, reg, log).Run(gctx)
+		return kappa.New(kappa.Config{Speed: cfg.Speed.config(brokers, cfg.Kafka), DropGrace: cfg.Arch.DropGrace}, c.pool, models, reg, log).Run(gctx)
 	})
-	g.Go(func() error { return sched.Run(gctx) })
-	g.Go(func() error {
-		watcher.Run(gctx)
-		return nil
-	})
-	g.Go(func() error { return runAPI(gctx, st.apiDeps(&cfg.batchConfig, cfg.API, brokers, batchSchedule, ln)) })
+	g.Go(func() error { return runAPI(gctx, api) })
 	if cfg.DemoEvents > 0 {
 		g.Go(func() error {
 			err := runDemo(gctx, log, cfg, models, spec, runner)
@@ -125,10 +125,39 @@ func runUp(ctx context.Context, args []string) error {
 			return err
 		})
 	}
-	log.Info("lambda is up; Ctrl-C stops it")
+	log.Info("lambda is up; Ctrl-C stops it", "architecture", cfg.Arch.Name)
 	err = g.Wait()
 	log.Info("lambda stopped")
 	return err
+}
+
+// startLambda starts the Lambda layers of `lambda up` in g: the archiver, the batch
+// scheduler and the speed layer with the watcher that keeps its model current;
+// closeFn closes what it opened once g is done.
+func startLambda(ctx context.Context, g *errgroup.Group, cfg upConfig, st *stack, brokers []string, batchSchedule schedule.Schedule) (closeFn func(), err error) {
+	c, reg, log := st.clients, st.reg, st.log
+	holder := inference.NewHolder(log)
+	// The API's own watcher reports the model metrics; this one only keeps the speed
+	// layer's holder on the active version.
+	watcher := registry.NewWatcher(registry.New(c.pool, log), cfg.Scoring.Model, holder, registry.WatcherOptions{Logger: log})
+	speed, err := newSpeedLayer(cfg.Speed, st.spec, speedDeps{
+		Log: log, Registry: reg, Postgres: c.pool, Events: c.events, View: c.view,
+		Brokers: brokers, Kafka: cfg.Kafka, Holder: holder,
+	})
+	if err != nil {
+		_ = holder.Close()
+		return nil, err
+	}
+	arch := archiver.New(cfg.Archive.config(brokers, cfg.Archiver, cfg.Kafka, cfg.ClickHouse), c.ch, reg, log)
+	sched := schedule.New(batchSchedule, st.runner, log, reg)
+	g.Go(func() error { return arch.Run(ctx) })
+	g.Go(func() error { return speed.Run(ctx) })
+	g.Go(func() error { return sched.Run(ctx) })
+	g.Go(func() error {
+		watcher.Run(ctx)
+		return nil
+	})
+	return func() { _ = holder.Close() }, nil
 }
 
 // runDemo fills an empty platform: demo events into Kafka, a demo model trained and
@@ -155,6 +184,9 @@ func runDemo(ctx context.Context, log *slog.Logger, cfg upConfig, models *regist
 		log.Info("demo model active", "model", v.String())
 	} else if err != nil {
 		return err
+	}
+	if runner == nil { // no batch layer: the Kappa replay folds the events
+		return nil
 	}
 	if err := archiver.WaitCaughtUp(ctx, cfg.Kafka.Brokers, cfg.Archiver.ID, cfg.Kafka.Topic); err != nil {
 		return err

@@ -117,6 +117,18 @@ func Create(ctx context.Context, db DB, req Request) (Replay, error) {
 		return Replay{}, fmt.Errorf("create kappa replay: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
+	r, err := createIn(ctx, tx, req)
+	if err != nil {
+		return Replay{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Replay{}, fmt.Errorf("create kappa replay: %w", err)
+	}
+	return r, nil
+}
+
+// createIn records a replay and creates its view table in tx.
+func createIn(ctx context.Context, tx pgx.Tx, req Request) (Replay, error) {
 	r, err := scan(tx.QueryRow(ctx, `INSERT INTO kappa_replays (switch_when_ready, model_name, model_version, spec, requested_by)
 		VALUES ($1, $2, NULLIF($3, 0), NULLIF($4, ''), $5) RETURNING `+columns,
 		req.Switch, req.ModelName, req.ModelVersion, req.Spec, req.RequestedBy))
@@ -132,9 +144,6 @@ func Create(ctx context.Context, db DB, req Request) (Replay, error) {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return Replay{}, fmt.Errorf("create the view of kappa replay %d: %w", r.ID, err)
 		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return Replay{}, fmt.Errorf("create kappa replay: %w", err)
 	}
 	return r, nil
 }
@@ -339,4 +348,35 @@ func ParseModelRef(s string) (string, int64, error) {
 		return "", 0, fmt.Errorf("%q: %w", s, ErrModelRef)
 	}
 	return name, version, nil
+}
+
+// EnsureServing makes sure readers will have a replay to answer from, as a platform
+// without a batch layer needs: unless a replay is live, or one that switches when
+// ready is on its way, it starts one with req (Switch set). It returns the replay
+// that serves or will, and whether it started it. Concurrent callers are serialised.
+func EnsureServing(ctx context.Context, db DB, req Request) (Replay, bool, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return Replay{}, false, fmt.Errorf("ensure a serving kappa replay: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('kappa_replays'))"); err != nil {
+		return Replay{}, false, fmt.Errorf("ensure a serving kappa replay: %w", err)
+	}
+	r, err := scan(tx.QueryRow(ctx, "SELECT "+columns+` FROM kappa_replays
+		WHERE status = 'live' OR (status IN ('replaying', 'ready') AND switch_when_ready) ORDER BY status = 'live' DESC, id DESC LIMIT 1`))
+	switch {
+	case err == nil:
+		return r, false, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return Replay{}, false, fmt.Errorf("ensure a serving kappa replay: %w", err)
+	}
+	req.Switch = true
+	if r, err = createIn(ctx, tx, req); err != nil {
+		return Replay{}, false, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Replay{}, false, fmt.Errorf("ensure a serving kappa replay: %w", err)
+	}
+	return r, true, nil
 }
