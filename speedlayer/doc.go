@@ -88,6 +88,7 @@
 //	lambda_speed_event_latency_seconds           histogram  Kafka timestamp of an event → commit of its upsert
 //	lambda_speed_consumer_lag_messages           gauge      per partition: messages after the last committed one
 //	lambda_speed_skipped_messages_total          counter    messages not folded, by reason: stray, or why invalid
+//	lambda_speed_fetched_bytes_total             counter    bytes of the messages read (keys and values), live and in rebuilds
 //	lambda_speed_rebase_duration_seconds         histogram  delta rebuild start → rebuilt rows written, by kind
 //	                                                        (rebase: a run was published; assign: a partition was assigned)
 //	lambda_speed_rows_upserted_total             counter    speed_view rows sent in upserts

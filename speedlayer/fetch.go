@@ -58,6 +58,7 @@ func (c *Consumer) fetch(ctx context.Context, p int, offset int64, out chan<- re
 			}
 			continue
 		}
+		c.m.fetched.Add(float64(len(m.Key) + len(m.Value)))
 		r := decodeRecord(m, c.partitions, c.cfg.MaxClockSkew)
 		r.fetched = time.Now()
 		select {
@@ -100,6 +101,7 @@ func (c *Consumer) replay(ctx context.Context, p int, from, to int64, fn func([]
 		if m.Offset > to {
 			return to, fn(buf)
 		}
+		c.m.fetched.Add(float64(len(m.Key) + len(m.Value)))
 		if rec := decodeRecord(m, c.partitions, c.cfg.MaxClockSkew); rec.skip == "" {
 			buf = append(buf, delta.Record{Offset: rec.offset, Event: rec.ev})
 		}

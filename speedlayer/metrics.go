@@ -28,6 +28,7 @@ type metrics struct {
 	latency    prometheus.Histogram
 	lag        *prometheus.GaugeVec
 	skipped    *prometheus.CounterVec
+	fetched    prometheus.Counter
 	rebuild    *prometheus.HistogramVec
 	rows       prometheus.Counter
 	batch      prometheus.Histogram
@@ -58,6 +59,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lambda_speed_consumer_lag_messages",
 			Help: "Per partition: messages in the log after the last committed one, as of its fetch.",
 		}, []string{"partition"}),
+		fetched: f.NewCounter(prometheus.CounterOpts{
+			Name: "lambda_speed_fetched_bytes_total",
+			Help: "Bytes of the messages read from Kafka (keys and values), live and in delta rebuilds.",
+		}),
 		skipped: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "lambda_speed_skipped_messages_total",
 			Help: "Messages not folded, by reason: stray (its forwarded copy is) or why it is invalid (the forwarder dead-letters it).",

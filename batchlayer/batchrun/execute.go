@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lambda-platform/lambda/batchlayer/view"
+	"github.com/lambda-platform/lambda/internal/cost"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/master"
 	"github.com/lambda-platform/lambda/internal/runs"
@@ -23,6 +24,7 @@ func (r *Runner) execute(lock *runs.Lock, e *execution) {
 	ctx := r.ctx
 	log := r.log.With("run", e.run.ID)
 	start := time.Now()
+	meter, streamed := cost.Start(), r.deps.Events.BytesStreamed()
 
 	var counts runs.Counts
 	err := r.deps.Models.UseActive(ctx, func(m Model, spec *features.Spec) error {
@@ -30,6 +32,8 @@ func (r *Runner) execute(lock *runs.Lock, e *execution) {
 		counts, err = r.build(ctx, e, m, spec)
 		return err
 	})
+	c := meter.Stop()
+	counts.CPUSeconds, counts.PeakHeapBytes, counts.BytesRead = c.CPUSeconds, c.PeakHeapBytes, r.deps.Events.BytesStreamed()-streamed
 	err = staged(reasonModel, err) // what build did not tag: loading the model
 	bk, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()

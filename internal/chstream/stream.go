@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/ch-go/proto"
@@ -45,6 +46,9 @@ type Options struct {
 	DialTimeout time.Duration
 	// ReadTimeout bounds the wait for each packet of the answer.
 	ReadTimeout time.Duration
+	// BytesRead, when set, counts every byte read from the server (what a batch run
+	// reads, for its cost).
+	BytesRead *atomic.Int64
 }
 
 // Exception is an error the server reported.
@@ -110,7 +114,11 @@ func dial(ctx context.Context, opts Options) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse at %s: %w", opts.Addr, err)
 	}
-	c := &conn{nc: nc, r: proto.NewReader(nc), readTimeout: opts.ReadTimeout}
+	var src io.Reader = nc
+	if opts.BytesRead != nil {
+		src = countingReader{nc, opts.BytesRead}
+	}
+	c := &conn{nc: nc, r: proto.NewReader(src), readTimeout: opts.ReadTimeout}
 	_ = nc.SetDeadline(time.Now().Add(opts.DialTimeout))
 	if err := c.handshake(opts); err != nil {
 		_ = nc.Close()
@@ -263,4 +271,16 @@ func (c *conn) flush() error {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+// countingReader adds what it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }

@@ -3,6 +3,7 @@ package master
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -26,18 +27,24 @@ type Conn interface {
 // queries and inserts go through a clickhouse-go connection, the bulk read through
 // chstream. It is safe for concurrent use.
 type Dataset struct {
-	conn    Conn
-	stream  chstream.Options
-	events  string // database-qualified table names
-	offsets string
+	conn     Conn
+	stream   chstream.Options
+	events   string // database-qualified table names
+	offsets  string
+	streamed *atomic.Int64 // bytes the bulk reads received
 }
 
 // New returns the master dataset in database; stream locates the same server for
 // the bulk read (its Database is set to database).
 func New(conn Conn, stream chstream.Options, database string) *Dataset {
 	stream.Database = database
-	return &Dataset{conn: conn, stream: stream, events: EventsTable(database), offsets: qualified(database, "events_offsets")}
+	stream.BytesRead = new(atomic.Int64)
+	return &Dataset{conn: conn, stream: stream, events: EventsTable(database), offsets: qualified(database, "events_offsets"),
+		streamed: stream.BytesRead}
 }
+
+// BytesStreamed is how many bytes the bulk reads have received from ClickHouse so far.
+func (d *Dataset) BytesStreamed() int64 { return d.streamed.Load() }
 
 // EventsTable is the name of the events table of database, qualified unless database
 // is empty (the connection's default database).

@@ -54,6 +54,12 @@ type Replay struct {
 	OffsetsDone     int64
 	EventsPerSecond float64
 	Error           string
+	// What it cost until it was ready (Cost).
+	CPUSeconds    float64
+	PeakHeapBytes int64
+	BytesRead     int64 // from Kafka
+	EventsRead    int64
+	RowsWritten   int64
 }
 
 // Running reports whether the replay's job runs: replaying, ready or live.
@@ -74,7 +80,8 @@ type DB interface {
 }
 
 const columns = `id, status, switch_when_ready, model_name, model_version, spec, requested_by, created_at,
-	ready_at, switched_at, retired_at, dropped_at, offsets_total, offsets_done, events_per_second, error`
+	ready_at, switched_at, retired_at, dropped_at, offsets_total, offsets_done, events_per_second, error,
+	cpu_seconds, peak_heap_bytes, bytes_read, events_read, rows_written`
 
 func scan(row pgx.Row) (Replay, error) {
 	var (
@@ -84,7 +91,8 @@ func scan(row pgx.Row) (Replay, error) {
 		ready, switched, retired, dropped *time.Time
 	)
 	err := row.Scan(&r.ID, &r.Status, &r.SwitchWhenReady, &r.ModelName, &version, &spec, &r.RequestedBy, &r.CreatedAt,
-		&ready, &switched, &retired, &dropped, &r.OffsetsTotal, &r.OffsetsDone, &r.EventsPerSecond, &errText)
+		&ready, &switched, &retired, &dropped, &r.OffsetsTotal, &r.OffsetsDone, &r.EventsPerSecond, &errText,
+		&r.CPUSeconds, &r.PeakHeapBytes, &r.BytesRead, &r.EventsRead, &r.RowsWritten)
 	if err != nil {
 		return Replay{}, err
 	}
@@ -213,11 +221,22 @@ func Progress(ctx context.Context, db DB, id, done, total int64, eventsPerSecond
 	return nil
 }
 
-// MarkReady records that replay id caught up with the head of the log; a replay
-// created with switch_when_ready is switched to at once (see Switch). It returns the
-// replay as it is now.
-func MarkReady(ctx context.Context, db DB, id int64) (Replay, error) {
-	tag, err := db.Exec(ctx, `UPDATE kappa_replays SET status = 'ready', ready_at = now() WHERE id = $1 AND status = 'replaying'`, id)
+// Cost is what a replay cost until it caught up with the log.
+type Cost struct {
+	CPUSeconds    float64
+	PeakHeapBytes int64
+	BytesRead     int64
+	EventsRead    int64
+	RowsWritten   int64
+}
+
+// MarkReady records that replay id caught up with the head of the log, at cost c; a
+// replay created with switch_when_ready is switched to at once (see Switch). It returns
+// the replay as it is now.
+func MarkReady(ctx context.Context, db DB, id int64, c Cost) (Replay, error) {
+	tag, err := db.Exec(ctx, `UPDATE kappa_replays SET status = 'ready', ready_at = now(),
+		cpu_seconds = $2, peak_heap_bytes = $3, bytes_read = $4, events_read = $5, rows_written = $6
+		WHERE id = $1 AND status = 'replaying'`, id, c.CPUSeconds, c.PeakHeapBytes, c.BytesRead, c.EventsRead, c.RowsWritten)
 	if err != nil {
 		return Replay{}, fmt.Errorf("mark kappa replay %d ready: %w", id, err)
 	}

@@ -34,8 +34,9 @@ func TestLifecycle(t *testing.T) {
 	if err := replays.Switch(ctx, pool, a.ID); !errors.Is(err, replays.ErrState) {
 		t.Errorf("switch to a replay still replaying: %v, want ErrState", err)
 	}
-	if a, err = replays.MarkReady(ctx, pool, a.ID); err != nil || a.Status != replays.Ready {
-		t.Fatalf("MarkReady = %+v, %v; want ready (not switched: it did not ask)", a, err)
+	if a, err = replays.MarkReady(ctx, pool, a.ID, replays.Cost{CPUSeconds: 1.5, EventsRead: 10}); err != nil || a.Status != replays.Ready ||
+		a.CPUSeconds != 1.5 || a.EventsRead != 10 {
+		t.Fatalf("MarkReady = %+v, %v; want ready with its cost (not switched: it did not ask)", a, err)
 	}
 	b, err := replays.Create(ctx, pool, replays.Request{ModelName: "demo", ModelVersion: 2, Switch: true})
 	if err != nil {
@@ -44,7 +45,7 @@ func TestLifecycle(t *testing.T) {
 	if err := replays.Switch(ctx, pool, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if b, err = replays.MarkReady(ctx, pool, b.ID); err != nil || b.Status != replays.Live {
+	if b, err = replays.MarkReady(ctx, pool, b.ID, replays.Cost{}); err != nil || b.Status != replays.Live {
 		t.Fatalf("MarkReady of a replay created with Switch = %+v, %v; want live", b, err)
 	}
 	if a, _ = replays.Get(ctx, pool, a.ID); a.Status != replays.Retired {

@@ -79,11 +79,14 @@ type Run struct {
 	Error string
 }
 
-// Counts are what a run did.
+// Counts are what a run did, and what it cost (package cost).
 type Counts struct {
 	EventsRead     int64
 	EntitiesScored int64
 	RowsWritten    int64
+	CPUSeconds     float64
+	PeakHeapBytes  int64
+	BytesRead      int64 // from ClickHouse
 }
 
 // Cutoff is what a run reads and scores with, recorded once it is known.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
+	"github.com/lambda-platform/lambda/internal/cost"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/replays"
@@ -27,7 +28,7 @@ import (
 // Defaults for the zero fields of Config.
 const (
 	DefaultPoll          = 2 * time.Second
-	DefaultProgressEvery = time.Second
+	DefaultProgressEvery = 250 * time.Millisecond
 	DefaultDropGrace     = time.Minute
 )
 
@@ -206,12 +207,13 @@ func (mg *Manager) start(parent context.Context, r replays.Replay) (*job, error)
 	}
 	cfg := mg.cfg.Speed
 	cfg.GroupID = GroupPrefix + strconv.FormatInt(r.ID, 10)
+	jobReg := prometheus.NewRegistry() // the consumer's own metrics, read for the replay's cost
 	consumer, err := speedlayer.New(cfg, spec, speedlayer.Deps{
 		Runs:   noRuns{},
 		Bases:  noBases{},
 		View:   speedview.NewTable(mg.pool, r.Table()),
 		Scorer: speedlayer.HolderScorer{Holder: holder},
-	}, prometheus.NewRegistry(), mg.log.With("replay", r.ID))
+	}, jobReg, mg.log.With("replay", r.ID))
 	if err != nil {
 		cancel()
 		_ = holder.Close()
@@ -228,7 +230,7 @@ func (mg *Manager) start(parent context.Context, r replays.Replay) (*job, error)
 	}()
 	go func() {
 		defer wg.Done()
-		mg.track(ctx, r.ID, cfg)
+		mg.track(ctx, r.ID, cfg, cost.Start(), jobReg)
 	}()
 	if follow != nil {
 		wg.Add(1)
@@ -267,8 +269,10 @@ func (mg *Manager) model(ctx context.Context, r replays.Replay, holder *inferenc
 }
 
 // track records the job's progress every ProgressEvery until ctx ends, and marks the
-// replay ready once its group has committed the whole log.
-func (mg *Manager) track(ctx context.Context, id int64, cfg speedlayer.Config) {
+// replay ready once its group has committed the whole log, with its cost: the meter's
+// since the job started and the consumer's counts in jobReg.
+func (mg *Manager) track(ctx context.Context, id int64, cfg speedlayer.Config, meter *cost.Meter, jobReg prometheus.Gatherer) {
+	defer meter.Stop()
 	label := strconv.FormatInt(id, 10)
 	tick := time.NewTicker(mg.cfg.ProgressEvery)
 	defer tick.Stop()
@@ -306,7 +310,10 @@ func (mg *Manager) track(ctx context.Context, id int64, cfg speedlayer.Config) {
 			mg.log.Warn("record kappa progress", "replay", id, "err", err)
 		}
 		if !ready && done >= total {
-			r, err := replays.MarkReady(ctx, mg.pool, id)
+			c := meter.Read()
+			r, err := replays.MarkReady(ctx, mg.pool, id, replays.Cost{CPUSeconds: c.CPUSeconds, PeakHeapBytes: c.PeakHeapBytes,
+				BytesRead: counter(jobReg, "lambda_speed_fetched_bytes_total"), EventsRead: counter(jobReg, "lambda_speed_events_total"),
+				RowsWritten: counter(jobReg, "lambda_speed_rows_upserted_total")})
 			if err != nil {
 				mg.log.Warn("mark kappa replay ready", "replay", id, "err", err)
 				continue
@@ -333,6 +340,20 @@ func progress(ctx context.Context, cfg speedlayer.Config) (done, total int64, er
 		done += min(end, max(0, committed[p]))
 	}
 	return done, total, nil
+}
+
+// counter is the value of the counter name in g, 0 when it has none.
+func counter(g prometheus.Gatherer, name string) int64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.Metric) > 0 {
+			return int64(mf.Metric[0].GetCounter().GetValue())
+		}
+	}
+	return 0
 }
 
 // noRuns is a registry with no published run: every delta starts at offset 0.
