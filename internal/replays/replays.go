@@ -342,13 +342,17 @@ type Registry struct{ db DB }
 func NewRegistry(db DB) *Registry { return &Registry{db: db} }
 
 // Create records a replay; see Create.
-func (r *Registry) Create(ctx context.Context, req Request) (Replay, error) { return Create(ctx, r.db, req) }
+func (r *Registry) Create(ctx context.Context, req Request) (Replay, error) {
+	return Create(ctx, r.db, req)
+}
 
 // Get returns replay id.
 func (r *Registry) Get(ctx context.Context, id int64) (Replay, error) { return Get(ctx, r.db, id) }
 
 // List returns the newest limit replays, newest first.
-func (r *Registry) List(ctx context.Context, limit int) ([]Replay, error) { return List(ctx, r.db, limit) }
+func (r *Registry) List(ctx context.Context, limit int) ([]Replay, error) {
+	return List(ctx, r.db, limit)
+}
 
 // ErrModelRef: a model reference is neither NAME nor NAME@VERSION.
 var ErrModelRef = errors.New("model: want NAME or NAME@VERSION with a positive version")
