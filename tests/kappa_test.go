@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/replays"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/testenv"
 	"github.com/lambda-platform/lambda/internal/views"
 )
@@ -88,6 +90,7 @@ func TestReplayEqualsBatchRun(t *testing.T) {
 	}
 
 	checkReplayEqualsRun(t, ctx, pool, envValue(env, "LAMBDA_CLICKHOUSE_DATABASE"), id, runID)
+	checkRolloutReport(t, ctx, pool, env, runID, id)
 	if list := run(t, ctx, env, "kappa", "list"); !strings.Contains(list, "replay "+strconv.FormatInt(id, 10)+" ready") {
 		t.Errorf("lambda kappa list:\n%s\nwant replay %d ready", list, id)
 	}
@@ -473,4 +476,43 @@ func activeModel(t *testing.T, ctx context.Context, pool *pgxpool.Pool) *inferen
 	}
 	t.Cleanup(func() { _ = model.Close() })
 	return model
+}
+
+// checkRolloutReport runs `lambda report rollout` on run runID and replay id and checks
+// that its figures are those the two recorded, and that the views agree.
+func checkRolloutReport(t *testing.T, ctx context.Context, pool *pgxpool.Pool, env []string, runID, id int64) {
+	t.Helper()
+	out := run(t, ctx, env, "report", "rollout", "--run", strconv.FormatInt(runID, 10), "--replay", strconv.FormatInt(id, 10))
+	t.Logf("lambda report rollout:\n%s", out)
+	batch, err := runs.Get(ctx, pool, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := replays.Get(ctx, pool, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string][]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if name, rest, ok := strings.Cut(l, "  "); ok {
+			lines[name] = strings.Fields(rest)
+		}
+	}
+	for name, want := range map[string][]string{
+		"events read":           {strconv.FormatInt(batch.EventsRead, 10), strconv.FormatInt(rep.EventsRead, 10)},
+		"rows written":          {strconv.FormatInt(batch.RowsWritten, 10), strconv.FormatInt(rep.RowsWritten, 10)},
+		"CPU seconds (process)": {fmt.Sprintf("%.2f", batch.CPUSeconds), fmt.Sprintf("%.2f", rep.CPUSeconds)},
+		"wall time": {batch.FinishedAt.Sub(batch.StartedAt).Round(time.Millisecond).String(),
+			rep.ReadyAt.Sub(rep.CreatedAt).Round(time.Millisecond).String()},
+	} {
+		if got := lines[name]; !slices.Equal(got, want) {
+			t.Errorf("report line %q: %v, want the recorded %v", name, got, want)
+		}
+	}
+	if batch.EventsRead == 0 || rep.EventsRead == 0 || rep.BytesRead == 0 || batch.BytesRead == 0 || batch.CPUSeconds <= 0 || rep.CPUSeconds <= 0 {
+		t.Errorf("recorded costs: run %+v, replay %+v; want events, bytes and CPU seconds on both sides", batch.Counts, rep)
+	}
+	if !strings.Contains(out, "|Δscore| over the entities with the same state: max 0, mean 0") {
+		t.Errorf("report: want no score difference between the views of the same log")
+	}
 }

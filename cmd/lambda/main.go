@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"model":   {"model registry: train, import, quantize, list, activate, rollback", runModel},
 	"batch":   {"batch layer: run, runs, schedule, import and export Parquet", runBatch},
 	"kappa":   {"Kappa replays: reprocess the whole log into a new view, switch readers to it, release", runKappa},
+	"report":  {"the trade-offs from this deployment's records: report rollout compares a batch run with a Kappa replay", runReport},
 	"version": {"print the version", runVersion},
 }
 
