@@ -74,6 +74,14 @@ func TestPostgresTables(t *testing.T) {
 			"events_read bigint", "entities_scored bigint", "rows_written bigint",
 			"model_name text", "model_version integer", "error text",
 			"expired_at " + tstz, "cutoff_imported_offset bigint",
+			"cpu_seconds double precision", "peak_heap_bytes bigint", "bytes_read bigint",
+		},
+		"kappa_replays": {
+			"id bigint", "status text", "switch_when_ready boolean", "model_name text", "model_version bigint",
+			"spec text", "requested_by text", "created_at " + tstz, "ready_at " + tstz, "switched_at " + tstz,
+			"retired_at " + tstz, "dropped_at " + tstz, "offsets_total bigint", "offsets_done bigint",
+			"events_per_second double precision", "error text",
+			"cpu_seconds double precision", "peak_heap_bytes bigint", "bytes_read bigint", "events_read bigint", "rows_written bigint",
 		},
 		"speed_view": {
 			"entity_id text", "base_run_id bigint", "kafka_partition integer", "covered_offset bigint",
