@@ -49,7 +49,7 @@ bench: services-up vegeta ## benchmarks of every hot path, each next to the raw 
 	go test -run '^$$' -bench . -benchmem -benchtime 1s ./internal/... ./inference/...
 	go test -run '^$$' -bench . -skip 'BenchmarkHandler' -benchtime 1x -v ./batchlayer/... ./speedlayer/... ./servinglayer/... | grep -v '^=== RUN'
 	go test -run '^$$' -bench 'BenchmarkHandler' -benchmem -benchtime 1s ./servinglayer/...
-	go test -run '^$$' -bench 'BenchmarkUp' -benchtime 1x -timeout 30m ./tests/
+	go test -run '^$$' -bench 'BenchmarkUp|BenchmarkReplayVsBatch' -benchtime 1x -timeout 45m ./tests/
 
 VEGETA := $(CURDIR)/.cache/bin/vegeta
 

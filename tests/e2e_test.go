@@ -654,15 +654,21 @@ func countUpTo(recs []logRecord, offset int64) int {
 
 // waitCommitted waits until group has committed every message of the topic and
 // returns the end offsets it reached.
-func waitCommitted(t *testing.T, ctx context.Context, brokers, group string) map[int]int64 {
+func waitCommitted(t testing.TB, ctx context.Context, brokers, group string) map[int]int64 {
+	t.Helper()
+	return waitCommittedFor(t, ctx, brokers, group, time.Minute)
+}
+
+// waitCommittedFor is waitCommitted with patience d.
+func waitCommittedFor(t testing.TB, ctx context.Context, brokers, group string, d time.Duration) map[int]int64 {
 	t.Helper()
 	var ends map[int]int64
-	testenv.WaitFor(t, time.Minute, "consumer group "+group+" to commit every event", func() bool {
+	testenv.WaitFor(t, d, "consumer group "+group+" to commit every event", func() bool {
 		var err error
 		if ends, err = kafka.EndOffsets(ctx, []string{brokers}, e2eTopic); err != nil {
 			t.Fatalf("end offsets: %v", err)
 		}
-		covered, err := archiver.Coverage(ctx, []string{brokers}, group, e2eTopic)
+		covered, err := kafka.Committed(ctx, []string{brokers}, group, e2eTopic)
 		if err != nil {
 			return false // the group may not exist yet
 		}

@@ -182,7 +182,7 @@ func dropDatabase(t *testing.T, url string) {
 // freshPlatform initialises the ONNX Runtime in the test process and returns empty
 // databases and the environment of `lambda` commands on them (upEnv) with an admin
 // token, the runtime library and no scheduled batch run (only those a test triggers).
-func freshPlatform(t *testing.T) (pool *pgxpool.Pool, env []string, token string) {
+func freshPlatform(t testing.TB) (pool *pgxpool.Pool, env []string, token string) {
 	t.Helper()
 	lib, err := ortenv.Library()
 	if err != nil {
