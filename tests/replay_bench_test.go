@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,11 +38,12 @@ func BenchmarkReplayVsBatch(b *testing.B) {
 	b.Logf("%d events produced, archived and folded by the speed layer in %s", events, time.Since(began).Round(time.Second))
 
 	b.ResetTimer()
-	out := run(b, ctx, env, "batch", "run")
-	var runID int64
-	if _, err := fmt.Sscanf(out[strings.Index(out, "batch run "):], "batch run %d published", &runID); err != nil {
+	out := run(b, ctx, env, "batch", "run", "--kafka-brokers", brokers)
+	m := regexp.MustCompile(`batch run (\d+) published:`).FindStringSubmatch(out)
+	if m == nil {
 		b.Fatalf("lambda batch run printed %q", out)
 	}
+	runID, _ := strconv.ParseInt(m[1], 10, 64)
 	out = run(b, ctx, env, "kappa", "replay")
 	var replayID int64
 	if _, err := fmt.Sscanf(out, "replay %d started", &replayID); err != nil {
