@@ -50,7 +50,9 @@ func BenchmarkReplayVsBatch(b *testing.B) {
 		b.Fatalf("lambda kappa replay printed %q", out)
 	}
 	b.StopTimer()
-	b.Logf("lambda report rollout:\n%s", run(b, ctx, env, "report", "rollout", "--run", strconv.FormatInt(runID, 10), "--replay", strconv.FormatInt(replayID, 10)))
+	// Printed whole (a benchmark's log is cut after a few lines).
+	fmt.Printf("lambda report rollout --run %d --replay %d (%d events, %d entities):\n%s\n", runID, replayID, events, entities,
+		run(b, ctx, env, "report", "rollout", "--run", strconv.FormatInt(runID, 10), "--replay", strconv.FormatInt(replayID, 10)))
 	r, err := runs.Get(ctx, pool, runID)
 	if err != nil {
 		b.Fatal(err)

@@ -32,7 +32,7 @@ var commands = map[string]command{
 	"migrate": {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
 	"archive": {"run the archiver alone: every event into the ClickHouse master dataset", runArchive},
 	"produce": {"write demo events to the event topic", runProduce},
-	"speed":   {"run the speed layer alone: fresh predictions in speed_view for the events after the batch cutoff", runSpeed},
+	"speed":   {"run the streaming side: the speed layer (fresh predictions in speed_view after the batch cutoff), the forwarder and the Kappa replays' jobs", runSpeed},
 	"model":   {"model registry: train, import, quantize, list, activate, rollback", runModel},
 	"batch":   {"batch layer: run, runs, schedule, import and export Parquet", runBatch},
 	"kappa":   {"Kappa replays: reprocess the whole log into a new view, switch readers to it, release", runKappa},
