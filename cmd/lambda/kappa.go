@@ -110,7 +110,8 @@ func runKappaReplay(ctx context.Context, args []string, out io.Writer) error {
 	return follow(ctx, pool, r.ID, out)
 }
 
-// follow prints replay id's progress every second until it has caught up (or ended).
+// follow prints replay id's progress every second until it has caught up — and is
+// live, if it switches when ready — or ended.
 func follow(ctx context.Context, db replays.DB, id int64, out io.Writer) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -120,10 +121,11 @@ func follow(ctx context.Context, db replays.DB, id int64, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintln(out, replayLine(r))
-		switch r.Status {
-		case replays.Ready, replays.Live:
+		switch {
+		case r.Status == replays.Live, r.Status == replays.Ready && !r.SwitchWhenReady:
 			return nil
-		case replays.Failed, replays.Stopped, replays.Retired:
+		case r.Status == replays.Ready: // switched to in a moment
+		case r.Status == replays.Failed, r.Status == replays.Stopped, r.Status == replays.Retired:
 			return fmt.Errorf("replay %d %s: %s", id, r.Status, r.Error)
 		}
 		select {

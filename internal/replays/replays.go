@@ -231,21 +231,25 @@ type Cost struct {
 }
 
 // MarkReady records that replay id caught up with the head of the log, at cost c; a
-// replay created with switch_when_ready is switched to at once (see Switch). It returns
-// the replay as it is now.
+// replay created with switch_when_ready is switched to in the same transaction (see
+// Switch), so nobody sees it ready but not live. It returns the replay as it is now.
 func MarkReady(ctx context.Context, db DB, id int64, c Cost) (Replay, error) {
-	tag, err := db.Exec(ctx, `UPDATE kappa_replays SET status = 'ready', ready_at = now(),
-		cpu_seconds = $2, peak_heap_bytes = $3, bytes_read = $4, events_read = $5, rows_written = $6
-		WHERE id = $1 AND status = 'replaying'`, id, c.CPUSeconds, c.PeakHeapBytes, c.BytesRead, c.EventsRead, c.RowsWritten)
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var switchNow bool
+		err := tx.QueryRow(ctx, `UPDATE kappa_replays SET status = 'ready', ready_at = now(),
+			cpu_seconds = $2, peak_heap_bytes = $3, bytes_read = $4, events_read = $5, rows_written = $6
+			WHERE id = $1 AND status = 'replaying' RETURNING switch_when_ready`,
+			id, c.CPUSeconds, c.PeakHeapBytes, c.BytesRead, c.EventsRead, c.RowsWritten).Scan(&switchNow)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows): // marked before
+			return nil
+		case err != nil || !switchNow:
+			return err
+		}
+		return switchTo(ctx, tx, id)
+	})
 	if err != nil {
 		return Replay{}, fmt.Errorf("mark kappa replay %d ready: %w", id, err)
-	}
-	r, err := Get(ctx, db, id)
-	if err != nil || tag.RowsAffected() == 0 || !r.SwitchWhenReady {
-		return r, err
-	}
-	if err := Switch(ctx, db, id); err != nil {
-		return Replay{}, err
 	}
 	return Get(ctx, db, id)
 }
@@ -253,23 +257,23 @@ func MarkReady(ctx context.Context, db DB, id int64, c Cost) (Replay, error) {
 // Switch makes ready replay id the live one and retires the replay live before it, in
 // one transaction.
 func Switch(ctx context.Context, db DB, id int64) error {
-	tx, err := db.Begin(ctx)
-	if err != nil {
+	if err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error { return switchTo(ctx, tx, id) }); err != nil {
 		return fmt.Errorf("switch to kappa replay %d: %w", id, err)
 	}
-	defer func() { _ = tx.Rollback(ctx) }()
+	return nil
+}
+
+// switchTo retires the live replay and makes replay id live, in tx.
+func switchTo(ctx context.Context, tx pgx.Tx, id int64) error {
 	if _, err := tx.Exec(ctx, `UPDATE kappa_replays SET status = 'retired', retired_at = now() WHERE status = 'live' AND id <> $1`, id); err != nil {
-		return fmt.Errorf("switch to kappa replay %d: retire the live one: %w", id, err)
+		return fmt.Errorf("retire the live one: %w", err)
 	}
 	tag, err := tx.Exec(ctx, `UPDATE kappa_replays SET status = 'live', switched_at = now() WHERE id = $1 AND status IN ('ready', 'live')`, id)
 	if err != nil {
-		return fmt.Errorf("switch to kappa replay %d: %w", id, err)
+		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("switch to kappa replay %d: it has not caught up with the log: %w", id, ErrState)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("switch to kappa replay %d: %w", id, err)
+		return fmt.Errorf("it has not caught up with the log: %w", ErrState)
 	}
 	return nil
 }
