@@ -414,7 +414,9 @@ func TestKappaArchitecture(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	pool, env, token := freshPlatform(t)
-	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_ARCHITECTURE=kappa", "LAMBDA_KAPPA_DROP_GRACE=2s")
+	// No batch layer: nothing may need ClickHouse, which this address does not reach.
+	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_ARCHITECTURE=kappa", "LAMBDA_KAPPA_DROP_GRACE=2s",
+		"LAMBDA_CLICKHOUSE_ADDR=127.0.0.1:1")
 	run(t, ctx, env, "migrate")
 	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", strconv.Itoa(anyEntities))
 	model := activeModel(t, ctx, pool)

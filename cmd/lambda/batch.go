@@ -103,6 +103,12 @@ type batchClients struct {
 }
 
 func openBatch(ctx context.Context, cfg *batchConfig, log *slog.Logger, attrs ...any) (*batchClients, func(), error) {
+	return openClients(ctx, cfg, log, true, attrs...)
+}
+
+// openClients opens PostgreSQL and, withClickHouse, ClickHouse (without, ch and events
+// are nil: the Kappa architecture has no batch layer).
+func openClients(ctx context.Context, cfg *batchConfig, log *slog.Logger, withClickHouse bool, attrs ...any) (*batchClients, func(), error) {
 	log.Info("config", append([]any{"postgres", cfg.Postgres, "clickhouse", cfg.ClickHouse,
 		"kafka_brokers", cfg.Kafka.BootstrapBrokers(), "topic", cfg.Kafka.Topic, "ort_lib", cfg.Runtime.ORTLib,
 		"batch", cfg.Batch}, attrs...)...)
@@ -110,14 +116,16 @@ func openBatch(ctx context.Context, cfg *batchConfig, log *slog.Logger, attrs ..
 	if err != nil {
 		return nil, nil, err
 	}
-	ch, err := openClickHouse(ctx, cfg.ClickHouse)
-	if err != nil {
+	c := &batchClients{pool: pool, view: views.NewBatch(cfg.ClickHouse.Stream(), cfg.ClickHouse.Database)}
+	if !withClickHouse {
+		return c, pool.Close, nil
+	}
+	if c.ch, err = openClickHouse(ctx, cfg.ClickHouse); err != nil {
 		pool.Close()
 		return nil, nil, err
 	}
-	c := &batchClients{pool: pool, ch: ch, events: master.New(ch, cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),
-		view: views.NewBatch(cfg.ClickHouse.Stream(), cfg.ClickHouse.Database)}
-	return c, func() { _ = ch.Close(); pool.Close() }, nil
+	c.events = master.New(c.ch, cfg.ClickHouse.Stream(), cfg.ClickHouse.Database)
+	return c, func() { _ = c.ch.Close(); pool.Close() }, nil
 }
 
 // newRunner wires a batch runner: cutoff from the archiver group's committed offsets,

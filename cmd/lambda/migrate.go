@@ -14,13 +14,14 @@ type migrateConfig struct {
 	Postgres   config.Postgres
 	ClickHouse config.ClickHouse
 	Log        config.Log
+	Arch       architectureSettings
 	Status     bool
 }
 
 func runMigrate(ctx context.Context, args []string) error {
 	var cfg migrateConfig
 	f := config.NewFlags("migrate", "lambda migrate: create the databases if missing and apply the PostgreSQL and ClickHouse migrations embedded in this binary (idempotent)")
-	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Log)
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Log, &cfg.Arch)
 	f.BoolVar(&cfg.Status, "status", false, "only report the current and latest versions")
 	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
@@ -30,11 +31,20 @@ func runMigrate(ctx context.Context, args []string) error {
 	if cfg.Status {
 		return migrationStatus(ctx, cfg.Postgres, cfg.ClickHouse)
 	}
-	return migrateAll(ctx, cfg.Postgres, cfg.ClickHouse, log)
+	kappaMode, err := cfg.Arch.kappaMode()
+	if err != nil {
+		return err
+	}
+	ch := &cfg.ClickHouse
+	if kappaMode {
+		ch = nil // no batch layer: PostgreSQL alone
+	}
+	return migrateAll(ctx, cfg.Postgres, ch, log)
 }
 
-// migrateAll brings both databases to the schema this binary embeds.
-func migrateAll(ctx context.Context, pg config.Postgres, ch config.ClickHouse, log *slog.Logger) error {
+// migrateAll brings both databases to the schema this binary embeds; PostgreSQL alone
+// when ch is nil (the Kappa architecture).
+func migrateAll(ctx context.Context, pg config.Postgres, ch *config.ClickHouse, log *slog.Logger) error {
 	if err := store.EnsurePostgresDatabase(ctx, pg.URL); err != nil {
 		return err
 	}
@@ -48,7 +58,9 @@ func migrateAll(ctx context.Context, pg config.Postgres, ch config.ClickHouse, l
 		return fmt.Errorf("migrate postgres: %w", err)
 	}
 	log.Info("postgres migrated", "applied", n)
-
+	if ch == nil {
+		return nil
+	}
 	conn, err := store.OpenClickHouse(ctx, ch.Addr, "default", ch.Auth())
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lambda-platform/lambda/batchlayer/batchrun"
 	"github.com/lambda-platform/lambda/batchlayer/schedule"
+	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/features"
@@ -109,7 +110,7 @@ func runServe(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, "api", cfg.API)
+	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, kappaMode, "api", cfg.API)
 	if err != nil {
 		return err
 	}
@@ -119,11 +120,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("http listen: %w", err)
 	}
 	log.Info("serving", "api", "http://"+ln.Addr().String(), "architecture", cfg.Arch.Name)
-	api := st.apiDeps(&cfg.batchConfig, cfg.API, cfg.Kafka.BootstrapBrokers(), sched, ln)
-	if kappaMode {
-		api.Trigger, api.Schedule, api.Kappa = nil, nil, true
-	}
-	return runAPI(ctx, api)
+	return runAPI(ctx, st.apiDeps(&cfg.batchConfig, cfg.API, cfg.Kafka.BootstrapBrokers(), sched, ln))
 }
 
 // apiDeps are what runAPI builds the HTTP API from, in `serve` and in `up`.
@@ -153,33 +150,47 @@ type stack struct {
 	spec    *features.Spec
 }
 
-// openStack opens the stack; the returned function closes it.
-func openStack(ctx context.Context, cfg *batchConfig, log *slog.Logger, attrs ...any) (*stack, func(), error) {
-	c, closeClients, err := openBatch(ctx, cfg, log, attrs...)
+// openStack opens the stack; the returned function closes it. With kappa (the Kappa
+// architecture) it opens no ClickHouse connection and no batch runner.
+func openStack(ctx context.Context, cfg *batchConfig, log *slog.Logger, kappa bool, attrs ...any) (*stack, func(), error) {
+	c, closeClients, err := openClients(ctx, cfg, log, !kappa, attrs...)
 	if err != nil {
 		return nil, nil, err
 	}
 	st := &stack{log: log, clients: c, reg: newRegistry()}
-	st.runner, err = newRunner(ctx, cfg, c, log, st.reg) // also loads the ONNX Runtime
+	if kappa {
+		err = inference.InitRuntime(cfg.Runtime.ORTLib)
+	} else {
+		st.runner, err = newRunner(ctx, cfg, c, log, st.reg) // also loads the ONNX Runtime
+	}
 	if err == nil {
 		st.spec, err = loadSpec(cfg.Scoring.Spec)
-		if err != nil {
+	}
+	closeAll := func() {
+		if st.runner != nil {
 			st.runner.Close()
 		}
+		closeClients()
 	}
 	if err != nil {
-		closeClients()
+		closeAll()
 		return nil, nil, err
 	}
-	return st, func() { st.runner.Close(); closeClients() }, nil
+	return st, closeAll, nil
 }
 
 // apiDeps are the API's dependencies on this stack.
 func (st *stack) apiDeps(cfg *batchConfig, api apiConfig, brokers []string, sched servinglayer.Schedule, ln net.Listener) apiDeps {
-	return apiDeps{
+	d := apiDeps{
 		Config: api, Log: st.log, Registry: st.reg, Postgres: st.clients.pool, BatchView: st.clients.view, Spec: st.spec, Model: cfg.Scoring.Model, Schedule: sched,
-		Brokers: brokers, Kafka: cfg.Kafka, Trigger: st.runner, Listener: ln,
+		Brokers: brokers, Kafka: cfg.Kafka, Listener: ln,
 	}
+	if st.runner != nil {
+		d.Trigger = st.runner
+	} else { // the Kappa architecture
+		d.Schedule, d.Kappa = nil, true
+	}
+	return d
 }
 
 // runAPI serves the HTTP API on d.Listener until ctx ends. The ONNX Runtime must be
@@ -194,7 +205,14 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	}
 	defer func() { _ = writer.Close() }()
 	published := runs.NewReader(d.Postgres)
-	predictions := predict.New(d.BatchView, views.NewSpeed(d.Postgres), published,
+	var (
+		speed predict.SpeedView = views.NewSpeed(d.Postgres)
+		runs  predict.Runs      = published
+	)
+	if d.Kappa { // no batch or speed layer: whatever their tables still hold is not served
+		speed, runs = noSpeedView{}, noPublishedRun{}
+	}
+	predictions := predict.New(d.BatchView, speed, runs,
 		predict.Config{LookupTimeout: d.Config.LookupTimeout, SpeedCacheBytes: d.Config.SpeedCacheMB << 20}, d.Log, d.Registry).
 		WithKappa(views.NewKappa(d.Postgres))
 	models := registry.New(d.Postgres, d.Log)
@@ -240,4 +258,26 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	})
 	g.Go(func() error { return api.Serve(gctx, d.Listener) })
 	return g.Wait()
+}
+
+// noSpeedView is the speed view of the Kappa architecture: empty.
+type noSpeedView struct{}
+
+func (noSpeedView) SpeedRows(context.Context, []string) ([]views.SpeedRow, error) { return nil, nil }
+
+func (noSpeedView) ListenChanges(ctx context.Context, ready func(), _ func([]string)) error {
+	ready()
+	<-ctx.Done()
+	return nil
+}
+
+// noPublishedRun is the batch layer of the Kappa architecture: no run is ever published.
+type noPublishedRun struct{}
+
+func (noPublishedRun) Published(context.Context) (runs.Run, bool, error) { return runs.Run{}, false, nil }
+
+func (noPublishedRun) ListenPublished(ctx context.Context, ready, _ func()) error {
+	ready()
+	<-ctx.Done()
+	return nil
 }

@@ -73,10 +73,14 @@ func runUp(ctx context.Context, args []string) error {
 	if err := kafka.EnsureTopics(ctx, log, brokers, cfg.Kafka.Partitions, cfg.Kafka.Topic, cfg.Kafka.DLQTopic); err != nil {
 		return err
 	}
-	if err := migrateAll(ctx, cfg.Postgres, cfg.ClickHouse, log); err != nil {
+	ch := &cfg.ClickHouse
+	if kappaMode {
+		ch = nil // no batch layer, no master dataset
+	}
+	if err := migrateAll(ctx, cfg.Postgres, ch, log); err != nil {
 		return err
 	}
-	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, "archive", cfg.Archive, "speed", cfg.Speed, "api", cfg.API,
+	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, kappaMode, "archive", cfg.Archive, "speed", cfg.Speed, "api", cfg.API,
 		"data_dir", cfg.Runtime.DataDir)
 	if err != nil {
 		return err
@@ -97,7 +101,6 @@ func runUp(ctx context.Context, args []string) error {
 	g, gctx := errgroup.WithContext(ctx)
 	if kappaMode {
 		// No batch layer and no speed layer: a Kappa replay's view answers.
-		api.Trigger, api.Schedule, api.Kappa, runner = nil, nil, true, nil
 		r, started, err := replays.EnsureServing(ctx, c.pool, replays.Request{ModelName: cfg.Scoring.Model, RequestedBy: "lambda up (kappa)"})
 		if err != nil {
 			return err
