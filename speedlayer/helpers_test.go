@@ -134,7 +134,7 @@ func (e *env) ends(ctx context.Context) []int64 {
 	for p := range reqs {
 		reqs[p] = kafkago.LastOffsetOf(p)
 	}
-	client := &kafkago.Client{Addr: kafkago.TCP(e.brokers...)}
+	client := &kafkago.Client{Addr: kafkago.TCP(e.brokers...), Transport: &kafkago.Transport{}} // not the default transport, whose metadata cache may not know the test's new topic
 	resp, err := client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{e.topic: reqs}})
 	if err != nil {
 		e.t.Fatal(err)
@@ -391,7 +391,7 @@ func (r *running) metric(t testing.TB, name string, labels ...string) float64 {
 // waitCommitted waits until group has committed ends on every partition.
 func (e *env) waitCommitted(ctx context.Context, group string, ends []int64) {
 	e.t.Helper()
-	client := &kafkago.Client{Addr: kafkago.TCP(e.brokers...)}
+	client := &kafkago.Client{Addr: kafkago.TCP(e.brokers...), Transport: &kafkago.Transport{}} // not the default transport, whose metadata cache may not know the test's new topic
 	parts := make([]int, testPartitions)
 	for p := range parts {
 		parts[p] = p

@@ -16,7 +16,7 @@ import (
 // committed returns the sum of the offsets group has committed on the topic.
 func (e *env) committed(ctx context.Context, group string) int64 {
 	e.t.Helper()
-	client := &kafkago.Client{Addr: kafkago.TCP(e.brokers...)}
+	client := &kafkago.Client{Addr: kafkago.TCP(e.brokers...), Transport: &kafkago.Transport{}} // not the default transport, whose metadata cache may not know the test's new topic
 	resp, err := client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group,
 		Topics: map[string][]int{e.topic: {0, 1, 2, 3}}})
 	if err != nil {
@@ -32,7 +32,7 @@ func (e *env) committed(ctx context.Context, group string) int64 {
 // uncommittedRows counts the speed rows that cover an offset group has not committed.
 func (e *env) uncommittedRows(ctx context.Context, group string) int {
 	e.t.Helper()
-	client := &kafkago.Client{Addr: kafkago.TCP(e.brokers...)}
+	client := &kafkago.Client{Addr: kafkago.TCP(e.brokers...), Transport: &kafkago.Transport{}} // not the default transport, whose metadata cache may not know the test's new topic
 	resp, err := client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group,
 		Topics: map[string][]int{e.topic: {0, 1, 2, 3}}})
 	if err != nil {

@@ -206,13 +206,13 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	defer func() { _ = writer.Close() }()
 	published := runs.NewReader(d.Postgres)
 	var (
-		speed predict.SpeedView = views.NewSpeed(d.Postgres)
-		runs  predict.Runs      = published
+		speed  predict.SpeedView = views.NewSpeed(d.Postgres)
+		served predict.Runs      = published
 	)
 	if d.Kappa { // no batch or speed layer: whatever their tables still hold is not served
-		speed, runs = noSpeedView{}, noPublishedRun{}
+		speed, served = noSpeedView{}, runs.None{}
 	}
-	predictions := predict.New(d.BatchView, speed, runs,
+	predictions := predict.New(d.BatchView, speed, served,
 		predict.Config{LookupTimeout: d.Config.LookupTimeout, SpeedCacheBytes: d.Config.SpeedCacheMB << 20}, d.Log, d.Registry).
 		WithKappa(views.NewKappa(d.Postgres))
 	models := registry.New(d.Postgres, d.Log)
@@ -266,17 +266,6 @@ type noSpeedView struct{}
 func (noSpeedView) SpeedRows(context.Context, []string) ([]views.SpeedRow, error) { return nil, nil }
 
 func (noSpeedView) ListenChanges(ctx context.Context, ready func(), _ func([]string)) error {
-	ready()
-	<-ctx.Done()
-	return nil
-}
-
-// noPublishedRun is the batch layer of the Kappa architecture: no run is ever published.
-type noPublishedRun struct{}
-
-func (noPublishedRun) Published(context.Context) (runs.Run, bool, error) { return runs.Run{}, false, nil }
-
-func (noPublishedRun) ListenPublished(ctx context.Context, ready, _ func()) error {
 	ready()
 	<-ctx.Done()
 	return nil

@@ -39,3 +39,17 @@ func (r *Reader) Run(ctx context.Context, id int64) (Run, error) { return Get(ct
 
 // Runs returns the newest limit runs, newest first.
 func (r *Reader) Runs(ctx context.Context, limit int) ([]Run, error) { return List(ctx, r.db, limit) }
+
+// None is a registry in which no run is ever published: what a Kappa replay's job and
+// the readers of the Kappa architecture see.
+type None struct{}
+
+// Published reports no run.
+func (None) Published(context.Context) (Run, bool, error) { return Run{}, false, nil }
+
+// ListenPublished calls ready and waits for ctx: nothing is ever published.
+func (None) ListenPublished(ctx context.Context, ready, _ func()) error {
+	ready()
+	<-ctx.Done()
+	return nil
+}

@@ -209,7 +209,7 @@ func (mg *Manager) start(parent context.Context, r replays.Replay) (*job, error)
 	cfg.GroupID = GroupPrefix + strconv.FormatInt(r.ID, 10)
 	jobReg := prometheus.NewRegistry() // the consumer's own metrics, read for the replay's cost
 	consumer, err := speedlayer.New(cfg, spec, speedlayer.Deps{
-		Runs:   noRuns{},
+		Runs:   runs.None{},
 		Bases:  noBases{},
 		View:   speedview.NewTable(mg.pool, r.Table()),
 		Scorer: speedlayer.HolderScorer{Holder: holder},
@@ -355,11 +355,6 @@ func counter(g prometheus.Gatherer, name string) int64 {
 	}
 	return 0
 }
-
-// noRuns is a registry with no published run: every delta starts at offset 0.
-type noRuns struct{}
-
-func (noRuns) Published(context.Context) (runs.Run, bool, error) { return runs.Run{}, false, nil }
 
 // noBases is the batch view of no run; a job never asks it.
 type noBases struct{}

@@ -112,20 +112,18 @@ func readAll(t testing.TB, brokers []string, topic string, n int) [][]kafkago.Me
 	return out
 }
 
+// endOffsets returns the end offset of each of topic's n partitions. (kafka.EndOffsets
+// has a transport of its own: the default one's metadata cache may not know a topic
+// created a moment ago.)
 func endOffsets(t testing.TB, brokers []string, topic string, n int) []int64 {
 	t.Helper()
-	reqs := make([]kafkago.OffsetRequest, n)
-	for p := range reqs {
-		reqs[p] = kafkago.LastOffsetOf(p)
-	}
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
-	resp, err := c.ListOffsets(context.Background(), &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{topic: reqs}})
-	if err != nil {
-		t.Fatal(err)
+	ends, err := kafka.EndOffsets(context.Background(), brokers, topic)
+	if err != nil || len(ends) != n {
+		t.Fatalf("end offsets of %s: %v (%d partitions, want %d)", topic, err, len(ends), n)
 	}
 	out := make([]int64, n)
-	for _, po := range resp.Topics[topic] {
-		out[po.Partition] = po.LastOffset
+	for p, end := range ends {
+		out[p] = end
 	}
 	return out
 }
@@ -133,22 +131,13 @@ func endOffsets(t testing.TB, brokers []string, topic string, n int) []int64 {
 // waitCommitted waits until group has committed every offset of topic below ends.
 func waitCommitted(t testing.TB, brokers []string, group, topic string, ends []int64) {
 	t.Helper()
-	c := &kafkago.Client{Addr: kafkago.TCP(brokers...)}
 	testenv.WaitFor(t, time.Minute, "the forwarder committed the whole topic", func() bool {
-		ps := make([]int, len(ends))
-		for p := range ps {
-			ps[p] = p
-		}
-		resp, err := c.OffsetFetch(context.Background(), &kafkago.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ps}})
+		committed, err := kafka.Committed(context.Background(), brokers, group, topic)
 		if err != nil {
 			return false
 		}
-		got := map[int]int64{}
-		for _, po := range resp.Topics[topic] {
-			got[po.Partition] = po.CommittedOffset
-		}
 		for p, end := range ends {
-			if end > 0 && got[p] < end {
+			if committed[p] < end {
 				return false
 			}
 		}
