@@ -10,7 +10,8 @@
 // offset of the log it marks the replay ready, which switches readers to it when the
 // replay asked for that (replays.MarkReady). A retired, stopped or failed replay's view
 // is dropped Config.DropGrace after it ended, time for every reader to follow the
-// switch. A job that cannot start (bad spec, model missing) fails its replay.
+// switch. A job that cannot start (bad spec, model missing) fails its replay; one whose
+// consumer ended on its own is started again at the next reconcile.
 //
 // # Metrics
 //

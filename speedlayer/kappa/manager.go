@@ -145,10 +145,15 @@ func (mg *Manager) reconcile(ctx context.Context) {
 	mg.m.jobs.Set(float64(len(mg.jobs)))
 }
 
-// ensure starts r's job unless it runs.
+// ensure starts r's job unless it runs; a job that ended on its own (its consumer
+// failed) is started again.
 func (mg *Manager) ensure(ctx context.Context, r replays.Replay) {
 	mg.mu.Lock()
-	_, ok := mg.jobs[r.ID]
+	j, ok := mg.jobs[r.ID]
+	if ok && j.ended() {
+		delete(mg.jobs, r.ID)
+		ok = false
+	}
 	mg.mu.Unlock()
 	if ok {
 		return
@@ -188,6 +193,16 @@ func (j *job) stop() {
 	<-j.done
 }
 
+// ended reports whether the job's goroutines are all done.
+func (j *job) ended() bool {
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // start builds r's consumer — its spec, its model, its view — and runs it.
 func (mg *Manager) start(parent context.Context, r replays.Replay) (*job, error) {
 	spec := features.DefaultSpec()
@@ -224,8 +239,10 @@ func (mg *Manager) start(parent context.Context, r replays.Replay) (*job, error)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if err := consumer.Run(ctx); err != nil {
-			mg.log.Error("kappa job ended", "replay", r.ID, "err", err)
+		err := consumer.Run(ctx)
+		if ctx.Err() == nil { // ended on its own: end the job, which the next reconcile starts again
+			mg.log.Error("kappa job ended, starting it again at the next poll", "replay", r.ID, "err", err)
+			cancel()
 		}
 	}()
 	go func() {
