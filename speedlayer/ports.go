@@ -41,6 +41,8 @@ type Scorer interface {
 	// Score returns one score per row of x (rows of width values each) and the model
 	// that computed them, or nil scores and the zero Model when no model is loaded.
 	Score(ctx context.Context, x []float32, width int) ([]float32, Model, error)
+	// Current returns the model Score would use now, the zero Model when none.
+	Current() Model
 }
 
 // Row is one speed_view row.
@@ -78,6 +80,15 @@ type View interface {
 // none, rows are written unscored.
 type HolderScorer struct {
 	Holder *inference.Holder
+}
+
+// Current implements Scorer.
+func (s HolderScorer) Current() Model {
+	meta, ok := s.Holder.Meta()
+	if !ok {
+		return Model{}
+	}
+	return Model{Name: meta.Name, Version: meta.Version}
 }
 
 // Score implements Scorer.

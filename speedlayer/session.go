@@ -162,6 +162,12 @@ func (s *session) loop(ctx, ioCtx context.Context) {
 		case <-poll.C:
 			s.checkRun(ctx)
 			s.prune(ctx)
+			if s.checkModel() {
+				if !s.flush(ioCtx, batch) {
+					return
+				}
+				batch = batch[:0]
+			}
 			continue
 		}
 		deadline.Stop()
@@ -234,6 +240,18 @@ func (s *session) settle() error {
 	err := <-s.writing
 	s.writing = nil
 	return err
+}
+
+// checkModel reports whether the scorer's model is another than the one the rows were
+// last scored with, and if so marks every delta for rescoring (flush does it): a model
+// activated while no event arrives still reaches every row within a RunPoll.
+func (s *session) checkModel() bool {
+	m := s.deps.Scorer.Current()
+	if m == (Model{}) || s.modelSet && m == s.model {
+		return false
+	}
+	s.rescore = true
+	return true
 }
 
 // prune deletes, in the partitions whose PruneDelay has passed since their last

@@ -109,7 +109,17 @@ func TestRowsEqualFoldOfAllEventsUpToCoverage(t *testing.T) {
 
 }
 
+// TestRowsAreRescoredWhenAModelArrives: rows written while no model is active are
+// rescored once one is, whether or not events follow it.
 func TestRowsAreRescoredWhenAModelArrives(t *testing.T) {
+	for _, more := range []bool{true, false} {
+		t.Run(map[bool]string{true: "events follow", false: "no event follows"}[more], func(t *testing.T) {
+			rescoredWhenModelArrives(t, more)
+		})
+	}
+}
+
+func rescoredWhenModelArrives(t *testing.T, more bool) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -139,10 +149,13 @@ func TestRowsAreRescoredWhenAModelArrives(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.holder = model // for the expected scores
-	e.produce(ctx, e.topic, eventMessages(evs[2999:])...)
-	ends = e.ends(ctx)
-	e.waitCommitted(ctx, "speed", ends)
-	// The micro-batch that met the model is committed before every delta is rescored.
+	if more {
+		e.produce(ctx, e.topic, eventMessages(evs[2999:])...)
+		ends = e.ends(ctx)
+		e.waitCommitted(ctx, "speed", ends)
+	}
+	// The micro-batch that met the model is committed before every delta is rescored;
+	// without one, the next poll for the published run notices the model.
 	testenv.WaitFor(t, 30*time.Second, "every row rescored", func() bool {
 		for _, r := range speedRows(ctx, t, e.pool) {
 			if r.Score == nil {
