@@ -82,6 +82,7 @@ func TestPostgresTables(t *testing.T) {
 			"retired_at " + tstz, "dropped_at " + tstz, "offsets_total bigint", "offsets_done bigint",
 			"events_per_second double precision", "error text",
 			"cpu_seconds double precision", "peak_heap_bytes bigint", "bytes_read bigint", "events_read bigint", "rows_written bigint",
+			"covered bigint[]",
 		},
 		"speed_view": {
 			"entity_id text", "base_run_id bigint", "kafka_partition integer", "covered_offset bigint",

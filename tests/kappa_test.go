@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -135,10 +136,21 @@ func TestReplayEqualsBatchRun(t *testing.T) {
 		return json.Unmarshal([]byte(body), &second) == nil && second.Status == replays.Live
 	})
 	testenv.WaitFor(t, 30*time.Second, "answers from the replay", func() bool { return readers.sources()["kappa"] > 0 })
+	// Every entity, quiet ones too (their rows were last written long before the view's
+	// position), once the events stop and the replay covers what the other views do.
+	testenv.WaitFor(t, 30*time.Second, "every answer from the replay", func() bool {
+		s := readers.sources()
+		readers.reset()
+		return s["kappa"] > 0 && s["batch"]+s["speed"] == 0
+	})
 	if code, _ := get(t, api+"/v1/kappa/replays/999"); code != http.StatusNotFound {
 		t.Errorf("GET /v1/kappa/replays/999 = %d, want 404", code)
 	}
 	t.Logf("lambda kappa release: %s", run(t, ctx, env, "kappa", "release"))
+	// The Lambda views count coverage their own way (a batch row covers its run's cutoff,
+	// however far the speed layer has read a quiet entity's partition): what a reader saw
+	// from the replay is not compared with what it sees after the release.
+	readers.newEpoch()
 	readers.reset()
 	testenv.WaitFor(t, 30*time.Second, "answers from the Lambda views again", func() bool {
 		s := readers.sources()
@@ -155,9 +167,9 @@ type readers struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	errs   []string
-	count  map[string]int         // answers by source since the last reset
-	seen   map[string]e2eCoverage // the highest coverage answered per entity
+	count  map[string]int // answers by source since the last reset
 	total  int
+	epoch  atomic.Int64 // a reader forgets the coverage it saw when it changes
 }
 
 func startReaders(t *testing.T, api string, ids []string, n int) *readers {
@@ -167,7 +179,11 @@ func startReaders(t *testing.T, api string, ids []string, n int) *readers {
 	for range n {
 		r.wg.Go(func() {
 			seen := map[string]e2eCoverage{} // this reader's: its answers come one after another
+			epoch := r.epoch.Load()
 			for ctx.Err() == nil {
+				if e := r.epoch.Load(); e != epoch {
+					epoch, seen = e, map[string]e2eCoverage{}
+				}
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/predictions:batchGet", bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				resp, err := http.DefaultClient.Do(req)
@@ -225,6 +241,9 @@ func (r *readers) sources() map[string]int {
 	defer r.mu.Unlock()
 	return maps.Clone(r.count)
 }
+
+// newEpoch makes every reader forget the coverage it saw.
+func (r *readers) newEpoch() { r.epoch.Add(1) }
 
 func (r *readers) reset() {
 	r.mu.Lock()

@@ -60,6 +60,8 @@ type Replay struct {
 	BytesRead     int64 // from Kafka
 	EventsRead    int64
 	RowsWritten   int64
+	// Covered is, per partition, the last offset its job has committed (-1: none).
+	Covered []int64
 }
 
 // Running reports whether the replay's job runs: replaying, ready or live.
@@ -81,7 +83,7 @@ type DB interface {
 
 const columns = `id, status, switch_when_ready, model_name, model_version, spec, requested_by, created_at,
 	ready_at, switched_at, retired_at, dropped_at, offsets_total, offsets_done, events_per_second, error,
-	cpu_seconds, peak_heap_bytes, bytes_read, events_read, rows_written`
+	cpu_seconds, peak_heap_bytes, bytes_read, events_read, rows_written, covered`
 
 func scan(row pgx.Row) (Replay, error) {
 	var (
@@ -92,7 +94,7 @@ func scan(row pgx.Row) (Replay, error) {
 	)
 	err := row.Scan(&r.ID, &r.Status, &r.SwitchWhenReady, &r.ModelName, &version, &spec, &r.RequestedBy, &r.CreatedAt,
 		&ready, &switched, &retired, &dropped, &r.OffsetsTotal, &r.OffsetsDone, &r.EventsPerSecond, &errText,
-		&r.CPUSeconds, &r.PeakHeapBytes, &r.BytesRead, &r.EventsRead, &r.RowsWritten)
+		&r.CPUSeconds, &r.PeakHeapBytes, &r.BytesRead, &r.EventsRead, &r.RowsWritten, &r.Covered)
 	if err != nil {
 		return Replay{}, err
 	}
@@ -211,10 +213,11 @@ func list(ctx context.Context, db DB, where string, args ...any) ([]Replay, erro
 	return out, nil
 }
 
-// Progress records how far replay id's job is: offsets folded of the total, and its rate.
-func Progress(ctx context.Context, db DB, id, done, total int64, eventsPerSecond float64) error {
-	_, err := db.Exec(ctx, `UPDATE kappa_replays SET offsets_done = $2, offsets_total = $3, events_per_second = $4 WHERE id = $1`,
-		id, done, total, eventsPerSecond)
+// Progress records how far replay id's job is: per partition the last offset it has
+// committed, offsets folded of the total, and its rate.
+func Progress(ctx context.Context, db DB, id int64, covered []int64, done, total int64, eventsPerSecond float64) error {
+	_, err := db.Exec(ctx, `UPDATE kappa_replays SET covered = $2, offsets_done = $3, offsets_total = $4, events_per_second = $5 WHERE id = $1`,
+		id, covered, done, total, eventsPerSecond)
 	if err != nil {
 		return fmt.Errorf("record the progress of kappa replay %d: %w", id, err)
 	}

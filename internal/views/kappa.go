@@ -19,13 +19,14 @@ type Kappa struct {
 // NewKappa returns the reader of db's replays.
 func NewKappa(db *pgxpool.Pool) *Kappa { return &Kappa{db: db} }
 
-// Live returns the id of the live replay, 0 when none is.
-func (k *Kappa) Live(ctx context.Context) (int64, error) {
+// Live returns the id of the live replay (0 when none is) and, per partition, the last
+// offset its view covers: every row of the partition covers at least that much.
+func (k *Kappa) Live(ctx context.Context) (int64, []int64, error) {
 	r, ok, err := replays.LiveReplay(ctx, k.db)
 	if err != nil || !ok {
-		return 0, err
+		return 0, nil, err
 	}
-	return r.ID, nil
+	return r.ID, r.Covered, nil
 }
 
 // KappaRows returns the rows of those of ids the view of replay id holds, in any order.

@@ -13,3 +13,8 @@ ALTER TABLE kappa_replays
     ADD COLUMN bytes_read      bigint NOT NULL DEFAULT 0,
     ADD COLUMN events_read     bigint NOT NULL DEFAULT 0,
     ADD COLUMN rows_written    bigint NOT NULL DEFAULT 0;
+
+-- covered: per partition, the last offset the replay's job has committed (-1: none). Every
+-- event of the partition up to it is in the replay's view, whatever offset a row was last
+-- written at: readers take it as the coverage of every row of that partition.
+ALTER TABLE kappa_replays ADD COLUMN covered bigint[] NOT NULL DEFAULT '{}';

@@ -51,8 +51,9 @@ type SpeedView interface {
 
 // KappaViews reads the Kappa replays' views (*views.Kappa is one).
 type KappaViews interface {
-	// Live returns the id of the live replay, 0 when none is.
-	Live(ctx context.Context) (int64, error)
+	// Live returns the id of the live replay (0 when none is) and, per partition, the
+	// last offset its view covers (every row of the partition covers that much).
+	Live(ctx context.Context) (id int64, covered []int64, err error)
 	// KappaRows returns the rows of those of ids the view of replay id holds.
 	KappaRows(ctx context.Context, id int64, ids []string) ([]SpeedRow, error)
 	// ListenReplays calls ready once it listens, then notify at every change of a

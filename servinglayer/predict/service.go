@@ -64,10 +64,18 @@ type Service struct {
 	speedCache *speedCache
 
 	kappa     KappaViews
-	liveKappa atomic.Int64 // the live replay, 0: none
+	liveKappa atomic.Pointer[replayView] // the live replay; nil: none
 	// released is the replay released last and releasedUntil (unix ns) the end of its
 	// grace period, during which it answers where it covers more than the Lambda views.
-	released, releasedUntil atomic.Int64
+	released      atomic.Pointer[replayView]
+	releasedUntil atomic.Int64
+}
+
+// replayView is a replay's view as readers know it: its id and, per partition, the
+// last offset it covers.
+type replayView struct {
+	id      int64
+	covered []int64
 }
 
 // releaseGrace is how long a released replay still answers where it covers more than
@@ -178,7 +186,7 @@ func (s *Service) trackKappa(ctx context.Context) {
 		func(ctx context.Context, notify func()) error { return s.kappa.ListenReplays(ctx, notify, notify) },
 		func(ctx context.Context) {
 			readCtx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
-			id, err := s.kappa.Live(readCtx)
+			id, covered, err := s.kappa.Live(readCtx)
 			cancel()
 			if err != nil {
 				if ctx.Err() == nil {
@@ -187,12 +195,16 @@ func (s *Service) trackKappa(ctx context.Context) {
 				}
 				return
 			}
-			if prev := s.liveKappa.Swap(id); prev != id {
-				if prev != 0 {
+			var live *replayView
+			if id != 0 {
+				live = &replayView{id: id, covered: covered}
+			}
+			if prev := s.liveKappa.Swap(live); prev.ID() != id {
+				if prev != nil {
 					s.released.Store(prev)
 					s.releasedUntil.Store(time.Now().Add(releaseGrace).UnixNano())
 				}
-				s.log.Info("readers switched", "kappa_replay", id, "previous", prev)
+				s.log.Info("readers switched", "kappa_replay", id, "previous", prev.ID())
 			}
 		},
 		func(err error) {
@@ -201,7 +213,15 @@ func (s *Service) trackKappa(ctx context.Context) {
 }
 
 // LiveKappa is the live replay readers answer from, 0 when none is.
-func (s *Service) LiveKappa() int64 { return s.liveKappa.Load() }
+func (s *Service) LiveKappa() int64 { return s.liveKappa.Load().ID() }
+
+// ID is the replay's id, 0 for none.
+func (v *replayView) ID() int64 {
+	if v == nil {
+		return 0
+	}
+	return v.id
+}
 
 // listenSpeed keeps the speed cache in use while speed view changes are announced, and
 // out of use (every lookup reads PostgreSQL) while they cannot be, until ctx ends.
@@ -274,9 +294,9 @@ func (s *Service) Lookup(ctx context.Context, ids []string) []Answer {
 		a.SpeedErr, a.BatchErr = speedErr, st.err
 		a.Source, _ = Choose(a.Batch, a.Speed)
 	}
-	if live := s.liveKappa.Load(); live != 0 {
+	if live := s.liveKappa.Load(); live != nil {
 		s.addKappa(ctx, live, false, ids, answers)
-	} else if released := s.released.Load(); released != 0 && time.Now().UnixNano() < s.releasedUntil.Load() {
+	} else if released := s.released.Load(); released != nil && time.Now().UnixNano() < s.releasedUntil.Load() {
 		s.addKappa(ctx, released, true, ids, answers)
 	}
 	for i := range answers {
@@ -295,16 +315,20 @@ func (s *Service) Lookup(ctx context.Context, ids []string) []Answer {
 
 // addKappa reads the rows of ids from the view of replay live and lets them answer
 // where preferKappa(strict) says so; when the view cannot be read the Lambda answers
-// stand, degraded.
-func (s *Service) addKappa(ctx context.Context, live int64, strict bool, ids []string, answers []Answer) {
+// stand, degraded. A live replay's row covers at least what the view covers of its
+// partition — the job has folded every event up to there, whenever it last wrote the
+// row — so after a switch it answers quiet entities too. A released replay's rows count
+// with their own offset: they answer only where they hold events the Lambda views do
+// not have yet.
+func (s *Service) addKappa(ctx context.Context, live *replayView, strict bool, ids []string, answers []Answer) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
 	defer cancel()
 	start := time.Now()
-	rows, err := s.kappa.KappaRows(ctx, live, ids)
+	rows, err := s.kappa.KappaRows(ctx, live.id, ids)
 	s.metrics.readDuration.WithLabelValues(string(Kappa)).Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.metrics.viewErrors.WithLabelValues(string(Kappa)).Inc()
-		err = fmt.Errorf("kappa view of replay %d (PostgreSQL): %w", live, err)
+		err = fmt.Errorf("kappa view of replay %d (PostgreSQL): %w", live.id, err)
 		for i := range answers {
 			answers[i].KappaErr = err
 		}
@@ -315,8 +339,12 @@ func (s *Service) addKappa(ctx context.Context, live int64, strict bool, ids []s
 		index[id] = i
 	}
 	for i := range rows {
-		a := &answers[index[rows[i].EntityID]]
-		a.Kappa, a.KappaReplay = &rows[i], live
+		r := &rows[i]
+		if p := int(r.Partition); !strict && p < len(live.covered) {
+			r.Offset = max(r.Offset, live.covered[p])
+		}
+		a := &answers[index[r.EntityID]]
+		a.Kappa, a.KappaReplay = r, live.id
 		if preferKappa(a, a.Kappa, strict) {
 			a.Source = Kappa
 		}

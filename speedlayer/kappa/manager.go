@@ -304,7 +304,7 @@ func (mg *Manager) track(ctx context.Context, id int64, cfg speedlayer.Config, m
 			return
 		case <-tick.C:
 		}
-		done, total, err := progress(ctx, cfg)
+		covered, done, total, err := progress(ctx, cfg)
 		if err != nil {
 			if ctx.Err() == nil {
 				mg.log.Debug("kappa progress", "replay", id, "err", err)
@@ -323,7 +323,7 @@ func (mg *Manager) track(ctx context.Context, id int64, cfg speedlayer.Config, m
 		if rate > 0 && !ready {
 			mg.m.eta.WithLabelValues(label).Set(float64(total-done) / rate)
 		}
-		if err := replays.Progress(ctx, mg.pool, id, done, total, rate); err != nil && ctx.Err() == nil {
+		if err := replays.Progress(ctx, mg.pool, id, covered, done, total, rate); err != nil && ctx.Err() == nil {
 			mg.log.Warn("record kappa progress", "replay", id, "err", err)
 		}
 		if !ready && done >= total {
@@ -342,21 +342,24 @@ func (mg *Manager) track(ctx context.Context, id int64, cfg speedlayer.Config, m
 	}
 }
 
-// progress returns the offsets cfg's group has committed and those in the log.
-func progress(ctx context.Context, cfg speedlayer.Config) (done, total int64, err error) {
+// progress returns, per partition, the last offset cfg's group has committed (-1:
+// none), the offsets it has committed in all and those in the log.
+func progress(ctx context.Context, cfg speedlayer.Config) (covered []int64, done, total int64, err error) {
 	ends, err := kafka.EndOffsets(ctx, cfg.Brokers, cfg.Topic)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, 0, err
 	}
 	committed, err := kafka.Committed(ctx, cfg.Brokers, cfg.GroupID, cfg.Topic)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, 0, err
 	}
+	covered = make([]int64, len(ends))
 	for p, end := range ends {
 		total += end
 		done += min(end, max(0, committed[p]))
+		covered[p] = min(end, max(0, committed[p])) - 1
 	}
-	return done, total, nil
+	return covered, done, total, nil
 }
 
 // counter is the value of the counter name in g, 0 when it has none.
