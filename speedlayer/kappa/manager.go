@@ -18,6 +18,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/cost"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/refresh"
 	"github.com/lambda-platform/lambda/internal/replays"
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/store"
@@ -75,37 +76,20 @@ func New(cfg Config, pool *pgxpool.Pool, models *registry.Registry, reg promethe
 	return &Manager{cfg: cfg, pool: pool, models: models, log: log.With("component", "kappa"), m: newMetrics(reg), jobs: map[int64]*job{}}
 }
 
-// Run reconciles the jobs with the registry at every notification and poll until ctx
+// Run reconciles the jobs with the registry at start, at every notification and poll
+// (refresh.Loop) until ctx
 // ends, then stops every job.
 func (mg *Manager) Run(ctx context.Context) error {
-	changed := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}
-	go func() {
-		for ctx.Err() == nil {
-			err := store.Listen(ctx, mg.pool, replays.ChangeChannel, poke, func(string) { poke() })
-			if ctx.Err() == nil {
-				mg.log.Warn("listen for kappa replay changes", "err", err)
-				time.Sleep(mg.cfg.Poll)
-			}
-		}
-	}()
-	tick := time.NewTicker(mg.cfg.Poll)
-	defer tick.Stop()
 	defer mg.stopAll()
-	for {
-		mg.reconcile(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		case <-tick.C:
-		}
-	}
+	refresh.Loop(ctx, mg.cfg.Poll,
+		func(ctx context.Context, notify func()) error {
+			return store.Listen(ctx, mg.pool, replays.ChangeChannel, notify, func(string) { notify() })
+		},
+		mg.reconcile,
+		func(err error) {
+			mg.log.Warn("kappa replay notifications lost, polling until the listener reconnects", "err", err, "retry_in", mg.cfg.Poll)
+		})
+	return nil
 }
 
 // reconcile starts the jobs of running replays, stops the others' and drops the
