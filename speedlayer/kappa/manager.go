@@ -77,8 +77,7 @@ func New(cfg Config, pool *pgxpool.Pool, models *registry.Registry, reg promethe
 }
 
 // Run reconciles the jobs with the registry at start, at every notification and poll
-// (refresh.Loop) until ctx
-// ends, then stops every job.
+// (refresh.Loop) until ctx ends, then stops every job.
 func (mg *Manager) Run(ctx context.Context) error {
 	defer mg.stopAll()
 	refresh.Loop(ctx, mg.cfg.Poll,
