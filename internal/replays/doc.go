@@ -7,8 +7,8 @@
 //	    │           │  └─────────────► retired
 //	    └───────────┴──► failed | stopped
 //
-// Create records a replay and creates its view, kappa_view_<id>, LIKE speed_view with
-// triggers that announce its changes on ViewChannel. A job (speedlayer/kappa) folds the
+// Create records a replay and creates its view, kappa_view_<id>, LIKE speed_view
+// (without speed_view's change notifications, which nobody reads of a replay). A job (speedlayer/kappa) folds the
 // log from offset 0 into it and reports Progress; once it has caught up with the head
 // of the log, Ready marks it, or Switch makes it live at once when it was created with
 // switch_when_ready. Switch retires the replay that was live in the same transaction:

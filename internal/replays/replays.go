@@ -22,12 +22,9 @@ const (
 	Stopped   = "stopped"
 )
 
-// Notification channels: ChangeChannel carries a replay's id at every status change,
-// ViewChannel the changed entity ids of any kappa view (newline-separated).
-const (
-	ChangeChannel = "kappa_replays_changed"
-	ViewChannel   = "kappa_view_changed"
-)
+// ChangeChannel is the notification channel that carries a replay's id at every status
+// change.
+const ChangeChannel = "kappa_replays_changed"
 
 var (
 	// ErrNotFound: no replay has that id.
@@ -146,14 +143,8 @@ func createIn(ctx context.Context, tx pgx.Tx, req Request) (Replay, error) {
 		return Replay{}, fmt.Errorf("create kappa replay: %w", err)
 	}
 	t := pgx.Identifier{r.Table()}.Sanitize()
-	for _, stmt := range []string{
-		"CREATE TABLE " + t + " (LIKE speed_view INCLUDING ALL) WITH (fillfactor = 80)",
-		"CREATE TRIGGER inserted AFTER INSERT ON " + t + " REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION kappa_view_notify()",
-		"CREATE TRIGGER updated AFTER UPDATE ON " + t + " REFERENCING NEW TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION kappa_view_notify()",
-	} {
-		if _, err := tx.Exec(ctx, stmt); err != nil {
-			return Replay{}, fmt.Errorf("create the view of kappa replay %d: %w", r.ID, err)
-		}
+	if _, err := tx.Exec(ctx, "CREATE TABLE "+t+" (LIKE speed_view INCLUDING ALL) WITH (fillfactor = 80)"); err != nil {
+		return Replay{}, fmt.Errorf("create the view of kappa replay %d: %w", r.ID, err)
 	}
 	return r, nil
 }

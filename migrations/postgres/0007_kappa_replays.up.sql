@@ -42,17 +42,3 @@ END
 $$;
 CREATE TRIGGER kappa_replays_changed AFTER INSERT OR UPDATE OF status ON kappa_replays
     FOR EACH ROW EXECUTE FUNCTION kappa_replays_notify();
-
--- The changes of a kappa view are announced like speed_view's, on kappa_view_changed
--- (a view's triggers are created with it).
-CREATE FUNCTION kappa_view_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('kappa_view_changed', ids)
-    FROM (
-        SELECT string_agg(entity_id, E'\n') AS ids
-        FROM (SELECT entity_id, sum(octet_length(entity_id) + 1) OVER (ORDER BY entity_id) / 7600 AS chunk FROM changed_rows) c
-        GROUP BY chunk
-    ) chunks;
-    RETURN NULL;
-END
-$$;
