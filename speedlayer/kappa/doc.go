@@ -6,8 +6,9 @@
 //
 // A Manager runs a job for every replay that is replaying, ready or live, and stops the
 // others'. While a job replays, it records its progress (offsets committed of those in
-// the log, events/s) every Config.ProgressEvery; once its group has committed every
-// offset of the log it marks the replay ready, which switches readers to it when the
+// the log, events/s, and per partition the last offset committed, which readers take as
+// the view's coverage) every Config.ProgressEvery, every Config.Poll once caught up. Once
+// its group has committed every offset of the log it marks the replay ready, which switches readers to it when the
 // replay asked for that (replays.MarkReady). A retired, stopped or failed replay's view
 // is dropped Config.DropGrace after it ended, time for every reader to follow the
 // switch. A job that cannot start (bad spec, model missing) fails its replay; one whose

@@ -268,8 +268,9 @@ func (mg *Manager) model(ctx context.Context, r replays.Replay, holder *inferenc
 	return nil, holder.Swap(m)
 }
 
-// track records the job's progress every ProgressEvery until ctx ends, and marks the
-// replay ready once its group has committed the whole log, with its cost: the meter's
+// track records the job's progress every ProgressEvery until it has caught up, every
+// Poll after, until ctx ends, and marks the replay ready once its group has committed
+// the whole log, with its cost: the meter's
 // since the job started and the consumer's counts in jobReg.
 func (mg *Manager) track(ctx context.Context, id int64, cfg speedlayer.Config, meter *cost.Meter, jobReg prometheus.Gatherer) {
 	defer meter.Stop()
@@ -319,6 +320,7 @@ func (mg *Manager) track(ctx context.Context, id int64, cfg speedlayer.Config, m
 				continue
 			}
 			ready = true
+			tick.Reset(mg.cfg.Poll) // caught up: its position matters to readers, not to the second
 			mg.m.eta.WithLabelValues(label).Set(0)
 			mg.log.Info("kappa replay caught up with the log", "replay", id, "offsets", total, "status", r.Status)
 		}
