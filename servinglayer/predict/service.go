@@ -280,12 +280,9 @@ func (s *Service) Lookup(ctx context.Context, ids []string) []Answer {
 
 	speedRows, speedErr := s.speedRows(ctx, ids)
 	if len(speedRows) > 0 {
-		index := make(map[string]int, len(ids))
-		for i, id := range ids {
-			index[id] = i
-		}
+		answer := byID(answers)
 		for i := range speedRows {
-			answers[index[speedRows[i].EntityID]].Speed = &speedRows[i]
+			answer(speedRows[i].EntityID).Speed = &speedRows[i]
 		}
 	}
 
@@ -334,21 +331,30 @@ func (s *Service) addKappa(ctx context.Context, live *replayView, strict bool, i
 		}
 		return
 	}
-	index := make(map[string]int, len(ids))
-	for i, id := range ids {
-		index[id] = i
-	}
+	answer := byID(answers)
 	for i := range rows {
 		r := &rows[i]
 		if p := int(r.Partition); !strict && p < len(live.covered) {
 			r.Offset = max(r.Offset, live.covered[p])
 		}
-		a := &answers[index[r.EntityID]]
+		a := answer(r.EntityID)
 		a.Kappa, a.KappaReplay = r, live.id
 		if preferKappa(a, a.Kappa, strict) {
 			a.Source = Kappa
 		}
 	}
+}
+
+// byID returns the finder of answers' answer for an entity id (one of theirs).
+func byID(answers []Answer) func(id string) *Answer {
+	if len(answers) == 1 { // the common lookup: no map to build
+		return func(string) *Answer { return &answers[0] }
+	}
+	index := make(map[string]int, len(answers))
+	for i := range answers {
+		index[answers[i].EntityID] = i
+	}
+	return func(id string) *Answer { return &answers[index[id]] }
 }
 
 // speedRows returns the speed rows of those of ids the speed view holds, from the speed
