@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/lambda-platform/lambda/internal/backoff"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/kafka"
 )
@@ -125,20 +126,12 @@ func (c *Consumer) consume(ctx context.Context, gen *kafkago.Generation) {
 // retry calls fn until it succeeds or ctx ends, backing off between attempts and
 // counting each failure under stage.
 func (c *Consumer) retry(ctx context.Context, stage string, fn func() error) error {
-	backoff := minBackoff
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	err := backoff.Retry(ctx, minBackoff, maxBackoff, fn, func(err error, wait time.Duration) {
 		c.m.errors.WithLabelValues(stage).Inc()
-		c.log.Warn("speed layer step failed, retrying", "stage", stage, "err", err, "backoff", backoff)
-		if !sleep(ctx, backoff) {
-			return ctx.Err()
-		}
-		backoff = min(2*backoff, maxBackoff)
+		c.log.Warn("speed layer step failed, retrying", "stage", stage, "err", err, "backoff", wait)
+	})
+	if err != nil {
+		return ctx.Err()
 	}
+	return nil
 }

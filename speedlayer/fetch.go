@@ -7,6 +7,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/lambda-platform/lambda/internal/backoff"
 	"github.com/lambda-platform/lambda/speedlayer/delta"
 )
 
@@ -53,7 +54,7 @@ func (c *Consumer) fetch(ctx context.Context, p int, offset int64, out chan<- re
 			}
 			c.m.errors.WithLabelValues(stageFetch).Inc()
 			c.log.Warn("kafka fetch failed", "partition", p, "err", err)
-			if !sleep(ctx, time.Second) {
+			if !backoff.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -136,16 +137,4 @@ func (c *Consumer) bounds(ctx context.Context, p int) (first, end int64, err err
 		return po.FirstOffset, po.LastOffset, nil
 	}
 	return 0, 0, fmt.Errorf("list offsets of partition %d: no answer for it", p)
-}
-
-// sleep waits d and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lambda-platform/lambda/internal/backoff"
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/speedlayer/delta"
 )
@@ -28,7 +29,7 @@ func (s *session) startJob(ctx context.Context, pt *part, delay time.Duration) {
 	go func() {
 		defer s.wg.Done()
 		res := rebuilt{part: p, job: j, err: jctx.Err()}
-		if sleep(jctx, delay) {
+		if backoff.Sleep(jctx, delay) {
 			res.d, res.err = s.rebuild(jctx, p, run, target)
 		}
 		select {

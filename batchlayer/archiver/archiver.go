@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/lambda-platform/lambda/internal/backoff"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/master"
@@ -206,7 +207,7 @@ func (c *consumer) fill(ctx context.Context, b *batch) {
 			}
 			c.m.fetchErrors.Inc()
 			c.log.Warn("kafka fetch failed", "err", err)
-			if !sleep(fetchCtx, fetchErrorPause) {
+			if !backoff.Sleep(fetchCtx, fetchErrorPause) {
 				return
 			}
 			continue
@@ -261,9 +262,9 @@ func (c *consumer) flush(ioCtx context.Context, b *batch) error {
 			break
 		}
 		c.m.insertRetries.Inc()
-		wait := backoff(attempt)
+		wait := retryWait(attempt)
 		c.log.Warn("clickhouse insert failed, retrying", "rows", b.rows.Len(), "attempt", attempt+1, "retry_in", wait, "err", err)
-		if !sleep(ioCtx, wait) {
+		if !backoff.Sleep(ioCtx, wait) {
 			return fmt.Errorf("insert %d rows: %w (stopped retrying: %w)", b.rows.Len(), err, ioCtx.Err())
 		}
 	}
@@ -315,19 +316,7 @@ func (c *consumer) commit(ioCtx context.Context) {
 	c.m.lastFlush.SetToCurrentTime()
 }
 
-// backoff is the wait after the attempt-th failure (from 0).
-func backoff(attempt int) time.Duration {
+// retryWait is the wait after the attempt-th failure (from 0).
+func retryWait(attempt int) time.Duration {
 	return min(minBackoff<<min(attempt, 16), maxBackoff)
-}
-
-// sleep waits d, or until ctx ends; it reports whether it waited d.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

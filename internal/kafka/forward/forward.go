@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/lambda-platform/lambda/internal/backoff"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/kafka"
 )
@@ -178,7 +179,7 @@ func (f *Forwarder) fill(ctx context.Context, r *kafkago.Reader, partitions int,
 			}
 			f.m.errors.WithLabelValues(stageFetch).Inc()
 			f.log.Warn("kafka fetch failed", "err", err)
-			if !sleep(fetchCtx, time.Second) {
+			if !backoff.Sleep(fetchCtx, time.Second) {
 				return
 			}
 			continue
@@ -274,32 +275,8 @@ func deadLetter(m kafkago.Message, read kafka.EventRead, group string) kafkago.M
 
 // retry calls fn until it succeeds or ctx ends, backing off between attempts.
 func (f *Forwarder) retry(ctx context.Context, stage string, fn func() error) error {
-	backoff := minBackoff
-	for {
-		err := fn()
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return err
-		}
+	return backoff.Retry(ctx, minBackoff, maxBackoff, fn, func(err error, wait time.Duration) {
 		f.m.errors.WithLabelValues(stage).Inc()
-		f.log.Warn("forwarder step failed, retrying", "stage", stage, "err", err, "backoff", backoff)
-		if !sleep(ctx, backoff) {
-			return err
-		}
-		backoff = min(2*backoff, maxBackoff)
-	}
-}
-
-// sleep waits d and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+		f.log.Warn("forwarder step failed, retrying", "stage", stage, "err", err, "backoff", wait)
+	})
 }
