@@ -126,20 +126,8 @@ func (a *Archiver) Run(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("archiver: %w", err)
 	}
-	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:        a.cfg.Brokers,
-		GroupID:        a.cfg.GroupID,
-		Topic:          a.cfg.Topic,
-		StartOffset:    kafkago.FirstOffset,
-		CommitInterval: 0, // commit synchronously, when told to
-		QueueCapacity:  readerQueue,
-		MaxWait:        fetchMaxWait,
-		SessionTimeout: a.cfg.SessionTimeout,
-		Dialer:         &kafkago.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true},
-		ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
-			a.log.Warn("kafka reader", "err", fmt.Sprintf(msg, args...))
-		}),
-	})
+	r := kafka.NewGroupReader(kafka.GroupReader{Brokers: a.cfg.Brokers, Topic: a.cfg.Topic, GroupID: a.cfg.GroupID, ClientID: clientID,
+		QueueCapacity: readerQueue, MaxWait: fetchMaxWait, SessionTimeout: a.cfg.SessionTimeout}, a.log)
 	defer r.Close()
 
 	// Inserts, their retries and commits run under ioCtx, which ends

@@ -131,20 +131,8 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	case err != nil:
 		return fmt.Errorf("forwarder: %w", err)
 	}
-	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:        f.cfg.Brokers,
-		GroupID:        f.cfg.GroupID,
-		Topic:          f.cfg.Topic,
-		StartOffset:    kafkago.FirstOffset,
-		CommitInterval: 0, // commit synchronously, after the copies are acknowledged
-		QueueCapacity:  readerQueue,
-		MaxWait:        fetchMaxWait,
-		SessionTimeout: f.cfg.SessionTimeout,
-		Dialer:         &kafkago.Dialer{ClientID: clientID, Timeout: 10 * time.Second, DualStack: true},
-		ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
-			f.log.Warn("kafka reader", "err", fmt.Sprintf(msg, args...))
-		}),
-	})
+	r := kafka.NewGroupReader(kafka.GroupReader{Brokers: f.cfg.Brokers, Topic: f.cfg.Topic, GroupID: f.cfg.GroupID, ClientID: clientID,
+		QueueCapacity: readerQueue, MaxWait: fetchMaxWait, SessionTimeout: f.cfg.SessionTimeout}, f.log)
 	defer r.Close()
 	// Produce and commit run under ioCtx, which ends ShutdownTimeout after ctx, so
 	// that a shutdown finishes the round it holds.
