@@ -119,6 +119,10 @@ func (r *Runner) build(ctx context.Context, e *execution, m Model, spec *feature
 	r.metrics.copies.Add(float64(copies.Load()))
 	p := &e.progress
 	counts := runs.Counts{EventsRead: p.eventsRead.Load(), EntitiesScored: p.entities.Load(), RowsWritten: p.rowsWritten.Load()}
+	if err == nil {
+		counts.BytesStored, err = view.RunBytes(ctx, r.deps.ClickHouse, r.cfg.Database, uint64(e.run.ID))
+		err = staged(reasonWrite, err)
+	}
 	return counts, err
 }
 

@@ -23,6 +23,26 @@ func DropRun(ctx context.Context, conn Conn, database string, id uint64) error {
 	return nil
 }
 
+// RunBytes returns what run id's rows take on disk: its partition's active parts.
+func RunBytes(ctx context.Context, conn Conn, database string, id uint64) (int64, error) {
+	rows, err := conn.Query(ctx, "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = ? AND table = 'batch_view' AND active AND partition_id = ?",
+		database, strconv.FormatUint(id, 10))
+	if err != nil {
+		return 0, fmt.Errorf("size of the batch view of run %d: %w", id, err)
+	}
+	defer rows.Close()
+	var n uint64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, fmt.Errorf("size of the batch view of run %d: %w", id, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("size of the batch view of run %d: %w", id, err)
+	}
+	return int64(n), nil
+}
+
 // Partitions returns the ids of the runs that have rows in database's batch_view.
 func Partitions(ctx context.Context, conn Conn, database string) ([]uint64, error) {
 	rows, err := conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = 'batch_view' AND active", database)

@@ -46,13 +46,8 @@ func runReport(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	conn, err := openClickHouse(ctx, ch)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	r, err := report.NewRollout(ctx, report.RolloutDeps{Postgres: pool, Batch: views.NewBatch(ch.Stream(), ch.Database),
-		ClickHouse: conn, Database: ch.Database, Models: registry.New(pool, log)}, run, replay)
+		Models: registry.New(pool, log)}, run, replay)
 	if err != nil {
 		return err
 	}

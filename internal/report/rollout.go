@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -59,10 +58,8 @@ type Rollout struct {
 // RolloutDeps are where Rollout reads from.
 type RolloutDeps struct {
 	Postgres   *pgxpool.Pool
-	Batch      *views.Batch
-	ClickHouse driver.Conn // for the batch view's size
-	Database   string      // ClickHouse database
-	Models     *registry.Registry
+	Batch    *views.Batch
+	Models   *registry.Registry
 }
 
 // NewRollout compares batch run runID with replay replayID. The ONNX Runtime must be
@@ -83,9 +80,6 @@ func NewRollout(ctx context.Context, d RolloutDeps, runID, replayID int64) (Roll
 		return Rollout{}, fmt.Errorf("replay %d has not caught up with the log yet (%s, %d/%d offsets)", replayID, rep.Status, rep.OffsetsDone, rep.OffsetsTotal)
 	}
 	out := Rollout{AsOf: run.CutoffEventTime, Lambda: lambdaSide(run), Kappa: kappaSide(rep)}
-	if out.Lambda.BytesStored, err = batchViewBytes(ctx, d, runID); err != nil {
-		return Rollout{}, err
-	}
 	if out.Kappa.BytesStored, err = kappaViewBytes(ctx, d.Postgres, rep); err != nil {
 		return Rollout{}, err
 	}
@@ -100,7 +94,7 @@ func NewRollout(ctx context.Context, d RolloutDeps, runID, replayID int64) (Roll
 func lambdaSide(r runs.Run) Side {
 	s := Side{Path: "lambda", What: fmt.Sprintf("batch run %d", r.ID), Model: fmt.Sprintf("%s@%d", r.ModelName, r.ModelVersion),
 		Wall: r.FinishedAt.Sub(r.StartedAt), CPUSeconds: r.CPUSeconds, PeakHeapBytes: r.PeakHeapBytes,
-		BytesRead: r.BytesRead, ReadFrom: "ClickHouse events", StoredIn: "ClickHouse batch_view",
+		BytesRead: r.BytesRead, ReadFrom: "ClickHouse events", BytesStored: r.BytesStored, StoredIn: "ClickHouse batch_view",
 		EventsRead: r.EventsRead, RowsWritten: r.RowsWritten}
 	// A publish switches every batch answer at once.
 	s.FirstNew = r.PublishedAt.Sub(r.CreatedAt)
@@ -124,16 +118,6 @@ func kappaSide(r replays.Replay) Side {
 }
 
 // batchViewBytes is the size on disk of run runID's partition of batch_view.
-func batchViewBytes(ctx context.Context, d RolloutDeps, runID int64) (int64, error) {
-	var n uint64
-	err := d.ClickHouse.QueryRow(ctx, "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = ? AND table = 'batch_view' AND active AND partition_id = ?",
-		d.Database, strconv.FormatInt(runID, 10)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("size of the batch view of run %d: %w", runID, err)
-	}
-	return int64(n), nil
-}
-
 // kappaViewBytes is the size of rep's view table with its index, -1 once dropped.
 func kappaViewBytes(ctx context.Context, db *pgxpool.Pool, rep replays.Replay) (int64, error) {
 	if !rep.DroppedAt.IsZero() {

@@ -87,6 +87,7 @@ type Counts struct {
 	CPUSeconds     float64
 	PeakHeapBytes  int64
 	BytesRead      int64 // from ClickHouse
+	BytesStored    int64 // the view on disk in ClickHouse; 0 when not measured
 }
 
 // Cutoff is what a run reads and scores with, recorded once it is known.

@@ -29,7 +29,7 @@ type DB interface {
 const columns = `id, status, trigger, requested_by, created_at, started_at, finished_at, published_at,
 	expired_at, cutoff_offsets, cutoff_imported_offset, cutoff_event_time,
 	events_read, entities_scored, rows_written, model_name, model_version, error,
-	cpu_seconds, peak_heap_bytes, bytes_read`
+	cpu_seconds, peak_heap_bytes, bytes_read, bytes_stored`
 
 func scan(row pgx.Row) (Run, error) {
 	var (
@@ -42,7 +42,7 @@ func scan(row pgx.Row) (Run, error) {
 	err := row.Scan(&r.ID, &r.Status, &r.Trigger, &r.RequestedBy, &r.CreatedAt, &started, &finished, &published,
 		&expired, &r.CutoffOffsets, &r.CutoffImported, &cutoffTime,
 		&r.EventsRead, &r.EntitiesScored, &r.RowsWritten, &modelName, &modelVersion, &errText,
-		&r.CPUSeconds, &r.PeakHeapBytes, &r.BytesRead)
+		&r.CPUSeconds, &r.PeakHeapBytes, &r.BytesRead, &r.BytesStored)
 	if err != nil {
 		return Run{}, err
 	}
@@ -147,9 +147,9 @@ func Publish(ctx context.Context, db DB, id int64, n Counts) (Run, error) {
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var err error
 		r, err = scan(tx.QueryRow(ctx, `UPDATE batch_runs SET status = 'published', finished_at = now(), published_at = now(),
-			events_read = $2, entities_scored = $3, rows_written = $4, cpu_seconds = $5, peak_heap_bytes = $6, bytes_read = $7
-			WHERE id = $1 AND status = 'running' RETURNING `+columns, id, n.EventsRead, n.EntitiesScored, n.RowsWritten,
-			n.CPUSeconds, n.PeakHeapBytes, n.BytesRead))
+			events_read = $2, entities_scored = $3, rows_written = $4, cpu_seconds = $5, peak_heap_bytes = $6, bytes_read = $7,
+			bytes_stored = $8 WHERE id = $1 AND status = 'running' RETURNING `+columns, id, n.EventsRead, n.EntitiesScored, n.RowsWritten,
+			n.CPUSeconds, n.PeakHeapBytes, n.BytesRead, n.BytesStored))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("batch run %d: %w", id, ErrNotRunning)
 		}
