@@ -18,7 +18,13 @@ type metrics struct {
 	degraded    prometheus.Counter
 	events      *prometheus.CounterVec
 	inferRows   *prometheus.CounterVec
+	inferCPU    *prometheus.CounterVec
+	staleness   *prometheus.HistogramVec
+	lookup      *prometheus.HistogramVec
 }
+
+// stalenessBuckets span a speed answer's seconds to a batch answer's days.
+var stalenessBuckets = prometheus.ExponentialBuckets(0.05, 1.5, 36) // 50 ms to 7.6 days
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
@@ -48,6 +54,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lambda_serving_infer_rows_total",
 			Help: "Rows scored through the Open Inference Protocol, by model.",
 		}, []string{"model"}),
+		inferCPU: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lambda_serving_infer_cpu_seconds_total",
+			Help: "CPU seconds spent scoring Open Inference Protocol requests (the ONNX Runtime runs, thread clock), by model.",
+		}, []string{"model"}),
+		staleness: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lambda_serving_answer_staleness_seconds",
+			Help:    "Merged answers' staleness when served (serve time - the answer's as_of), by the view that answered.",
+			Buckets: stalenessBuckets,
+		}, []string{"source"}),
+		lookup: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lambda_serving_answer_duration_seconds",
+			Help:    "Time to look up and merge one entity's answer in the views (single-entity requests), by the view that answered.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 17), // 50 µs to 3.3 s
+		}, []string{"source"}),
 	}
 	for _, src := range []predict.Source{predict.Batch, predict.Speed} {
 		m.predictions.WithLabelValues(string(src))
@@ -78,9 +98,10 @@ func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// answered counts a merged answer.
-func (m *metrics) answered(a predict.Answer) {
+// answered counts a merged answer served at now.
+func (m *metrics) answered(a predict.Answer, now time.Time) {
 	m.predictions.WithLabelValues(string(a.Source)).Inc()
+	m.staleness.WithLabelValues(string(a.Source)).Observe(max(0, now.Sub(a.AsOf()).Seconds()))
 	if _, degraded := a.Degraded(); degraded {
 		m.degraded.Inc()
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
+	"github.com/lambda-platform/lambda/internal/cost"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 	"github.com/lambda-platform/lambda/servinglayer/oip"
 )
@@ -215,19 +216,10 @@ func (h handlers) infer(ctx context.Context, name string, version int64, req *ap
 				}
 			}
 		}
-		scores := []float32{}
-		switch {
-		case rows == 0:
-		case rows == 1: // the common case, on the model's shortest path
-			score, err := m.ScoreOne(ctx, values)
-			if err != nil {
-				return err
-			}
-			scores = append(scores, score)
-		default:
-			if scores, err = m.ScoreFlat(ctx, values, int(width)); err != nil {
-				return err
-			}
+		var scores []float32
+		h.metrics.inferCPU.WithLabelValues(name).Add(cost.OnThread(func() { scores, err = score(ctx, m, values, rows, width) }))
+		if err != nil {
+			return err
 		}
 		v := strconv.FormatInt(meta.Version, 10)
 		out.ModelVersion = &v
@@ -247,6 +239,21 @@ func (h handlers) infer(ctx context.Context, name string, version int64, req *ap
 	}
 	h.metrics.inferRows.WithLabelValues(name).Add(float64(rows))
 	return out, nil
+}
+
+// score scores rows × width values: none, one on the model's shortest path, or a batch.
+func score(ctx context.Context, m *inference.Model, values []float32, rows, width int64) ([]float32, error) {
+	switch rows {
+	case 0:
+		return []float32{}, nil
+	case 1:
+		s, err := m.ScoreOne(ctx, values)
+		if err != nil {
+			return nil, err
+		}
+		return []float32{s}, nil
+	}
+	return m.ScoreFlat(ctx, values, int(width))
 }
 
 // inferResponse is an infer answer: all JSON, or with the binary tensor data extension

@@ -54,7 +54,7 @@ func (h handlers) BatchGetPredictions(ctx context.Context, req api.BatchGetPredi
 	for _, a := range h.deps.Predictions.Lookup(ctx, ids) {
 		switch {
 		case a.Err == nil:
-			h.metrics.answered(a)
+			h.metrics.answered(a, now)
 			out.Predictions = append(out.Predictions, prediction(a, now))
 		case errors.Is(a.Err, predict.ErrNotFound):
 			out.NotFound = append(out.NotFound, a.EntityID)
@@ -79,6 +79,7 @@ func (h handlers) lookupOne(ctx context.Context, id string) (predict.Answer, err
 	if h.deps.Predictions == nil {
 		return predict.Answer{}, fmt.Errorf("predictions: %w", errNotConfigured)
 	}
+	start := time.Now()
 	a := h.deps.Predictions.Lookup(ctx, []string{id})[0]
 	switch {
 	case errors.Is(a.Err, predict.ErrNotFound):
@@ -90,7 +91,8 @@ func (h handlers) lookupOne(ctx context.Context, id string) (predict.Answer, err
 	case a.Err != nil:
 		return a, fmt.Errorf("entity %q: %w", id, a.Err)
 	}
-	h.metrics.answered(a)
+	h.metrics.answered(a, time.Now())
+	h.metrics.lookup.WithLabelValues(string(a.Source)).Observe(time.Since(start).Seconds())
 	return a, nil
 }
 

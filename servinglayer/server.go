@@ -166,6 +166,7 @@ type Deps struct {
 	Producer    Producer
 	Models      Models
 	Scorers     Scorers
+	Tradeoffs   Tradeoffs
 	// FeatureNames names the views' vector entries, in order (features.Spec.FeatureNames).
 	FeatureNames []string
 	Checks       []Check

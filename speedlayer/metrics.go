@@ -37,6 +37,7 @@ type metrics struct {
 	baseRun    prometheus.Gauge
 	entities   prometheus.Gauge
 	lastCommit prometheus.Gauge
+	cpu        prometheus.Counter
 }
 
 // latencyBuckets resolve the event→prediction latency finely around its target
@@ -100,6 +101,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lastCommit: f.NewGauge(prometheus.GaugeOpts{
 			Name: "lambda_speed_last_commit_timestamp_seconds",
 			Help: "Unix time of the last committed micro-batch.",
+		}),
+		cpu: f.NewCounter(prometheus.CounterOpts{
+			Name: "lambda_speed_cpu_seconds_total",
+			Help: "CPU seconds of the speed layer's own work: folding, scoring, encoding and writing micro-batches and delta rebuilds (thread clocks; the Kafka client's fetchers are not counted).",
 		}),
 	}
 }

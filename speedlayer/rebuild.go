@@ -30,7 +30,7 @@ func (s *session) startJob(ctx context.Context, pt *part, delay time.Duration) {
 		defer s.wg.Done()
 		res := rebuilt{part: p, job: j, err: jctx.Err()}
 		if backoff.Sleep(jctx, delay) {
-			res.d, res.err = s.rebuild(jctx, p, run, target)
+			s.metered(func() { res.d, res.err = s.rebuild(jctx, p, run, target) })
 		}
 		select {
 		case s.rebuilt <- res:
@@ -107,7 +107,9 @@ func (s *session) install(ctx, ioCtx context.Context, res rebuilt) bool {
 		}
 	}
 	pt.job, pt.pending, pt.fails = nil, nil, 0
-	if s.writeAll(ioCtx, d) != nil {
+	var err error
+	s.metered(func() { err = s.writeAll(ioCtx, d) })
+	if err != nil {
 		return false
 	}
 	run := d.Run()

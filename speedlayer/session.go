@@ -8,6 +8,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/lambda-platform/lambda/internal/cost"
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/speedlayer/delta"
 )
@@ -197,7 +198,9 @@ func (s *session) drain(batch []record) []record {
 // first (what was not committed is counted).
 func (s *session) flush(ctx context.Context, batch []record) bool {
 	if len(batch) > 0 {
-		p, err := s.prepare(ctx, batch)
+		var p *prepared
+		var err error
+		s.metered(func() { p, err = s.prepare(ctx, batch) })
 		if err != nil {
 			s.m.unflushed.Add(float64(len(batch)))
 			s.log.Info("micro-batch not committed", "messages", len(batch), "err", err)
@@ -209,7 +212,11 @@ func (s *session) flush(ctx context.Context, batch []record) bool {
 		}
 		done := make(chan error, 1)
 		s.writing = done
-		go func() { done <- s.write(ctx, p) }()
+		go func() {
+			var err error
+			s.metered(func() { err = s.write(ctx, p) })
+			done <- err
+		}()
 	}
 	if !s.rescore {
 		return true
@@ -224,12 +231,20 @@ func (s *session) flush(ctx context.Context, batch []record) bool {
 			if pt.live == nil {
 				continue
 			}
-			if err := s.writeAll(ctx, pt.live); err != nil {
+			var err error
+			s.metered(func() { err = s.writeAll(ctx, pt.live) })
+			if err != nil {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// metered runs f and counts the CPU time its thread spent in the speed layer's
+// CPU seconds.
+func (s *session) metered(f func()) {
+	s.m.cpu.Add(cost.OnThread(f))
 }
 
 // settle waits for the micro-batch being written, if any, and returns its error.

@@ -23,7 +23,9 @@ import (
 	"github.com/lambda-platform/lambda/internal/gctune"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/replays"
+	"github.com/lambda-platform/lambda/internal/report"
 	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/internal/tradeoffs"
 	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/servinglayer"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
@@ -41,6 +43,8 @@ type apiConfig struct {
 	SpeedCacheMB  int
 	GCHeadroomMB  int
 	CORSOrigins   []string
+	// TradeoffsSample is how often GET /v1/tradeoffs samples the process's metrics.
+	TradeoffsSample time.Duration
 
 	// gcHeadroomDefault is the command's default of GCHeadroomMB: `up` runs batch runs,
 	// the archiver and the speed layer in the API's process, whose bursts of allocation
@@ -65,7 +69,12 @@ func (c *apiConfig) Register(f *config.Flags) {
 		"heap growth in MiB allowed between garbage collections at least (fewer pauses under load; 0, or GOGC set: Go's default)")
 	f.List(&c.CORSOrigins, "cors-origins", "LAMBDA_CORS_ORIGINS", "",
 		"comma-separated origins (or patterns with *) whose browser pages may call the read, infer and download endpoints (none: same-origin only)")
+	f.Duration(&c.TradeoffsSample, "tradeoffs-sample", "LAMBDA_TRADEOFFS_SAMPLE", defaultTradeoffsSample,
+		"how often GET /v1/tradeoffs samples this process's metrics; its windows go back 720 samples (2h at 10s)")
 }
+
+// defaultTradeoffsSample keeps two hours of trade-off samples.
+const defaultTradeoffsSample = 10 * time.Second
 
 // LogValue masks the tokens.
 func (c apiConfig) LogValue() slog.Value {
@@ -79,7 +88,7 @@ func (c apiConfig) LogValue() slog.Value {
 		slog.String("read_token", masked(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
 		slog.Duration("timeout", c.Timeout),
 		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("speed_cache_mb", c.SpeedCacheMB), slog.Int("gc_headroom_mb", c.GCHeadroomMB),
-		slog.Any("cors_origins", c.CORSOrigins))
+		slog.Any("cors_origins", c.CORSOrigins), slog.Duration("tradeoffs_sample", c.TradeoffsSample))
 }
 
 // serveConfig is the batch commands' config (databases, broker, model, spec, schedule:
@@ -238,10 +247,19 @@ func runAPI(ctx context.Context, d apiDeps) error {
 			return nil
 		}})
 	}
+	recorder := tradeoffs.NewRecorder(d.Registry, d.Config.TradeoffsSample, d.Log)
+	reporter := &tradeoffs.Reporter{Recorder: recorder, Postgres: d.Postgres, Architecture: "lambda"}
+	if d.Kappa {
+		reporter.Architecture = "kappa"
+	} else {
+		reporter.Compare = func(ctx context.Context, run, replay int64) (report.Rollout, error) {
+			return report.NewRollout(ctx, report.RolloutDeps{Postgres: d.Postgres, Batch: d.BatchView, Models: models}, run, replay)
+		}
+	}
 	api, err := servinglayer.NewServer(servinglayer.Deps{
 		Log: d.Log, Gatherer: d.Registry, Registerer: d.Registry,
 		Predictions: predictions, Runs: published, Trigger: d.Trigger, Producer: writer, Models: models, Scorers: scorers,
-		Replays:      replays.NewRegistry(d.Postgres),
+		Replays: replays.NewRegistry(d.Postgres), Tradeoffs: reporter,
 		FeatureNames: d.Spec.FeatureNames(), Checks: checks,
 	}, servinglayer.Config{
 		AdminToken: d.Config.AdminToken, ReadToken: d.Config.ReadToken, BatchGetLimit: d.Config.BatchGetLimit,
@@ -254,6 +272,10 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		predictions.Run(gctx)
+		return nil
+	})
+	g.Go(func() error {
+		recorder.Run(gctx)
 		return nil
 	})
 	g.Go(func() error { return api.Serve(gctx, d.Listener) })

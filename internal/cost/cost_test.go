@@ -23,3 +23,28 @@ func TestMeterSeesWork(t *testing.T) {
 	}
 	sink = nil
 }
+
+func TestOnThreadCountsOnlyItsOwnWork(t *testing.T) {
+	stop := make(chan struct{})
+	go func() { // another goroutine burning CPU the whole time
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	defer close(stop)
+	busy := cost.OnThread(func() {
+		for deadline := time.Now().Add(200 * time.Millisecond); time.Now().Before(deadline); {
+		}
+	})
+	idle := cost.OnThread(func() { time.Sleep(200 * time.Millisecond) })
+	if busy < 0.1 || busy > 0.3 {
+		t.Errorf("200 ms of spinning cost %.3f CPU s on its thread, want about 0.2", busy)
+	}
+	if idle > 0.02 {
+		t.Errorf("200 ms of sleep cost %.3f CPU s on its thread, want about 0", idle)
+	}
+}

@@ -57,7 +57,7 @@ type Rollout struct {
 
 // RolloutDeps are where Rollout reads from.
 type RolloutDeps struct {
-	Postgres   *pgxpool.Pool
+	Postgres *pgxpool.Pool
 	Batch    *views.Batch
 	Models   *registry.Registry
 }

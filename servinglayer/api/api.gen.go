@@ -217,6 +217,96 @@ func (e ReadinessStatus) Valid() bool {
 	}
 }
 
+// Defines values for TradeoffRowPattern.
+const (
+	BatchView       TradeoffRowPattern = "batch view"
+	Edge            TradeoffRowPattern = "edge"
+	KappaView       TradeoffRowPattern = "kappa view"
+	OnlineInference TradeoffRowPattern = "online inference"
+	SpeedView       TradeoffRowPattern = "speed view"
+)
+
+// Valid indicates whether the value is a known member of the TradeoffRowPattern enum.
+func (e TradeoffRowPattern) Valid() bool {
+	switch e {
+	case BatchView:
+		return true
+	case Edge:
+		return true
+	case KappaView:
+		return true
+	case OnlineInference:
+		return true
+	case SpeedView:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TradeoffRowPer.
+const (
+	Downloads TradeoffRowPer = "downloads"
+	Events    TradeoffRowPer = "events"
+	Requests  TradeoffRowPer = "requests"
+)
+
+// Valid indicates whether the value is a known member of the TradeoffRowPer enum.
+func (e TradeoffRowPer) Valid() bool {
+	switch e {
+	case Downloads:
+		return true
+	case Events:
+		return true
+	case Requests:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TradeoffRowUpdateFrequencyUnit.
+const (
+	Eventss       TradeoffRowUpdateFrequencyUnit = "events/s"
+	ModelReleases TradeoffRowUpdateFrequencyUnit = "model releases"
+	Requestss     TradeoffRowUpdateFrequencyUnit = "requests/s"
+	Runsh         TradeoffRowUpdateFrequencyUnit = "runs/h"
+)
+
+// Valid indicates whether the value is a known member of the TradeoffRowUpdateFrequencyUnit enum.
+func (e TradeoffRowUpdateFrequencyUnit) Valid() bool {
+	switch e {
+	case Eventss:
+		return true
+	case ModelReleases:
+		return true
+	case Requestss:
+		return true
+	case Runsh:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for TradeoffsArchitecture.
+const (
+	TradeoffsArchitectureKappa  TradeoffsArchitecture = "kappa"
+	TradeoffsArchitectureLambda TradeoffsArchitecture = "lambda"
+)
+
+// Valid indicates whether the value is a known member of the TradeoffsArchitecture enum.
+func (e TradeoffsArchitecture) Valid() bool {
+	switch e {
+	case TradeoffsArchitectureKappa:
+		return true
+	case TradeoffsArchitectureLambda:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ModelFileName.
 const (
 	ModelFileNameFp32Onnx ModelFileName = "fp32.onnx"
@@ -698,6 +788,19 @@ type Rejection struct {
 	Index int `json:"index"`
 }
 
+// Reprocessing How a path recomputes the whole log, from its latest record (null figures, empty what - none yet).
+type Reprocessing struct {
+	CodePaths       int      `json:"code_paths"`
+	CodePathsOf     string   `json:"code_paths_of"`
+	CpuSeconds      *float64 `json:"cpu_seconds"`
+	Events          *float64 `json:"events"`
+	EventsPerSecond *float64 `json:"events_per_second"`
+	WallSeconds     *float64 `json:"wall_seconds"`
+
+	// What Example: batch run 7
+	What string `json:"what"`
+}
+
 // RunCounts defines model for RunCounts.
 type RunCounts struct {
 	EntitiesScored int64 `json:"entities_scored"`
@@ -737,6 +840,80 @@ type SpeedValue struct {
 type Status struct {
 	Status string `json:"status"`
 }
+
+// TradeoffRow One serving pattern. Null figures have no data yet.
+type TradeoffRow struct {
+	AlwaysOn           bool     `json:"always_on"`
+	BytesStored        *float64 `json:"bytes_stored"`
+	BytesStoredPer1000 *float64 `json:"bytes_stored_per_1000"`
+
+	// CostOf What the cost figures measure.
+	CostOf            string   `json:"cost_of"`
+	CpuSecondsPer1000 *float64 `json:"cpu_seconds_per_1000"`
+
+	// LatencyOf What the latency measures.
+	LatencyOf         string             `json:"latency_of"`
+	LatencyP50Seconds *float64           `json:"latency_p50_seconds"`
+	LatencyP99Seconds *float64           `json:"latency_p99_seconds"`
+	Pattern           TradeoffRowPattern `json:"pattern"`
+
+	// Per What the costs are per 1,000 of.
+	Per TradeoffRowPer `json:"per"`
+
+	// StalenessOf What the staleness measures.
+	StalenessOf         string                         `json:"staleness_of"`
+	StalenessP50Seconds *float64                       `json:"staleness_p50_seconds"`
+	StalenessP99Seconds *float64                       `json:"staleness_p99_seconds"`
+	UpdateFrequency     *float64                       `json:"update_frequency"`
+	UpdateFrequencyUnit TradeoffRowUpdateFrequencyUnit `json:"update_frequency_unit"`
+}
+
+// TradeoffRowPattern defines model for TradeoffRow.Pattern.
+type TradeoffRowPattern string
+
+// TradeoffRowPer What the costs are per 1,000 of.
+type TradeoffRowPer string
+
+// TradeoffRowUpdateFrequencyUnit defines model for TradeoffRow.UpdateFrequencyUnit.
+type TradeoffRowUpdateFrequencyUnit string
+
+// Tradeoffs defines model for Tradeoffs.
+type Tradeoffs struct {
+	// Approximate Per approximate speed-layer feature, the relative error of its served values against the exact batch value that replaced them.
+	Approximate *[]struct {
+		Feature           string   `json:"feature"`
+		MeanRelativeError *float64 `json:"mean_relative_error"`
+		Observations      int64    `json:"observations"`
+		P99RelativeError  *float64 `json:"p99_relative_error"`
+	} `json:"approximate"`
+	Architecture TradeoffsArchitecture `json:"architecture"`
+
+	// From The sample the figures start from: later than now - window while the process is younger than the window.
+	From          time.Time `json:"from"`
+	LambdaVsKappa struct {
+		// Divergence The latest published batch run against the latest replay that caught up, compared at the run's as_of; null until both exist.
+		Divergence *struct {
+			Entities          int     `json:"entities"`
+			MaxAbsDeltaScore  float64 `json:"max_abs_delta_score"`
+			MeanAbsDeltaScore float64 `json:"mean_abs_delta_score"`
+			Replay            int64   `json:"replay"`
+			Run               int64   `json:"run"`
+			StatesEqual       int     `json:"states_equal"`
+		} `json:"divergence"`
+
+		// Kappa How a path recomputes the whole log, from its latest record (null figures, empty what - none yet).
+		Kappa Reprocessing `json:"kappa"`
+
+		// Lambda How a path recomputes the whole log, from its latest record (null figures, empty what - none yet).
+		Lambda Reprocessing `json:"lambda"`
+	} `json:"lambda_vs_kappa"`
+	Rows          []TradeoffRow `json:"rows"`
+	To            time.Time     `json:"to"`
+	WindowSeconds float64       `json:"window_seconds"`
+}
+
+// TradeoffsArchitecture defines model for Tradeoffs.Architecture.
+type TradeoffsArchitecture string
 
 // TriggerRequest defines model for TriggerRequest.
 type TriggerRequest struct {
@@ -861,6 +1038,12 @@ type HeadModelFileParams struct {
 
 // HeadModelFileParamsFile defines parameters for HeadModelFile.
 type HeadModelFileParamsFile string
+
+// GetTradeoffsParams defines parameters for GetTradeoffs.
+type GetTradeoffsParams struct {
+	// Window How far back to measure, a Go duration (default 15m; at most what the samples keep, 2h by default).
+	Window *string `form:"window,omitempty" json:"window,omitempty"`
+}
 
 // TriggerBatchRunJSONRequestBody defines body for TriggerBatchRun for application/json ContentType.
 type TriggerBatchRunJSONRequestBody = TriggerRequest
@@ -1013,6 +1196,9 @@ type ServerInterface interface {
 	// BatchGetPredictions Merged predictions of many entities in one call
 	// (POST /v1/predictions:batchGet)
 	BatchGetPredictions(ctx echo.Context) error
+	// GetTradeoffs The choosing-between-patterns table, measured on this deployment
+	// (GET /v1/tradeoffs)
+	GetTradeoffs(ctx echo.Context, params GetTradeoffsParams) error
 	// OipServerMetadata Server metadata
 	// (GET /v2)
 	OipServerMetadata(ctx echo.Context) error
@@ -1503,6 +1689,24 @@ func (w *ServerInterfaceWrapper) BatchGetPredictions(ctx echo.Context) error {
 	return err
 }
 
+// GetTradeoffs converts echo context to params.
+func (w *ServerInterfaceWrapper) GetTradeoffs(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params GetTradeoffsParams
+	// ------------- Optional query parameter "window" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "window", ctx.QueryParams(), &params.Window, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter window: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetTradeoffs(ctx, params)
+	return err
+}
+
 // OipServerMetadata converts echo context to params.
 func (w *ServerInterfaceWrapper) OipServerMetadata(ctx echo.Context) error {
 	var err error
@@ -1710,6 +1914,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v1/kappa/replays", wrapper.ListKappaReplays, options.OperationMiddlewares["listKappaReplays"]...)
 	router.POST(options.BaseURL+"/v1/kappa/replays", wrapper.StartKappaReplay, options.OperationMiddlewares["startKappaReplay"]...)
 	router.GET(options.BaseURL+"/v1/kappa/replays/:id", wrapper.GetKappaReplay, options.OperationMiddlewares["getKappaReplay"]...)
+	router.GET(options.BaseURL+"/v1/tradeoffs", wrapper.GetTradeoffs, options.OperationMiddlewares["getTradeoffs"]...)
 	router.GET(options.BaseURL+"/v1/models", wrapper.ListModels, options.OperationMiddlewares["listModels"]...)
 	router.GET(options.BaseURL+"/v1/models/:name", wrapper.GetModel, options.OperationMiddlewares["getModel"]...)
 	router.HEAD(options.BaseURL+"/v1/models/:name", wrapper.HeadModel, options.OperationMiddlewares["headModel"]...)
@@ -3494,6 +3699,73 @@ func (response BatchGetPredictions503JSONResponse) VisitBatchGetPredictionsRespo
 	return err
 }
 
+type GetTradeoffsRequestObject struct {
+	Params GetTradeoffsParams
+}
+
+type GetTradeoffsResponseObject interface {
+	VisitGetTradeoffsResponse(w http.ResponseWriter) error
+}
+
+type GetTradeoffs200JSONResponse Tradeoffs
+
+func (response GetTradeoffs200JSONResponse) VisitGetTradeoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTradeoffs400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response GetTradeoffs400JSONResponse) VisitGetTradeoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTradeoffs401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetTradeoffs401JSONResponse) VisitGetTradeoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTradeoffs503JSONResponse struct{ UnavailableJSONResponse }
+
+func (response GetTradeoffs503JSONResponse) VisitGetTradeoffsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type OipServerMetadataRequestObject struct {
 }
 
@@ -4163,6 +4435,9 @@ type StrictServerInterface interface {
 	// BatchGetPredictions Merged predictions of many entities in one call
 	// (POST /v1/predictions:batchGet)
 	BatchGetPredictions(ctx context.Context, request BatchGetPredictionsRequestObject) (BatchGetPredictionsResponseObject, error)
+	// GetTradeoffs The choosing-between-patterns table, measured on this deployment
+	// (GET /v1/tradeoffs)
+	GetTradeoffs(ctx context.Context, request GetTradeoffsRequestObject) (GetTradeoffsResponseObject, error)
 	// OipServerMetadata Server metadata
 	// (GET /v2)
 	OipServerMetadata(ctx context.Context, request OipServerMetadataRequestObject) (OipServerMetadataResponseObject, error)
@@ -4842,6 +5117,31 @@ func (sh *strictHandler) BatchGetPredictions(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(BatchGetPredictionsResponseObject); ok {
 		return validResponse.VisitBatchGetPredictionsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetTradeoffs operation middleware
+func (sh *strictHandler) GetTradeoffs(ctx echo.Context, params GetTradeoffsParams) error {
+	var request GetTradeoffsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetTradeoffs(ctx.Request().Context(), request.(GetTradeoffsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetTradeoffs")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetTradeoffsResponseObject); ok {
+		return validResponse.VisitGetTradeoffsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
