@@ -17,11 +17,11 @@ func (r Report) Write(w io.Writer) error {
 	fmt.Fprintf(w, "Trade-offs of this %s deployment over %s (measured from %s to %s)\n\n", r.Architecture,
 		time.Duration(r.WindowSeconds*float64(time.Second)), r.From.Format(time.TimeOnly), r.To.Format(time.TimeOnly))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PATTERN\tLATENCY p50 / p99\tUPDATE FREQUENCY\tCPU s / 1000\tBYTES / 1000\tSTORED\tALWAYS ON\tSTALENESS p50 / p99")
+	fmt.Fprintln(tw, "PATTERN\tLATENCY p50 / p99\tUPDATE FREQUENCY\tCPU PER 1K\tSTORED PER 1K\tSTORED\tALWAYS ON\tSTALENESS p50 / p99")
 	for _, row := range r.Rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.Pattern,
 			pair(row.LatencyP50, row.LatencyP99, seconds), num(row.Frequency, row.FrequencyUnit),
-			num(row.CPUPer1000, row.Per), num(row.BytesPer1000, row.Per), bytes(row.BytesStored),
+			per1k(seconds(row.CPUPer1000), row.Per), per1k(bytes(row.BytesPer1000), row.Per), bytes(row.BytesStored),
 			yes(row.AlwaysOn), pair(row.StalenessP50, row.StalenessP99, seconds))
 	}
 	if err := tw.Flush(); err != nil {
@@ -91,6 +91,14 @@ func pair(a, b *float64, f func(*float64) string) string {
 	return f(a) + " / " + f(b)
 }
 
+// per1k says what a cost is per: "1.2s / 1k events".
+func per1k(figure, per string) string {
+	if figure == noData {
+		return figure
+	}
+	return figure + " / 1k " + per
+}
+
 func num(v *float64, unit string) string {
 	if v == nil {
 		return noData
@@ -111,13 +119,15 @@ func bytes(v *float64) string {
 	}
 	const unit = 1024
 	b := *v
-	for _, u := range []string{"B", "KiB", "MiB", "GiB"} {
-		if b < unit || u == "GiB" {
-			return strconv.FormatFloat(b, 'f', 1, 64) + " " + u
-		}
+	u := 0
+	for ; b >= unit && u < 3; u++ {
 		b /= unit
 	}
-	return ""
+	digits := 1
+	if u == 0 {
+		digits = 0
+	}
+	return strconv.FormatFloat(b, 'f', digits, 64) + " " + [...]string{"B", "KiB", "MiB", "GiB"}[u]
 }
 
 func percent(v *float64) string {
