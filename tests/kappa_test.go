@@ -31,6 +31,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/replays"
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/testenv"
+	"github.com/lambda-platform/lambda/internal/tradeoffs"
 	"github.com/lambda-platform/lambda/internal/views"
 )
 
@@ -92,6 +93,7 @@ func TestReplayEqualsBatchRun(t *testing.T) {
 
 	checkReplayEqualsRun(t, ctx, pool, envValue(env, "LAMBDA_CLICKHOUSE_DATABASE"), id, runID)
 	checkRolloutReport(t, ctx, pool, env, runID, id)
+	checkTradeoffsComparison(t, ctx, pool, api, runID, id)
 	if list := run(t, ctx, env, "kappa", "list"); !strings.Contains(list, "replay "+strconv.FormatInt(id, 10)+" ready") {
 		t.Errorf("lambda kappa list:\n%s\nwant replay %d ready", list, id)
 	}
@@ -513,6 +515,39 @@ func activeModel(t *testing.T, ctx context.Context, pool *pgxpool.Pool) *inferen
 
 // checkRolloutReport runs `lambda report rollout` on run runID and replay id and checks
 // that its figures are those the two recorded, and that the views agree.
+// checkTradeoffsComparison checks the Lambda-vs-Kappa part of GET /v1/tradeoffs: the
+// latest run and replay as recorded, and their answers compared (no divergence on one log).
+func checkTradeoffsComparison(t *testing.T, ctx context.Context, pool *pgxpool.Pool, api string, runID, id int64) {
+	t.Helper()
+	code, body := get(t, api+"/v1/tradeoffs?window=1m")
+	var r tradeoffs.Report
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &r) != nil {
+		t.Fatalf("GET /v1/tradeoffs = %d %s", code, body)
+	}
+	batch, err := runs.Get(ctx, pool, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := replays.Get(ctx, pool, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, k, d := r.LambdaVsKappa.Lambda, r.LambdaVsKappa.Kappa, r.LambdaVsKappa.Divergence
+	if l.What != fmt.Sprintf("batch run %d", runID) || fig(l.WallSeconds) != fig(ptr(batch.FinishedAt.Sub(batch.StartedAt).Seconds())) ||
+		fig(l.CPUSeconds) != fig(&batch.CPUSeconds) || fig(l.Events) != fig(ptr(float64(batch.EventsRead))) {
+		t.Errorf("trade-offs, Lambda side: %+v; want batch run %d as recorded (%+v)", l, runID, batch.Counts)
+	}
+	if k.What != fmt.Sprintf("replay %d", id) || fig(k.WallSeconds) != fig(ptr(rep.ReadyAt.Sub(rep.CreatedAt).Seconds())) ||
+		fig(k.CPUSeconds) != fig(&rep.CPUSeconds) || fig(k.Events) != fig(ptr(float64(rep.EventsRead))) {
+		t.Errorf("trade-offs, Kappa side: %+v; want replay %d as recorded (%+v)", k, id, rep)
+	}
+	if d == nil || d.Run != runID || d.Replay != id || d.Entities == 0 || d.StatesEqual != d.Entities || d.MaxAbsDelta > 1e-6 {
+		t.Errorf("trade-offs divergence: %+v; want run %d against replay %d, every entity's state equal, |Δscore| ≤ 1e-6", d, runID, id)
+	}
+}
+
+func ptr(v float64) *float64 { return &v }
+
 func checkRolloutReport(t *testing.T, ctx context.Context, pool *pgxpool.Pool, env []string, runID, id int64) {
 	t.Helper()
 	out := run(t, ctx, env, "report", "rollout", "--run", strconv.FormatInt(runID, 10), "--replay", strconv.FormatInt(id, 10))
