@@ -2,11 +2,9 @@ package cost
 
 import (
 	"runtime"
-	"syscall"
-)
 
-// rusageThread is Linux's RUSAGE_THREAD, which package syscall does not name.
-const rusageThread = 1
+	"golang.org/x/sys/unix"
+)
 
 // OnThread runs f with its goroutine locked to one OS thread and returns the CPU
 // seconds (user + system) that thread spent in it. Several components share one
@@ -21,10 +19,11 @@ func OnThread(f func()) float64 {
 	return threadCPU() - before
 }
 
+// threadCPU is the calling thread's CPU clock, user + system.
 func threadCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(rusageThread, &ru); err != nil {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0
 	}
-	return tv(ru.Utime) + tv(ru.Stime)
+	return float64(ts.Sec) + float64(ts.Nsec)/1e9
 }
