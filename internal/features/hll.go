@@ -50,28 +50,26 @@ func (x *hll) add(h uint64) {
 		return
 	}
 	e := sparseEntry(h)
-	i, _ := slices.BinarySearchFunc(x.sparse, e>>sparseRhoBits, func(a, idx uint32) int {
-		return cmpUint32(a>>sparseRhoBits, idx)
-	})
-	switch {
-	case i < len(x.sparse) && x.sparse[i]>>sparseRhoBits == e>>sparseRhoBits:
-		x.sparse[i] = max(x.sparse[i], e)
-	default:
-		x.sparse = slices.Insert(x.sparse, i, e)
-		if len(x.sparse) > x.maxSparse() {
-			x.toDense()
+	// The first entry of a register at or after e's: entries of one register differ
+	// only in their low 6 bits, which e's register with rho 0 orders before.
+	key := e &^ (1<<sparseRhoBits - 1)
+	lo, hi := 0, len(x.sparse)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if x.sparse[m] < key {
+			lo = m + 1
+		} else {
+			hi = m
 		}
 	}
-}
-
-func cmpUint32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+	if lo < len(x.sparse) && x.sparse[lo]>>sparseRhoBits == e>>sparseRhoBits {
+		x.sparse[lo] = max(x.sparse[lo], e)
+		return
 	}
-	return 0
+	x.sparse = slices.Insert(x.sparse, lo, e)
+	if len(x.sparse) > x.maxSparse() {
+		x.toDense()
+	}
 }
 
 // toDense turns a sparse sketch dense: a precision-25 entry holds the top 25 bits of
