@@ -80,6 +80,19 @@
 // run), the rows of older runs that cover nothing after the new cutoff are
 // deleted: the new run's batch view covers at least as much of them.
 //
+// # Approximation
+//
+// Deltas fold with the spec's speed variant (features.Spec.Speed): a distinct
+// feature declared "approximate": "hll" keeps a HyperLogLog sketch here while the
+// batch layer counts it exactly, and each exact base state is turned into that
+// variant when attached. When a rebuilt delta replaces the live one under a new
+// run, every entity of the live delta whose records all lie at or below the new
+// cutoff has just been taken over by the batch view: both answers cover the same
+// events. The speed layer then reads those entities' exact states from the new run
+// (in the background) and observes, per approximate feature, the relative error of
+// the value it served, |served − exact| / max(exact, 1). The bound it should stay
+// within is stated in package features.
+//
 // # Metrics
 //
 // Registered on the Registerer given to New:
@@ -99,4 +112,6 @@
 //	lambda_speed_base_run_id                     gauge      the published batch run the deltas build on
 //	lambda_speed_delta_entities                  gauge      entities in this member's deltas
 //	lambda_speed_last_commit_timestamp_seconds   gauge      unix time of the last committed micro-batch
+//	lambda_speed_approx_relative_error           histogram  per approximate feature: |speed − batch| / max(batch, 1)
+//	                                                        when a batch run takes over an entity (see Approximation)
 package speedlayer

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/lambda-platform/lambda/inference"
@@ -362,11 +363,32 @@ func (r *running) lint(t testing.TB) {
 // consumer's metric name whose labels include labels.
 func (r *running) metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
+	var sum float64
+	for _, m := range r.samples(t, name, labels...) {
+		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
+	}
+	return sum
+}
+
+// histogram returns the one histogram of the consumer's metric name whose labels
+// include labels.
+func (r *running) histogram(t testing.TB, name string, labels ...string) *dto.Histogram {
+	t.Helper()
+	ms := r.samples(t, name, labels...)
+	if len(ms) != 1 {
+		t.Fatalf("%d samples of %s%v, want 1", len(ms), name, labels)
+	}
+	return ms[0].GetHistogram()
+}
+
+// samples returns the consumer's samples of metric name whose labels include labels.
+func (r *running) samples(t testing.TB, name string, labels ...string) []*dto.Metric {
+	t.Helper()
 	mfs, err := r.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sum float64
+	var out []*dto.Metric
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -382,10 +404,10 @@ func (r *running) metric(t testing.TB, name string, labels ...string) float64 {
 					continue metrics
 				}
 			}
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
+			out = append(out, m)
 		}
 	}
-	return sum
+	return out
 }
 
 // waitCommitted waits until group has committed ends on every partition.

@@ -38,7 +38,12 @@ type metrics struct {
 	entities   prometheus.Gauge
 	lastCommit prometheus.Gauge
 	cpu        prometheus.Counter
+	approxErr  *prometheus.HistogramVec
 }
+
+// approxErrBuckets resolve relative errors around a HyperLogLog sketch's standard
+// error (1.04/√(2^p): 1.6% at the default p = 12, 6.5% at p = 8).
+var approxErrBuckets = []float64{.0001, .001, .0025, .005, .01, .015, .02, .03, .05, .075, .1, .15, .2, .3, .5, 1}
 
 // latencyBuckets resolve the event→prediction latency finely around its target
 // (p99 ≤ 250 ms).
@@ -106,5 +111,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lambda_speed_cpu_seconds_total",
 			Help: "CPU seconds of the speed layer's own work: folding, scoring, encoding and writing micro-batches and delta rebuilds (thread clocks; the Kafka client's fetchers are not counted).",
 		}),
+		approxErr: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "lambda_speed_approx_relative_error",
+			Help:    "Per approximate feature, when a batch run takes over an entity: |speed answer - batch answer| / max(batch answer, 1) over the same events.",
+			Buckets: approxErrBuckets,
+		}, []string{"feature"}),
 	}
 }

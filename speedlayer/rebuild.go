@@ -114,6 +114,9 @@ func (s *session) install(ctx, ioCtx context.Context, res rebuilt) bool {
 	}
 	run := d.Run()
 	first := pt.live == nil
+	if !first {
+		s.measureApprox(ctx, pt.live, run)
+	}
 	pt.live, pt.pruneAt = d, time.Now().Add(s.cfg.PruneDelay)
 	s.m.rebuild.WithLabelValues(res.job.kind).Observe(time.Since(res.job.started).Seconds())
 	s.countEntities()

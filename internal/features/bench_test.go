@@ -201,3 +201,45 @@ func BenchmarkMerge(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkDistinct compares a distinct feature kept exact (the batch layer) with its
+// HyperLogLog sketch at the default precision (the speed layer of an approximate
+// feature): folding n distinct values of one entity (ns/event), merging two states
+// of n values each, half of them shared, and the encoded state's size.
+func BenchmarkDistinct(b *testing.B) {
+	exact, err := features.ParseSpec([]byte(`{"features": [{"name": "items", "agg": "distinct", "attr": "item", "approximate": "hll"}]}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{10, 1000, 10000} {
+		evs := make([]event.Event, 2*n)
+		for i := range evs {
+			evs[i] = event.Event{EventID: fmt.Sprint("ev-", i), EntityID: "e", Type: "view", TS: baseTime,
+				Attrs: map[string]string{"item": fmt.Sprint("item-", i)}}
+		}
+		for _, kind := range []struct {
+			name string
+			spec *features.Spec
+		}{{"exact", exact}, {"hll", exact.Speed()}} {
+			b.Run(fmt.Sprintf("fold/%s/%d", kind.name, n), func(b *testing.B) {
+				for b.Loop() {
+					f := features.NewFolder(kind.spec)
+					for _, e := range evs[:n] {
+						f.Add(e)
+					}
+					f.States()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n)/float64(b.N), "ns/event")
+			})
+			x, y := foldEvents(kind.spec, evs[:n])["e"], foldEvents(kind.spec, evs[n/2:n+n/2])["e"]
+			b.Run(fmt.Sprintf("merge/%s/%d", kind.name, n), func(b *testing.B) {
+				for b.Loop() {
+					if err := x.Clone().Merge(y); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(len(encode(b, x))), "state-bytes")
+			})
+		}
+	}
+}

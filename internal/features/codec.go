@@ -22,6 +22,11 @@ const stateVersion = 1
 //	  recency  flag, then uvarint newest-ts
 //	  window   uvarint m, then per bucket: uvarint bucket(newest)-b for the first
 //	           and b-prev-1 after, uvarint n ≥ 1, and for sum windows the 128-bit sum
+//	  hll      flag 0, uvarint n, n uint32 sparse entries (register<<6 | rho at
+//	           precision 25, increasing); or flag 1 and the 2^p dense registers
+//
+// hll cells exist only in the speed variant of a spec (Spec.Speed) and come last,
+// so the encodings of specs without them are unchanged.
 //
 // Decode accepts exactly the encodings AppendBinary produces.
 
@@ -80,6 +85,9 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 	}
 	for i, s := range st.wsums {
 		b = appendSeries(b, s, nb, st.cut(st.spec.cells[clsWSum][i].k), true)
+	}
+	for i := range st.hlls {
+		b = appendHLL(b, &st.hlls[i])
 	}
 	return b, nil
 }
@@ -194,6 +202,9 @@ func (st *State) decodeCells(r *reader) {
 	}
 	for i := range st.wsums {
 		st.wsums[i] = st.decodeSeries(r, st.spec.cells[clsWSum][i].k, true)
+	}
+	for i := range st.hlls {
+		r.hll(&st.hlls[i])
 	}
 }
 

@@ -35,6 +35,13 @@ type FeatureDef struct {
 	// Window, for count, sum and mean, limits the feature to an event-time window
 	// ending at as_of ("1h", "24h", "7d"); a multiple of the spec's bucket.
 	Window string `json:"window,omitempty"`
+	// Approximate, for distinct, names an approximation the speed layer may use
+	// instead of the exact set: "hll" (a HyperLogLog sketch; see the package doc for
+	// its error bound). The batch layer always counts exactly. Empty means exact.
+	Approximate string `json:"approximate,omitempty"`
+	// Precision is the HyperLogLog precision p, 4 to 16: 2^p registers, a standard
+	// error of 1.04/√(2^p) once the sketch is dense. Unset means 12.
+	Precision *int `json:"precision,omitempty"`
 	// Default is the value emitted when the aggregate is undefined because nothing
 	// was folded into it (mean, min, max, last, recency); 0 when unset.
 	Default *float64 `json:"default,omitempty"`

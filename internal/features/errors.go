@@ -20,6 +20,7 @@ var (
 	ErrInvalidAttr        = fmt.Errorf("%w: invalid attr", ErrInvalidSpec)
 	ErrInvalidDefault     = fmt.Errorf("%w: invalid default", ErrInvalidSpec)
 	ErrNoFeatures         = fmt.Errorf("%w: no features", ErrInvalidSpec)
+	ErrInvalidApproximate = fmt.Errorf("%w: invalid approximation", ErrInvalidSpec)
 )
 
 // State errors.

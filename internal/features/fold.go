@@ -93,6 +93,11 @@ func (st *State) fold(refs *typeRefs, ev *row) {
 			st.distinct[i] = insertSorted(st.distinct[i], ev.attrHash[a])
 		}
 	}
+	for _, i := range cells[clsHLL] {
+		if a := st.spec.hllAttr[i]; ev.attrOK[a] {
+			st.hlls[i].add(ev.attrHash[a])
+		}
+	}
 	windowed := len(cells[clsWCount])+len(cells[clsWSum]) > 0
 	var b, nb int64
 	if windowed {

@@ -5,12 +5,17 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/lambda-platform/lambda/internal/features"
 )
 
 // FuzzDecodeState feeds arbitrary bytes to Decode: it must never panic, and whatever
 // it accepts must be a usable state that re-encodes to the same bytes.
 func FuzzDecodeState(f *testing.F) {
-	spec := fullSpec(f)
+	fuzzDecode(f, fullSpec(f))
+}
+
+func fuzzDecode(f *testing.F, spec *features.Spec) {
 	for seed := range uint64(20) {
 		f.Add(encode(f, randomState(rand.New(rand.NewPCG(seed, 5)), spec)))
 	}

@@ -18,7 +18,8 @@ import (
 )
 
 // fullSpecJSON exercises every aggregation, shared cells, windows of several lengths,
-// filters on one and several types, and defaults.
+// filters on one and several types, and defaults; its speed variant has a sketch of
+// precision 4 (dense from 5 values on) and one of the default precision.
 const fullSpecJSON = `{
   "bucket": "1h",
   "exclude_types": ["label"],
@@ -33,8 +34,8 @@ const fullSpecJSON = `{
     {"name": "max_purchase", "agg": "max", "type": "purchase"},
     {"name": "last_value", "agg": "last"},
     {"name": "last_click", "agg": "last", "type": "click", "default": -3},
-    {"name": "distinct_category", "agg": "distinct", "attr": "category"},
-    {"name": "distinct_device_view", "agg": "distinct", "attr": "device", "type": "view"},
+    {"name": "distinct_category", "agg": "distinct", "attr": "category", "approximate": "hll", "precision": 4},
+    {"name": "distinct_device_view", "agg": "distinct", "attr": "device", "type": "view", "approximate": "hll"},
     {"name": "recency", "agg": "recency"},
     {"name": "recency_purchase", "agg": "recency", "type": "purchase", "default": 1e9},
     {"name": "count_click_1h", "agg": "count", "type": "click", "window": "1h"},
@@ -56,7 +57,7 @@ func fullSpec(t testing.TB) *features.Spec {
 }
 
 func specs(t testing.TB) map[string]*features.Spec {
-	return map[string]*features.Spec{"default": features.DefaultSpec(), "full": fullSpec(t)}
+	return map[string]*features.Spec{"default": features.DefaultSpec(), "full": fullSpec(t), "full_speed": fullSpec(t).Speed()}
 }
 
 var (

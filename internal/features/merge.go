@@ -4,7 +4,7 @@ import "fmt"
 
 // Merge folds o into st (st = st ⊕ o) and leaves o unchanged. It is exact for every
 // aggregate: counts and fixed-point sums add, min/max/last/recency take the extreme,
-// distinct sets unite, window buckets add; then buckets too old for the merged newest
+// distinct sets unite, window buckets add, sketches take the greater register; then buckets too old for the merged newest
 // event time are pruned, which commutes with merging because a state only ever
 // prunes below its own newest time, and the merged newest is at least as new.
 func (st *State) Merge(o *State) error {
@@ -53,6 +53,9 @@ func (st *State) Merge(o *State) error {
 	}
 	for i, s := range o.wsums {
 		st.wsums[i] = st.wsums[i].merge(s)
+	}
+	for i := range o.hlls {
+		st.hlls[i].merge(&o.hlls[i])
 	}
 	st.prune()
 	return nil

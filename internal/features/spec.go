@@ -48,16 +48,18 @@ const (
 	clsRecency
 	clsWCount
 	clsWSum
+	clsHLL // an approximate distinct, in the speed variant of a spec only
 	numClasses
 )
 
-var classNames = [numClasses]string{"count", "sum", "min", "max", "last", "distinct", "recency", "wcount", "wsum"}
+var classNames = [numClasses]string{"count", "sum", "min", "max", "last", "distinct", "recency", "wcount", "wsum", "hll"}
 
 // cellDef describes one cell of the state layout.
 type cellDef struct {
 	types []string // sorted type filter; nil = every non-excluded type
-	attr  string   // distinct cells only
+	attr  string   // distinct and hll cells only
 	k     int64    // window cells only: buckets kept (the longest window using the cell)
+	p     uint8    // hll cells only: the precision
 }
 
 // feature is one compiled FeatureDef.
@@ -88,7 +90,15 @@ type Spec struct {
 	refs         []typeRefs // by type index
 	attrs        []string   // attr names read by distinct cells
 	distinctAttr []int      // distinct cell -> index into attrs
+	hllAttr      []int      // hll cell -> index into attrs
 	fingerprint  uint32
+	// speed is the variant the speed layer folds with (the spec itself when no
+	// feature is approximate); approx lists the features it approximates.
+	speed  *Spec
+	approx []int
+	// fromExact maps, in a speed variant, each distinct and hll cell to the distinct
+	// cell of the exact spec it is built from (ToSpeed).
+	fromExact [numClasses][]int
 }
 
 // FeatureNames returns the feature names in vector order.
@@ -113,6 +123,40 @@ func Compile(d Definition) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := build(d, c, false)
+	s.speed = s
+	for i, p := range c.hllP {
+		if p > 0 {
+			s.approx = append(s.approx, i)
+		}
+	}
+	if len(s.approx) > 0 {
+		sp := build(d, c, true)
+		sp.speed, sp.approx = sp, s.approx
+		for _, cls := range []class{clsDistinct, clsHLL} {
+			for _, def := range sp.cells[cls] {
+				i := slices.IndexFunc(s.cells[clsDistinct], func(e cellDef) bool {
+					return slices.Equal(e.types, def.types) && e.attr == def.attr
+				})
+				sp.fromExact[cls] = append(sp.fromExact[cls], i)
+			}
+		}
+		s.speed = sp
+	}
+	return s, nil
+}
+
+// Speed returns the variant of the spec the speed layer folds with: approximate
+// features keep a sketch instead of their exact set (see FeatureDef.Approximate).
+// It is the spec itself when no feature is approximate. Its vectors have the same
+// features in the same order; its states have another Fingerprint.
+func (s *Spec) Speed() *Spec { return s.speed }
+
+// Approximate returns the vector positions of the features Speed approximates.
+func (s *Spec) Approximate() []int { return slices.Clone(s.approx) }
+
+// build compiles a validated definition, the speed variant when speed is set.
+func build(d Definition, c checked, speed bool) *Spec {
 	s := &Spec{bucketUS: c.bucketUS, excluded: c.excluded}
 	typeSet := map[string]bool{}
 	for i, fd := range d.Features {
@@ -125,7 +169,11 @@ func Compile(d Definition) (*Spec, error) {
 			typeSet[t] = true
 		}
 		f.cls = classOf(f.agg, f.k > 0)
-		f.cell = s.cell(f.cls, cellDef{types: types, attr: fd.Attr, k: f.k})
+		def := cellDef{types: types, attr: fd.Attr, k: f.k}
+		if speed && c.hllP[i] > 0 {
+			f.cls, def.p = clsHLL, c.hllP[i]
+		}
+		f.cell = s.cell(f.cls, def)
 		s.names = append(s.names, fd.Name)
 		s.features = append(s.features, f)
 	}
@@ -135,7 +183,7 @@ func Compile(d Definition) (*Spec, error) {
 	slices.Sort(s.types)
 	s.buildRefs()
 	s.fingerprint = crc32.ChecksumIEEE([]byte(s.layout()))
-	return s, nil
+	return s
 }
 
 func classOf(a aggKind, windowed bool) class {
@@ -166,7 +214,7 @@ func classOf(a aggKind, windowed bool) class {
 // cell returns the index of the cell for def in class c, adding it when new.
 func (s *Spec) cell(c class, def cellDef) int {
 	for i, have := range s.cells[c] {
-		if slices.Equal(have.types, def.types) && have.attr == def.attr {
+		if slices.Equal(have.types, def.types) && have.attr == def.attr && have.p == def.p {
 			s.cells[c][i].k = max(have.k, def.k)
 			return i
 		}
@@ -188,20 +236,29 @@ func (s *Spec) buildRefs() {
 				switch c {
 				case clsSum, clsMin, clsMax, clsLast, clsWSum:
 					r.values = true
-				case clsDistinct:
+				case clsDistinct, clsHLL:
 					r.attrs = true
 				}
 			}
 		}
 	}
-	for _, def := range s.cells[clsDistinct] {
+	s.distinctAttr = s.attrIndexes(clsDistinct)
+	s.hllAttr = s.attrIndexes(clsHLL)
+}
+
+// attrIndexes returns, for each cell of class c, the index of its attr in s.attrs,
+// adding the attrs not there yet.
+func (s *Spec) attrIndexes(c class) []int {
+	var out []int
+	for _, def := range s.cells[c] {
 		i := slices.Index(s.attrs, def.attr)
 		if i < 0 {
 			i = len(s.attrs)
 			s.attrs = append(s.attrs, def.attr)
 		}
-		s.distinctAttr = append(s.distinctAttr, i)
+		out = append(out, i)
 	}
+	return out
 }
 
 // layout is the canonical text the fingerprint is computed from.
@@ -211,6 +268,9 @@ func (s *Spec) layout() string {
 	for c := range numClasses {
 		for _, def := range s.cells[c] {
 			fmt.Fprintf(&b, ";%s[%s]attr=%q k=%d", classNames[c], strings.Join(def.types, ","), def.attr, def.k)
+			if c == clsHLL {
+				fmt.Fprintf(&b, " p=%d", def.p)
+			}
 		}
 	}
 	return b.String()

@@ -27,6 +27,7 @@ type State struct {
 	recency  []tsCell
 	wcounts  []series
 	wsums    []series
+	hlls     []hll // approximate distincts (speed variants of specs only)
 }
 
 // sumCell accumulates the values of a sum or mean feature.
@@ -67,6 +68,10 @@ func (s *Spec) NewState() *State {
 	st.recency = make([]tsCell, len(s.cells[clsRecency]))
 	st.wcounts = make([]series, len(s.cells[clsWCount]))
 	st.wsums = make([]series, len(s.cells[clsWSum]))
+	st.hlls = make([]hll, len(s.cells[clsHLL]))
+	for i, def := range s.cells[clsHLL] {
+		st.hlls[i].p = def.p
+	}
 	return st
 }
 
@@ -97,7 +102,34 @@ func (st *State) Clone() *State {
 	}
 	c.wcounts = cloneSeries(st.wcounts)
 	c.wsums = cloneSeries(st.wsums)
+	c.hlls = make([]hll, len(st.hlls))
+	for i := range st.hlls {
+		c.hlls[i] = st.hlls[i].clone()
+	}
 	return &c
+}
+
+// ToSpeed returns the state under its spec's Speed variant, to merge the speed
+// layer's folds onto: st itself when the spec approximates nothing, otherwise a
+// new state whose approximate features hold sketches of st's exact sets — the very
+// sketches folding the same values would have built. st must be a state of the
+// exact spec (Speed of a speed variant is itself).
+func (st *State) ToSpeed() *State {
+	sp := st.spec.speed
+	if sp == st.spec {
+		return st
+	}
+	c := st.Clone()
+	c.spec = sp
+	c.distinct = make([][]uint64, len(sp.cells[clsDistinct]))
+	for i, from := range sp.fromExact[clsDistinct] {
+		c.distinct[i] = slices.Clone(st.distinct[from])
+	}
+	c.hlls = make([]hll, len(sp.cells[clsHLL]))
+	for i, from := range sp.fromExact[clsHLL] {
+		c.hlls[i] = newHLL(sp.cells[clsHLL][i].p, st.distinct[from])
+	}
+	return c
 }
 
 // Equal reports whether two canonical states are identical (floats compared bitwise).
@@ -116,7 +148,8 @@ func (st *State) Equal(o *State) bool {
 		slices.EqualFunc(st.distinct, o.distinct, slices.Equal[[]uint64]) &&
 		slices.Equal(st.recency, o.recency) &&
 		slices.EqualFunc(st.wcounts, o.wcounts, slices.Equal[series]) &&
-		slices.EqualFunc(st.wsums, o.wsums, slices.Equal[series])
+		slices.EqualFunc(st.wsums, o.wsums, slices.Equal[series]) &&
+		slices.EqualFunc(st.hlls, o.hlls, func(a, b hll) bool { return a.equal(&b) })
 }
 
 // cut returns the newest bucket a window cell of k buckets can no longer need: as of

@@ -24,6 +24,7 @@ type checked struct {
 	excluded []string
 	aggs     []aggKind
 	windows  []int64 // per feature, in buckets; 0 = unwindowed
+	hllP     []uint8 // per feature, the speed layer's HyperLogLog precision; 0 = exact
 }
 
 // validate checks d and returns every problem joined.
@@ -64,6 +65,11 @@ func validate(d Definition) (checked, error) {
 		}
 		c.aggs = append(c.aggs, agg)
 		c.windows = append(c.windows, k)
+		p, perrs := validateApproximate(f, agg)
+		for _, err := range perrs {
+			errs = append(errs, fmt.Errorf("feature %d (%q): %w", i, f.Name, err))
+		}
+		c.hllP = append(c.hllP, p)
 	}
 	return c, errors.Join(errs...)
 }
@@ -121,6 +127,34 @@ func validateFeature(f FeatureDef, bucketUS int64, excluded map[string]bool) (ag
 		}
 	}
 	return agg, k, errs
+}
+
+// validateApproximate checks a feature's approximate and precision and returns the
+// HyperLogLog precision the speed layer uses for it (0: exact).
+func validateApproximate(f FeatureDef, agg aggKind) (uint8, []error) {
+	var errs []error
+	switch {
+	case f.Approximate == "":
+		if f.Precision != nil {
+			errs = append(errs, fmt.Errorf("%w: precision needs \"approximate\": \"hll\"", ErrInvalidApproximate))
+		}
+		return 0, errs
+	case f.Approximate != "hll":
+		errs = append(errs, fmt.Errorf("%w: unknown method %q, want \"hll\"", ErrInvalidApproximate, f.Approximate))
+	case agg != aggDistinct:
+		errs = append(errs, fmt.Errorf("%w: only distinct can be approximate, not %q", ErrInvalidApproximate, f.Agg))
+	}
+	p := defaultHLLPrecision
+	if f.Precision != nil {
+		p = *f.Precision
+		if p < minHLLPrecision || p > maxHLLPrecision {
+			errs = append(errs, fmt.Errorf("%w: precision %d, want %d to %d", ErrInvalidApproximate, p, minHLLPrecision, maxHLLPrecision))
+		}
+	}
+	if len(errs) > 0 {
+		return 0, errs
+	}
+	return uint8(p), nil
 }
 
 // parseSpan parses a Go duration ("90m", "24h") or a whole number of days or weeks ("7d", "2w").

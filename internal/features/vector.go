@@ -44,6 +44,8 @@ func (st *State) AppendVector(dst []float32, asOf time.Time) []float32 {
 			}
 		case clsDistinct:
 			v = float64(len(st.distinct[f.cell]))
+		case clsHLL:
+			v = st.hlls[f.cell].estimate()
 		case clsRecency:
 			if c := st.recency[f.cell]; c.ok {
 				v = max(0, float64(at-c.ts)/1e6)

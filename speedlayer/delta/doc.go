@@ -1,6 +1,9 @@
 // Package delta holds the speed layer's state for one Kafka partition: every event
 // after the published batch run's cutoff offset, folded per entity with the shared
 // feature folds (package features), and merged onto each entity's batch base state.
+// It folds with the spec's speed variant (features.Spec.Speed), so an approximate
+// feature keeps a sketch, and turns each exact base state into that variant
+// (features.State.ToSpeed) before merging onto it.
 //
 // A Partition covers the offsets (cutoff, Pos()] of its partition under one batch run.
 // Apply folds records in offset order and skips every record at or below Pos(), so a

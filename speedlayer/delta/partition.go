@@ -54,14 +54,14 @@ type Entity struct {
 }
 
 // New returns the empty delta of partition under run: it covers nothing after the
-// run's cutoff yet.
+// run's cutoff yet. It folds with spec.Speed().
 func New(spec *features.Spec, partition int, run Run) *Partition {
 	wm := int64(math.MinInt64)
 	if !run.AsOf.IsZero() {
 		wm = run.AsOf.UnixMicro()
 	}
 	return &Partition{
-		spec:      spec,
+		spec:      spec.Speed(),
 		partition: partition,
 		run:       run,
 		pos:       run.Cutoff,
@@ -181,10 +181,12 @@ func (p *Partition) key(entity [2]uint64, eventID string) [2]uint64 {
 }
 
 // SetBase attaches the entity's base state from the batch run (nil: the identity),
-// which the Partition then owns.
+// a state of the exact spec or of its speed variant, which the Partition then owns.
 func (p *Partition) SetBase(e *Entity, base *features.State) error {
 	if base == nil {
 		base = p.spec.NewState()
+	} else {
+		base = base.ToSpeed()
 	}
 	if e.delta != nil {
 		if err := base.Merge(e.delta); err != nil {
