@@ -1,11 +1,14 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +26,7 @@ type workload struct {
 	name       string
 	eventsPerS int    // events produced per second, event time = wall time
 	schedule   string // the batch schedule
+	approx     bool   // distinct_category approximate (HyperLogLog) in the speed layer
 }
 
 const (
@@ -38,7 +42,7 @@ const (
 // the workload exercised has its figures.
 func TestTradeoffsFollowTheWorkload(t *testing.T) {
 	quiet := measureTradeoffs(t, workload{name: "quiet", eventsPerS: 150, schedule: "@every 12s"})
-	busy := measureTradeoffs(t, workload{name: "busy", eventsPerS: 1500, schedule: "@every 3s"})
+	busy := measureTradeoffs(t, workload{name: "busy", eventsPerS: 1500, schedule: "@every 3s", approx: true})
 	for _, r := range []tradeoffs.Report{quiet, busy} {
 		checkFigures(t, r)
 	}
@@ -56,6 +60,14 @@ func TestTradeoffsFollowTheWorkload(t *testing.T) {
 	if qb.StalenessP50 == nil || bb.StalenessP50 == nil || *bb.StalenessP50 >= *qb.StalenessP50 {
 		t.Errorf("batch answers' staleness p50: quiet %s, busy %s; want busy below quiet", fig(qb.StalenessP50), fig(bb.StalenessP50))
 	}
+	// The approximate feature's divergence from the batch value, within the bound the
+	// feature spec's docs state (mean within σ = 1.04/√4096).
+	if len(quiet.Approximate) != 0 {
+		t.Errorf("quiet workload, exact spec: approximate section %+v, want none", quiet.Approximate)
+	}
+	if a := busy.Approximate; len(a) != 1 || a[0].Feature != "distinct_category" || a[0].Observations == 0 || a[0].Mean == nil || *a[0].Mean > 1.04/64 {
+		t.Errorf("busy workload, approximate distinct_category: %+v; want observations with a mean relative error within 1.625%%", a)
+	}
 }
 
 // measureTradeoffs offers w to a fresh platform, with reads, infer requests and a
@@ -65,6 +77,9 @@ func measureTradeoffs(t *testing.T, w workload) tradeoffs.Report {
 	ctx := context.Background()
 	_, env, _ := freshPlatform(t)
 	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_BATCH_SCHEDULE="+w.schedule, "LAMBDA_TRADEOFFS_SAMPLE=1s")
+	if w.approx {
+		env = append(env, "LAMBDA_FEATURE_SPEC="+approximateSpec(t))
+	}
 	run(t, ctx, env, "migrate")
 	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", "200")
 	up := start(t, env, "up")
@@ -104,6 +119,24 @@ func measureTradeoffs(t *testing.T, w workload) tradeoffs.Report {
 	}
 	up.stop(t, 30*time.Second)
 	return r
+}
+
+// approximateSpec writes the built-in spec with distinct_category approximate.
+func approximateSpec(t *testing.T) string {
+	spec, err := os.ReadFile("../internal/features/default_spec.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := `{"name": "distinct_category", "agg": "distinct", "attr": "category"}`
+	if !bytes.Contains(spec, []byte(exact)) {
+		t.Fatalf("the built-in spec has no %s", exact)
+	}
+	spec = bytes.Replace(spec, []byte(exact), []byte(`{"name": "distinct_category", "agg": "distinct", "attr": "category", "approximate": "hll"}`), 1)
+	path := filepath.Join(t.TempDir(), "spec.json")
+	if err := os.WriteFile(path, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // offerReads asks for predictions of random entities, runs infer requests and
