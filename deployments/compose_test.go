@@ -106,7 +106,7 @@ func lambdaCommands(t *testing.T, c composed) map[string][][]string {
 
 // Every file or folder compose.yaml bind-mounts exists in the repo (Prometheus' and
 // Grafana's configuration included), every lambda service runs a command of the binary
-// and every variable it sets is one that command reads.
+// and every variable it sets is one its command reads.
 func TestComposeReferences(t *testing.T) {
 	c := loadCompose(t)
 	for _, name := range sortedKeys(c.Services) {
@@ -124,13 +124,11 @@ func TestComposeReferences(t *testing.T) {
 	if len(cmds) == 0 {
 		t.Fatal("compose.yaml runs no service built from the repo's Dockerfile")
 	}
-	given := map[string][]string{}
-	for name := range cmds {
+	for _, name := range sortedKeys(cmds) {
 		for v := range c.Services[name].Environment {
-			given[v] = append(given[v], name)
+			checkEnvRead(t, map[string][]string{v: {"service " + name}}, map[string][][]string{"service " + name: cmds[name]})
 		}
 	}
-	checkEnvRead(t, given, cmds)
 }
 
 // composeHealthchecks are the URLs the lambda services' healthchecks get.

@@ -319,11 +319,12 @@ func TestK8sCrossReferences(t *testing.T) {
 }
 
 // checkK8sEnv checks the configuration the containers get: ConfigMaps and Secrets they
-// name exist, each Secret key is the variable it is given as and some container
-// reads it, each ConfigMap key and each variable is read by the command of a
-// container that gets it, and every listen address matches a declared port.
+// name exist, each Secret key is the variable it is given as and is given to some
+// container, each variable a container gets by name is read by its command, each key
+// of the shared ConfigMap by the command of some container that gets it, and every
+// listen address is a declared port.
 func checkK8sEnv(t *testing.T, c *cluster) {
-	given := map[string][]string{}      // variable -> containers that get it
+	given := map[string][]string{}      // ConfigMap key -> containers that get it
 	readers := map[string][][]string{}  // container -> its command
 	secretKeysUsed := map[string]bool{} // "secret/key"
 	for _, w := range c.workloads() {
@@ -349,7 +350,7 @@ func checkK8sEnv(t *testing.T, c *cluster) {
 				}
 			}
 			for _, e := range ctr.Env {
-				given[e.Name] = append(given[e.Name], place)
+				checkEnvRead(t, map[string][]string{e.Name: {place}}, readers)
 				if e.ValueFrom == nil {
 					checkListenAddr(t, place, &w.pod.Spec, e)
 					continue

@@ -105,6 +105,7 @@ func TestProbesHitServedPaths(t *testing.T) {
 
 	// Each Deployment's processes, and which loopback port stands for each container port.
 	addrOf := map[int]string{}
+	exitedOf := map[int]<-chan struct{}{}
 	probes := map[int][]probe{}
 	for _, w := range c.workloads() {
 		if !strings.HasPrefix(w.name, "Deployment/") {
@@ -112,13 +113,13 @@ func TestProbesHitServedPaths(t *testing.T) {
 		}
 		for _, ctr := range w.pod.Spec.Containers {
 			env, ports := podEnv(t, c, ctr, servers)
+			exited := startProcess(t, w.name, ctr.Args, env)
 			for port, addr := range ports {
 				if _, dup := addrOf[port]; dup {
 					t.Fatalf("container port %d is declared by two Deployments: the image's port defaults could not tell them apart", port)
 				}
-				addrOf[port] = addr
+				addrOf[port], exitedOf[port] = addr, exited
 			}
-			startProcess(t, w.name, ctr.Args, env)
 		}
 		for _, p := range podProbes(&w.pod.Spec, w.pod.Annotations, w.name) {
 			probes[p.port] = append(probes[p.port], p)
@@ -142,7 +143,7 @@ func TestProbesHitServedPaths(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				checkServed(ctx, t, addr, p)
+				checkServed(ctx, t, addr, exitedOf[port], p)
 			}()
 		}
 	}
@@ -207,8 +208,8 @@ func (b *lockedBuffer) String() string {
 }
 
 // startProcess runs lambda args until the test ends; its output is logged if the test
-// fails.
-func startProcess(t *testing.T, name string, args, env []string) {
+// fails. The channel is closed when the process exits.
+func startProcess(t *testing.T, name string, args, env []string) <-chan struct{} {
 	t.Helper()
 	var out lockedBuffer
 	cmd := exec.Command(lambdaBin, args...)
@@ -228,12 +229,13 @@ func startProcess(t *testing.T, name string, args, env []string) {
 			t.Logf("%s: lambda %s output:\n%s", name, strings.Join(args, " "), out.String())
 		}
 	})
+	return done
 }
 
 // checkServed waits until the process on addr answers p's GET and checks the status:
 // 200, or for a readiness probe 200 or 503 (served, not ready yet). A 404 or 405 says
 // the path is not one the process serves.
-func checkServed(ctx context.Context, t *testing.T, addr string, p probe) {
+func checkServed(ctx context.Context, t *testing.T, addr string, exited <-chan struct{}, p probe) {
 	url := "http://" + addr + p.path
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -249,6 +251,9 @@ func checkServed(ctx context.Context, t *testing.T, addr string, p probe) {
 		select {
 		case <-ctx.Done():
 			t.Errorf("%s: GET %s (container port %d): no answer: %v", p.source, p.path, p.port, err)
+			return
+		case <-exited:
+			t.Errorf("%s: GET %s (container port %d): the process exited", p.source, p.path, p.port)
 			return
 		case <-time.After(100 * time.Millisecond):
 		}
