@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The lambda image: one binary, every role (`lambda serve`, `speed`, `archive`,
 # `batch schedule`, `migrate`, ...) chosen by the command; the ONNX Runtime library inside.
 #
@@ -13,11 +12,10 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
-RUN --mount=type=cache,target=/go/pkg/mod go mod download
+RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/lambda ./cmd/lambda
+RUN CGO_ENABLED=1 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/lambda ./cmd/lambda
 
 # ---------------------------------------------------------------- onnxruntime: the library
 # The way scripts/services.sh fetches it: the onnxruntime-node npm tarball (`npm pack`
