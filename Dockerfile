@@ -38,7 +38,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl libstdc++6 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --home-dir /var/lib/lambda --create-home --shell /usr/sbin/nologin lambda
+ && groupadd --system --gid 10001 lambda \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/lambda --create-home --shell /usr/sbin/nologin lambda
 COPY --from=onnxruntime /ort/libonnxruntime.so.1 /usr/local/lib/onnxruntime/libonnxruntime.so.1
 COPY --from=build /out/lambda /usr/local/bin/lambda
 # Listen on every interface, not loopback as on a workstation: other containers connect

@@ -132,3 +132,35 @@ func dockerHealthcheck(t *testing.T) probe {
 	p.source = "Dockerfile HEALTHCHECK"
 	return p
 }
+
+// The listen addresses the image sets are the ones the manifests give the same
+// variables: compose relies on the image's, and TestProbesHitServedPaths checks the
+// manifests' ports.
+func TestDockerfileListenAddrsAreTheManifests(t *testing.T) {
+	image := map[string]string{}
+	for _, env := range finalStage(t)["ENV"] {
+		for _, kv := range strings.Fields(env) {
+			if k, v, ok := strings.Cut(kv, "="); ok && listenAddr.MatchString(v) {
+				image[k] = v
+			}
+		}
+	}
+	if len(image) == 0 {
+		t.Fatal("Dockerfile: the final stage sets no listen address (LAMBDA_*=0.0.0.0:PORT)")
+	}
+	manifests := map[string]string{}
+	for _, w := range loadCluster(t).workloads() {
+		for _, ctr := range w.pod.Spec.Containers {
+			for _, e := range ctr.Env {
+				if listenAddr.MatchString(e.Value) {
+					manifests[e.Name] = e.Value
+				}
+			}
+		}
+	}
+	for k, v := range image {
+		if m, ok := manifests[k]; !ok || m != v {
+			t.Errorf("Dockerfile sets %s=%s; the manifests %q", k, v, m)
+		}
+	}
+}
