@@ -2,6 +2,7 @@ package deployments
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -77,15 +78,12 @@ func TestProbesHitServedPaths(t *testing.T) {
 	servers := []string{
 		"LAMBDA_KAFKA_BROKERS=" + strings.Join(testenv.Kafka(t), ","),
 		"LAMBDA_POSTGRES_URL=" + pgURL,
-		"LAMBDA_CLICKHOUSE_ADDR=" + os.Getenv(store.EnvClickHouseAddr),
+		"LAMBDA_CLICKHOUSE_ADDR=" + cmp.Or(os.Getenv(store.EnvClickHouseAddr), store.DefaultClickHouseAddr),
 		"LAMBDA_CLICKHOUSE_DATABASE=" + chDB,
 		"LAMBDA_CLICKHOUSE_USER=default",
 		"LAMBDA_CLICKHOUSE_PASSWORD=",
 		"LAMBDA_ORT_LIB=" + lib,
 		"LAMBDA_LOG_FORMAT=text",
-	}
-	if os.Getenv(store.EnvClickHouseAddr) == "" {
-		servers[2] = "LAMBDA_CLICKHOUSE_ADDR=" + store.DefaultClickHouseAddr
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -157,9 +155,12 @@ func podEnv(t *testing.T, c *cluster, ctr corev1.Container, servers []string) (e
 	t.Helper()
 	env = os.Environ()
 	for _, from := range ctr.EnvFrom {
-		if from.ConfigMapRef != nil {
-			for _, k := range sortedKeys(c.configMaps[from.ConfigMapRef.Name].Data) {
-				env = append(env, k+"="+c.configMaps[from.ConfigMapRef.Name].Data[k])
+		if from.ConfigMapRef == nil {
+			continue
+		}
+		if cm, ok := c.configMaps[from.ConfigMapRef.Name]; ok {
+			for _, k := range sortedKeys(cm.Data) {
+				env = append(env, k+"="+cm.Data[k])
 			}
 		}
 	}
