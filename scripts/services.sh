@@ -236,6 +236,7 @@ case ${1:-} in
   up)
     command -v curl >/dev/null 2>&1 || need_packages curl ca-certificates
     command -v kcat >/dev/null 2>&1 || need_packages kcat # a librdkafka client for the tests and users
+    command -v docker-compose >/dev/null 2>&1 || need_packages docker-compose # validates deployments/compose.yaml (no engine needed)
     clickhouse_up
     postgres_up
     ort_up

@@ -14,7 +14,7 @@ const module = "github.com/lambda-platform/lambda/"
 // packages its packages (test files included) may import besides its own. The three
 // layers are peers that meet only through internal/ and inference; internal/ and
 // inference are shared by the layers and import none of them. cmd wires everything,
-// tests exercise everything.
+// tests exercise everything; deployments' tests run the binary against the test servers.
 var mayImport = map[string][]string{
 	"batchlayer":   {"internal", "inference"},
 	"speedlayer":   {"internal", "inference"},
@@ -24,6 +24,7 @@ var mayImport = map[string][]string{
 	"migrations":   {"internal"},
 	"cmd":          {"batchlayer", "speedlayer", "servinglayer", "inference", "internal", "migrations"},
 	"tests":        {"batchlayer", "speedlayer", "servinglayer", "inference", "internal", "migrations", "cmd"},
+	"deployments":  {"internal", "inference"},
 }
 
 // TestImportDirections fails when a package imports across the directions allowed
