@@ -10,7 +10,6 @@ import (
 
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
-	"github.com/lambda-platform/lambda/internal/cost"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 	"github.com/lambda-platform/lambda/servinglayer/oip"
 )
@@ -217,7 +216,7 @@ func (h handlers) infer(ctx context.Context, name string, version int64, req *ap
 			}
 		}
 		var scores []float32
-		h.metrics.inferCPU.WithLabelValues(name).Add(cost.OnThread(func() { scores, err = score(ctx, m, values, rows, width) }))
+		h.metrics.inferCPU.WithLabelValues(name).Add(h.metrics.inferMeter.Run(func() { scores, err = score(ctx, m, values, rows, width) }))
 		if err != nil {
 			return err
 		}

@@ -61,3 +61,22 @@ func BenchmarkOnThread(b *testing.B) {
 		cost.OnThread(func() {})
 	}
 }
+
+func TestSamplerEstimatesEveryCall(t *testing.T) {
+	s := cost.Sampler{N: 4}
+	var total float64
+	var metered int
+	for range 40 {
+		c := s.Run(func() {
+			for deadline := time.Now().Add(2 * time.Millisecond); time.Now().Before(deadline); {
+			}
+		})
+		if c > 0 {
+			metered++
+		}
+		total += c
+	}
+	if metered != 10 || total <= 0 || total > 0.2 {
+		t.Errorf("40 calls of 2 ms: %d metered, %.3f CPU s estimated; want 10 metered and at most the 80 ms of wall time (plus slack)", metered, total)
+	}
+}

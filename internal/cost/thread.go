@@ -2,6 +2,7 @@ package cost
 
 import (
 	"runtime"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,4 +27,21 @@ func threadCPU() float64 {
 		return 0
 	}
 	return float64(ts.Sec) + float64(ts.Nsec)/1e9
+}
+
+// Sampler meters one call in every N with OnThread and counts it N times: an
+// unbiased estimate of the calls' CPU seconds for hot paths where two clock reads per
+// call would show (about 3 µs here, against 25 µs for a whole infer request).
+type Sampler struct {
+	N     uint64
+	calls atomic.Uint64
+}
+
+// Run runs f and returns its estimated CPU seconds: 0, or N times what it cost.
+func (s *Sampler) Run(f func()) float64 {
+	if s.calls.Add(1)%s.N != 0 {
+		f()
+		return 0
+	}
+	return float64(s.N) * OnThread(f)
 }
