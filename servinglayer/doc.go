@@ -50,4 +50,6 @@
 //	lambda_serving_degraded_predictions_total       counter    answers given with a view down
 //	lambda_serving_events_total                     counter    events posted, by outcome (accepted, rejected)
 //	lambda_serving_infer_rows_total                 counter    rows scored through the inference protocol, by model
+//	lambda_serving_model_downloads_total            counter    GETs of a model's manifest or file, by model, variant
+//	                                                           (manifest, fp32, int8) and result (ok, not_modified: 304)
 package servinglayer

@@ -18,6 +18,7 @@ type metrics struct {
 	degraded    prometheus.Counter
 	events      *prometheus.CounterVec
 	inferRows   *prometheus.CounterVec
+	downloads   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,6 +49,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "lambda_serving_infer_rows_total",
 			Help: "Rows scored through the Open Inference Protocol, by model.",
 		}, []string{"model"}),
+		downloads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lambda_serving_model_downloads_total",
+			Help: "GETs of a model's manifest (variant \"manifest\") or file (fp32, int8), by result: ok (200 or 206) or not_modified (304, the client's copy is current).",
+		}, []string{"model", "variant", "result"}),
 	}
 	for _, src := range []predict.Source{predict.Batch, predict.Speed} {
 		m.predictions.WithLabelValues(string(src))
@@ -84,4 +89,14 @@ func (m *metrics) answered(a predict.Answer) {
 	if _, degraded := a.Degraded(); degraded {
 		m.degraded.Inc()
 	}
+}
+
+// downloaded counts a GET of a model's manifest or file; current means the client's copy
+// is current (304).
+func (m *metrics) downloaded(model, variant string, current bool) {
+	result := "ok"
+	if current {
+		result = "not_modified"
+	}
+	m.downloads.WithLabelValues(model, variant, result).Inc()
 }

@@ -142,7 +142,7 @@ func startLambda(ctx context.Context, g *errgroup.Group, cfg upConfig, st *stack
 	holder := inference.NewHolder(log)
 	// The API's own watcher reports the model metrics; this one only keeps the speed
 	// layer's holder on the active version.
-	watcher := registry.NewWatcher(registry.New(c.pool, log), cfg.Scoring.Model, holder, registry.WatcherOptions{Logger: log})
+	watcher := registry.NewWatcher(registry.New(c.pool, log), cfg.Scoring.Model, holder, registry.WatcherOptions{Model: inference.Options{Observer: inference.NewRunMetrics(reg)}, Logger: log})
 	speed, err := newSpeedLayer(cfg.Speed, st.spec, speedDeps{
 		Log: log, Registry: reg, Postgres: c.pool, Events: c.events, View: c.view,
 		Brokers: brokers, Kafka: cfg.Kafka, Holder: holder,
