@@ -1,10 +1,11 @@
 package inference
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lambda-platform/lambda/internal/promshare"
 )
 
 // RunMetrics is an Observer that exports every run as Prometheus metrics:
@@ -20,12 +21,12 @@ type RunMetrics struct {
 // there, so that every layer of one process may ask for them.
 func NewRunMetrics(reg prometheus.Registerer) *RunMetrics {
 	return &RunMetrics{
-		duration: registered(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		duration: promshare.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lambda_inference_run_duration_seconds",
 			Help:    "Duration of one ONNX Runtime run, by model.",
 			Buckets: prometheus.ExponentialBuckets(0.000001, 4, 12), // 1 µs to 4.2 s
 		}, []string{"model"})),
-		rows: registered(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		rows: promshare.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lambda_inference_run_rows",
 			Help:    "Rows computed by one ONNX Runtime run (its batch size, padding included), by model.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8), // 1 to 16384
@@ -37,17 +38,4 @@ func NewRunMetrics(reg prometheus.Registerer) *RunMetrics {
 func (m *RunMetrics) ObserveRun(model string, rows int, took time.Duration) {
 	m.duration.WithLabelValues(model).Observe(took.Seconds())
 	m.rows.WithLabelValues(model).Observe(float64(rows))
-}
-
-// registered registers c on reg and returns it, or returns the collector registered
-// there before it.
-func registered(reg prometheus.Registerer, c *prometheus.HistogramVec) *prometheus.HistogramVec {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		return are.ExistingCollector.(*prometheus.HistogramVec)
-	}
-	panic(err)
 }
