@@ -33,6 +33,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 }
 
+// watching exports the model's counters from 0 on, so that rates and increases see the
+// first swap and the first error.
+func (m *Metrics) watching(model string) {
+	if m != nil {
+		m.swaps.WithLabelValues(model)
+		m.syncErrors.WithLabelValues(model)
+	}
+}
+
 func (m *Metrics) swapped(model string, version int64) {
 	if m != nil {
 		m.swaps.WithLabelValues(model).Inc()
