@@ -8,10 +8,8 @@ import (
 	"github.com/lambda-platform/lambda/internal/promshare"
 )
 
-// RunMetrics is an Observer that exports every run as Prometheus metrics:
-//
-//	lambda_inference_run_duration_seconds  histogram  duration of one ONNX Runtime run, by model
-//	lambda_inference_run_rows              histogram  rows computed by one run (its batch size), by model
+// RunMetrics is an Observer that exports every run as the Prometheus metrics listed in
+// the package documentation.
 type RunMetrics struct {
 	duration *prometheus.HistogramVec
 	rows     *prometheus.HistogramVec
