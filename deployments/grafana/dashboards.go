@@ -83,49 +83,43 @@ func batchRuns() board {
 				promQL(`sum(lambda:batch_run_failures:increase1h)`, "failed")).redFrom(1),
 			single("Next scheduled run in", "Until the next firing of LAMBDA_BATCH_SCHEDULE in the scheduling processes.", "s", 6,
 				promQL(`min(lambda_batch_schedule_next_firing_timestamp_seconds{`+inst+`}) - time()`, "next run")),
-			panel{title: "Runs", desc: "The last 50 runs: status, trigger, timing, counts, cutoff and model. A failed run says why in error; a run stuck in running holds the batch lock.", width: 24,
-				queries: []query{sql(Postgres, `SELECT id, status, trigger, started_at, finished_at,
+			sqlTable("Runs", "The last 50 runs: status, trigger, timing, counts, cutoff and model. A failed run says why in error; a run stuck in running holds the batch lock.", 24, Postgres, `SELECT id, status, trigger, started_at, finished_at,
   round(EXTRACT(EPOCH FROM finished_at - started_at)::numeric, 1) AS duration_seconds,
   events_read, entities_scored, rows_written, cutoff_event_time,
   model_name || '@' || model_version AS model, published_at, error
 FROM batch_runs
 ORDER BY id DESC
-LIMIT 50`)}}.on(Postgres).asTable(),
-			panel{kind: timeSeries, title: "Run duration and events read", desc: "Each finished run in the time range: its wall time and the events it folded. Duration growing with events is expected; growing without them is not.", unit: "s", width: 12,
-				queries: []query{sql(Postgres, `SELECT finished_at AS "time",
+LIMIT 50`),
+			sqlGraph("Run duration and events read", "Each finished run in the time range: its wall time and the events it folded. Duration growing with events is expected; growing without them is not.", "s", 12, Postgres, `SELECT finished_at AS "time",
   EXTRACT(EPOCH FROM finished_at - started_at) AS duration_seconds,
   events_read
 FROM batch_runs
 WHERE finished_at IS NOT NULL AND $__timeFilter(finished_at)
-ORDER BY 1`)}}.on(Postgres),
-			panel{title: "Runs by status", desc: "Runs created in the time range, by status.", width: 12,
-				queries: []query{sql(Postgres, `SELECT status, count(*) AS runs
+ORDER BY 1`),
+			sqlTable("Runs by status", "Runs created in the time range, by status.", 12, Postgres, `SELECT status, count(*) AS runs
 FROM batch_runs
 WHERE $__timeFilter(created_at)
 GROUP BY status
-ORDER BY status`)}}.on(Postgres).asTable(),
+ORDER BY status`),
 			graph("Archiver lag by partition", "Messages of the events topic not yet in the ClickHouse master dataset. A batch run only sees archived events: growing lag delays every run's cutoff.", "short", 12,
 				promQL(`max by (partition) (lambda_batch_archiver_consumer_lag_messages{`+inst+`, `+part+`})`, "partition {{partition}}")),
-			panel{title: "Master dataset by partition", desc: "Per Kafka partition, the highest archived offset and the newest event time in ClickHouse (events_offsets).", width: 12,
-				queries: []query{sql(ClickHouse, `SELECT kafka_partition AS partition,
+			sqlTable("Master dataset by partition", "Per Kafka partition, the highest archived offset and the newest event time in ClickHouse (events_offsets).", 12, ClickHouse, `SELECT kafka_partition AS partition,
   maxMerge(max_offset) AS max_offset,
   toDateTime(intDiv(maxMerge(max_ts_us), 1000000)) AS newest_event
 FROM events_offsets
 GROUP BY kafka_partition
-ORDER BY kafka_partition`)}}.on(ClickHouse).asTable(),
-			panel{title: "Batch view by run", desc: "Rows and entities of each run kept in ClickHouse batch_view (retention keeps LAMBDA_BATCH_RETENTION published runs).", width: 12,
-				queries: []query{sql(ClickHouse, `SELECT run_id, count() AS rows, uniqExact(entity_id) AS entities,
+ORDER BY kafka_partition`),
+			sqlTable("Batch view by run", "Rows and entities of each run kept in ClickHouse batch_view (retention keeps LAMBDA_BATCH_RETENTION published runs).", 12, ClickHouse, `SELECT run_id, count() AS rows, uniqExact(entity_id) AS entities,
   toDateTime(intDiv(max(as_of_us), 1000000)) AS as_of
 FROM batch_view
 GROUP BY run_id
 ORDER BY run_id DESC
-LIMIT 20`)}}.on(ClickHouse).asTable(),
-			panel{kind: timeSeries, title: "Events archived per hour (event time)", desc: "Master dataset rows by the hour of their event time.", unit: "short", width: 12,
-				queries: []query{sql(ClickHouse, `SELECT toStartOfHour(ts) AS time, count() AS events
+LIMIT 20`),
+			sqlGraph("Events archived per hour (event time)", "Master dataset rows by the hour of their event time.", "short", 12, ClickHouse, `SELECT toStartOfHour(ts) AS time, count() AS events
 FROM events
 WHERE $__timeFilter(ts)
 GROUP BY time
-ORDER BY time`)}}.on(ClickHouse),
+ORDER BY time`),
 		},
 	}
 }
@@ -161,12 +155,11 @@ func speed() board {
 			graph("Speed layer CPU and approximation", "CPU seconds per second the speed layer used, and the p99 relative error of its approximate features against exact counts.", "short", 12,
 				promQL(`sum(rate(lambda_speed_cpu_seconds_total{`+inst+`}[5m]))`, "CPU s/s"),
 				promQL(`histogram_quantile(0.99, sum by (feature, le) (rate(lambda_speed_approx_relative_error_bucket{`+inst+`}[5m])))`, "p99 error {{feature}}")),
-			panel{title: "Speed view by partition", desc: "Rows of speed_view in PostgreSQL per partition: entities with events after the cutoff, their newest event and the highest offset covered.", width: 24,
-				queries: []query{sql(Postgres, `SELECT kafka_partition AS partition, count(*) AS entities,
+			sqlTable("Speed view by partition", "Rows of speed_view in PostgreSQL per partition: entities with events after the cutoff, their newest event and the highest offset covered.", 24, Postgres, `SELECT kafka_partition AS partition, count(*) AS entities,
   max(covered_offset) AS covered_offset, max(last_event_at) AS newest_event, max(updated_at) AS updated
 FROM speed_view
 GROUP BY kafka_partition
-ORDER BY kafka_partition`)}}.on(Postgres).asTable(),
+ORDER BY kafka_partition`),
 		},
 	}
 }
@@ -189,9 +182,10 @@ func serving() board {
 				promQL(`histogram_quantile(0.5, sum by (source, le) (rate(lambda_serving_answer_staleness_seconds_bucket{`+inst+`}[5m])))`, "p50 {{source}}")),
 			graph("Answer duration by source", "Time to build a merged answer, by the view that answered.", "s", 12,
 				promQL(`histogram_quantile(0.99, sum by (source, le) (rate(lambda_serving_answer_duration_seconds_bucket{`+inst+`}[5m])))`, "p99 {{source}}")),
-			graph("Speed cache and view reads", "Share of speed-view lookups answered from the cache, and the p99 of the PostgreSQL reads behind the misses. A low hit ratio under load: raise LAMBDA_SPEED_CACHE_MB.", "percentunit", 12,
-				promQL(`sum(rate(lambda_serving_speed_cache_requests_total{result="hit", `+inst+`}[5m])) / sum(rate(lambda_serving_speed_cache_requests_total{`+inst+`}[5m]))`, "hit ratio"),
-				promQL(`histogram_quantile(0.99, sum by (view, le) (rate(lambda_serving_view_read_duration_seconds_bucket{`+inst+`}[5m])))`, "p99 read {{view}} (s)")),
+			single("Speed cache hit ratio", "Share of speed-view lookups answered from the cache over 5 min; misses read PostgreSQL. Low under load: raise LAMBDA_SPEED_CACHE_MB.", "percentunit", 6,
+				promQL(`sum(rate(lambda_serving_speed_cache_requests_total{result="hit", `+inst+`}[5m])) / sum(rate(lambda_serving_speed_cache_requests_total{`+inst+`}[5m]))`, "hit ratio")),
+			graph("View reads p99", "p99 of one read of the speed view in PostgreSQL (the cache misses). Rising: PostgreSQL is loaded.", "s", 6,
+				promQL(`histogram_quantile(0.99, sum by (view, le) (rate(lambda_serving_view_read_duration_seconds_bucket{`+inst+`}[5m])))`, "{{view}}")),
 			single("Error ratio", "Share of requests answered 5xx over 5 min. Red past 1%: the process log has each 5xx; view errors below say which store failed.", "percentunit", 6,
 				promQL(`lambda:serving_errors:ratio5m`, "5xx")).redFrom(0.01),
 			single("Served batch run", "Id of the published run each API process serves from memory; processes that disagree are still loading.", "none", 6,
@@ -201,7 +195,7 @@ func serving() board {
 			graph("View errors and batch loads", "Failed reads by view (batch load, speed, runs) and batch view loads by result.", "short", 6,
 				promQL(`sum by (view) (increase(lambda_serving_view_errors_total{`+inst+`}[1h]))`, "errors {{view}} (1h)"),
 				promQL(`sum by (result) (increase(lambda_serving_batch_loads_total{`+inst+`}[1h]))`, "loads {{result}} (1h)")),
-			graph("Events posted", "Events posted to /v1/events per second, accepted (produced to Kafka) or rejected (400 with the reason).", "ops", 24,
+			graph("Events posted", "Events posted to /v1/events per second, accepted (produced to Kafka) or rejected (400 with the reason).", "ops", 12,
 				promQL(`sum by (outcome) (rate(lambda_serving_events_total{`+inst+`}[5m]))`, "{{outcome}}")),
 		},
 	}
@@ -227,17 +221,15 @@ func models() board {
 				promQL(`sum by (variant, result) (rate(lambda_serving_model_downloads_total{`+inst+`}[5m]))`, "{{variant}} {{result}}")),
 			graph("Online inference", "Rows scored through the Open Inference Protocol per second, by model.", "ops", 12,
 				promQL(`sum by (model) (rate(lambda_serving_infer_rows_total{`+inst+`}[5m]))`, "{{model}}")),
-			panel{title: "Versions", desc: "Every registered version, its status and files.", width: 12,
-				queries: []query{sql(Postgres, `SELECT v.model_name AS model, v.version, v.status, v.created_at, v.input_width,
+			sqlTable("Versions", "Every registered version, its status and files.", 12, Postgres, `SELECT v.model_name AS model, v.version, v.status, v.created_at, v.input_width,
   string_agg(a.variant || ' ' || pg_size_pretty(a.size_bytes), ', ' ORDER BY a.variant) AS files
 FROM model_versions v LEFT JOIN model_artifacts a USING (model_name, version)
 GROUP BY v.model_name, v.version, v.status, v.created_at, v.input_width
-ORDER BY v.model_name, v.version DESC`)}}.on(Postgres).asTable(),
-			panel{title: "Activations", desc: "Which version was activated when, and rolled back when.", width: 12,
-				queries: []query{sql(Postgres, `SELECT model_name AS model, version, activated_at, rolled_back_at
+ORDER BY v.model_name, v.version DESC`),
+			sqlTable("Activations", "Which version was activated when, and rolled back when.", 12, Postgres, `SELECT model_name AS model, version, activated_at, rolled_back_at
 FROM model_activations
 ORDER BY id DESC
-LIMIT 20`)}}.on(Postgres).asTable(),
+LIMIT 20`),
 		},
 	}
 }
@@ -264,8 +256,7 @@ func tradeoffs() board {
 			graph("Freshness by source", "Staleness of served answers, p50 and p99, by the view that answered.", "s", 12,
 				promQL(`lambda:serving_answer_staleness_seconds:p50_5m`, "p50 {{source}}"),
 				promQL(`lambda:serving_answer_staleness_seconds:p99_5m`, "p99 {{source}}")),
-			panel{title: "Reprocessing: batch runs and Kappa replays", desc: "What reprocessing the log cost each way, from the run and replay records: wall time, CPU, bytes read and stored, events, rows written, CPU per 1,000 events. `lambda report rollout --run N --replay M` compares one pair in full.", width: 24,
-				queries: []query{sql(Postgres, `SELECT 'batch run ' || id AS job, 'lambda' AS path, created_at,
+			sqlTable("Reprocessing: batch runs and Kappa replays", "What reprocessing the log cost each way, from the run and replay records: wall time, CPU, bytes read and stored, events, rows written, CPU per 1,000 events. `lambda report rollout --run N --replay M` compares one pair in full.", 24, Postgres, `SELECT 'batch run ' || id AS job, 'lambda' AS path, created_at,
   round(EXTRACT(EPOCH FROM finished_at - started_at)::numeric, 1) AS wall_seconds,
   round(cpu_seconds::numeric, 2) AS cpu_seconds, bytes_read, bytes_stored, events_read, rows_written, peak_heap_bytes,
   round((1000 * cpu_seconds / NULLIF(events_read, 0))::numeric, 4) AS cpu_seconds_per_1k_events
@@ -279,7 +270,7 @@ SELECT 'replay ' || id, 'kappa', created_at,
   round((1000 * cpu_seconds / NULLIF(events_read, 0))::numeric, 4)
 FROM kappa_replays
 ORDER BY created_at DESC
-LIMIT 20`)}}.on(Postgres).asTable(),
+LIMIT 20`),
 			graph("Replay progress", "Offsets done and in the log, events per second and time to catch up, per replay.", "short", 12,
 				promQL(`sum by (replay, kind) (lambda_kappa_replay_offsets{`+inst+`})`, "replay {{replay}} {{kind}}"),
 				promQL(`sum by (replay) (lambda_kappa_replay_events_per_second{`+inst+`})`, "replay {{replay}} events/s")),

@@ -26,11 +26,8 @@ func datasource(uid, typ string) common.DataSourceRef {
 	return common.DataSourceRef{Uid: &uid, Type: &typ}
 }
 
-// query is one query of a panel; variable one template variable of a dashboard.
-type (
-	query    = cog.Builder[variants.Dataquery]
-	variable = cog.Builder[dashboard.VariableModel]
-)
+// variable is one template variable of a dashboard.
+type variable = cog.Builder[dashboard.VariableModel]
 
 // kind is a panel's visualisation.
 type kind int
@@ -49,16 +46,32 @@ type panel struct {
 	unit    string
 	width   uint32 // of 24 columns
 	ds      common.DataSourceRef
-	queries []query
+	queries []target
 	red     *float64 // the value from which the panel turns red, if any
 }
 
-func graph(title, desc, unit string, width uint32, queries ...query) panel {
+// target is one query of a panel: PromQL with a legend, or SQL.
+type target struct{ expr, legend, sql string }
+
+// promQL is a Prometheus range query with a legend.
+func promQL(expr, legend string) target { return target{expr: expr, legend: legend} }
+
+func graph(title, desc, unit string, width uint32, queries ...target) panel {
 	return panel{kind: timeSeries, title: title, desc: desc, unit: unit, width: width, ds: Prometheus, queries: queries}
 }
 
-func single(title, desc, unit string, width uint32, queries ...query) panel {
+func single(title, desc, unit string, width uint32, queries ...target) panel {
 	return panel{kind: singleStat, title: title, desc: desc, unit: unit, width: width, ds: Prometheus, queries: queries}
+}
+
+// sqlTable is a table of the rows of query on ds (PostgreSQL or ClickHouse).
+func sqlTable(title, desc string, width uint32, ds common.DataSourceRef, query string) panel {
+	return panel{kind: tableView, title: title, desc: desc, width: width, ds: ds, queries: []target{{sql: query}}}
+}
+
+// sqlGraph is a time series of query on ds, whose first column is the time.
+func sqlGraph(title, desc, unit string, width uint32, ds common.DataSourceRef, query string) panel {
+	return panel{kind: timeSeries, title: title, desc: desc, unit: unit, width: width, ds: ds, queries: []target{{sql: query}}}
 }
 
 // redFrom turns the panel red from v on.
@@ -67,31 +80,18 @@ func (p panel) redFrom(v float64) panel {
 	return p
 }
 
-// on moves the panel's queries to another datasource (for SQL).
-func (p panel) on(ds common.DataSourceRef) panel {
-	p.ds = ds
-	return p
-}
-
-// asTable shows the panel as a table.
-func (p panel) asTable() panel {
-	p.kind = tableView
-	return p
-}
-
-// promQL is a Prometheus range query with a legend.
-func promQL(expr, legend string) query {
-	return prometheus.NewDataqueryBuilder().Expr(expr).LegendFormat(legend).Datasource(Prometheus)
-}
-
-// sql is a raw SQL query of a table panel on ds (PostgreSQL or ClickHouse).
-func sql(ds common.DataSourceRef, query string) query {
-	q := variants.UnknownDataquery{"datasource": ds, "rawSql": query, "rawQuery": true, "editorMode": "code", "format": "table"}
-	if *ds.Type == *ClickHouse.Type {
-		// The ClickHouse plugin's format 1 is a table; its editor type 1 is SQL.
-		q = variants.UnknownDataquery{"datasource": ds, "rawSql": query, "format": 1, "editorType": "sql", "queryType": "table"}
+// dataquery builds the i-th query of a panel on ds; queries are named A, B, ...
+func (q target) dataquery(ds common.DataSourceRef, i int) cog.Builder[variants.Dataquery] {
+	ref := string(rune('A' + i))
+	if q.sql == "" {
+		return prometheus.NewDataqueryBuilder().Expr(q.expr).LegendFormat(q.legend).Datasource(ds).RefId(ref)
 	}
-	return variants.NewUnknownDataqueryBuilderFromObject(q)
+	raw := variants.UnknownDataquery{"refId": ref, "datasource": ds, "rawSql": q.sql, "rawQuery": true, "editorMode": "code", "format": "table"}
+	if *ds.Type == *ClickHouse.Type {
+		// The ClickHouse plugin's format 1 is a table.
+		raw = variants.UnknownDataquery{"refId": ref, "datasource": ds, "rawSql": q.sql, "format": 1, "editorType": "sql", "queryType": "table"}
+	}
+	return variants.NewUnknownDataqueryBuilderFromObject(raw)
 }
 
 // panelBuilder is what the panel builders of the foundation SDK have in common.
@@ -101,7 +101,7 @@ type panelBuilder[B any] interface {
 	Title(string) B
 	Description(string) B
 	Datasource(common.DataSourceRef) B
-	WithTarget(query) B
+	WithTarget(cog.Builder[variants.Dataquery]) B
 	Unit(string) B
 	Height(uint32) B
 	Span(uint32) B
@@ -114,7 +114,7 @@ func configure[B panelBuilder[B]](b B, id uint32, p panel) cog.Builder[dashboard
 		b.Unit(p.unit)
 	}
 	for i, q := range p.queries {
-		b.WithTarget(withRefID(q, i))
+		b.WithTarget(q.dataquery(p.ds, i))
 	}
 	steps := []dashboard.Threshold{{Color: "green"}}
 	if p.red != nil {
@@ -122,21 +122,6 @@ func configure[B panelBuilder[B]](b B, id uint32, p panel) cog.Builder[dashboard
 	}
 	b.Thresholds(dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(steps))
 	return b
-}
-
-// withRefID names the i-th query of a panel A, B, ...
-func withRefID(q query, i int) query {
-	ref := string(rune('A' + i))
-	switch b := q.(type) {
-	case *prometheus.DataqueryBuilder:
-		return b.RefId(ref)
-	case *variants.UnknownDataqueryBuilder:
-		built, _ := b.Build()
-		u := built.(variants.UnknownDataquery)
-		u["refId"] = ref
-		return variants.NewUnknownDataqueryBuilderFromObject(u)
-	}
-	return q
 }
 
 func (p panel) builder(id uint32) cog.Builder[dashboard.Panel] {
