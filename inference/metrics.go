@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,11 @@ import (
 type RunMetrics struct {
 	duration *prometheus.HistogramVec
 	rows     *prometheus.HistogramVec
+	models   sync.Map // model name → runObservers, to skip the label lookups per run
 }
+
+// runObservers are one model's histograms.
+type runObservers struct{ duration, rows prometheus.Observer }
 
 // NewRunMetrics registers the run metrics on reg, or shares those already registered
 // there, so that every layer of one process may ask for them.
@@ -34,6 +39,11 @@ func NewRunMetrics(reg prometheus.Registerer) *RunMetrics {
 
 // ObserveRun records one run.
 func (m *RunMetrics) ObserveRun(model string, rows int, took time.Duration) {
-	m.duration.WithLabelValues(model).Observe(took.Seconds())
-	m.rows.WithLabelValues(model).Observe(float64(rows))
+	o, ok := m.models.Load(model)
+	if !ok {
+		o, _ = m.models.LoadOrStore(model, runObservers{m.duration.WithLabelValues(model), m.rows.WithLabelValues(model)})
+	}
+	obs := o.(runObservers)
+	obs.duration.Observe(took.Seconds())
+	obs.rows.Observe(float64(rows))
 }
