@@ -33,11 +33,15 @@ const (
 )
 
 // inFlight are metrics other branches add (served answers' staleness and duration, the
-// speed layer's CPU seconds and approximation error); queries on them have no data
-// until those branches are merged.
+// speed layer's CPU seconds); queries on them have no data until those branches are merged.
 var inFlight = []string{
-	"serving_answer_staleness_seconds", "serving_answer_duration_seconds",
-	"speed_cpu_seconds_total", "speed_approx_relative_error",
+	"serving_answer_staleness_seconds", "serving_answer_duration_seconds", "speed_cpu_seconds_total",
+}
+
+// rare are metrics the scenario leaves without series by design, and why; queries on
+// them must parse, and are logged when they return nothing.
+var rare = map[string]string{
+	"speed_approx_relative_error": "observed when a batch run takes over an entity of an approximate feature; the default spec declares none",
 }
 
 // TestPrometheusRules checks the configuration and the rule files with promtool, and
@@ -152,6 +156,8 @@ func TestObservabilityLive(t *testing.T) {
 		case err != nil:
 			t.Errorf("%s: %s: %v", e.where, e.query, err)
 		case n > 0 || e.parseOnly:
+		case rareMetric(e.query) != "":
+			t.Logf("%s: no data (%s): %s", e.where, rareMetric(e.query), e.query)
 		case slices.ContainsFunc(inFlight, func(m string) bool { return strings.Contains(e.query, m) }):
 			pending = append(pending, e.where+": "+e.query)
 		default:
@@ -207,6 +213,16 @@ func TestObservabilityLive(t *testing.T) {
 	}
 	t.Logf("%d PromQL expressions and %d SQL queries checked; scenario %s, whole test %s",
 		len(exprs), len(sqls), scenario.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
+}
+
+// rareMetric is why the query's metric may have no series, or "".
+func rareMetric(query string) string {
+	for m, why := range rare {
+		if strings.Contains(query, m) {
+			return why
+		}
+	}
+	return ""
 }
 
 // lookTool finds a Debian prometheus package tool, failing the test when it is missing.

@@ -57,7 +57,7 @@ func overview() board {
 				promQL(`sum(lambda:speed_events:rate5m{`+inst+`})`, "speed folded"),
 				promQL(`sum by (source) (lambda:serving_predictions:rate5m{`+inst+`})`, "answers {{source}}")),
 			graph("Errors", "Serving 5xx per second, speed-layer retries per second, dead letters per second, batch run failures in the last hour. Anything above 0 for long: follow the alert's runbook.", "short", 12,
-				promQL(`sum(rate(lambda_serving_requests_total{code=~"5..", `+inst+`}[5m]))`, "serving 5xx/s"),
+				promQL(`sum(rate(lambda_serving_requests_total{code=~"5..", `+inst+`}[5m])) or vector(0)`, "serving 5xx/s"),
 				promQL(`sum(rate(lambda_speed_errors_total{`+inst+`}[5m])) or vector(0)`, "speed retries/s"),
 				promQL(`sum(lambda:ingest_dead_letters:rate5m)`, "dead letters/s"),
 				promQL(`sum(lambda:batch_run_failures:increase1h)`, "batch failures (1h)")),
