@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/onnxmodel"
 	ort "github.com/yalue/onnxruntime_go"
@@ -58,17 +60,20 @@ func BenchmarkLatency(b *testing.B) {
 	row := randomRows(rand.New(rand.NewPCG(2, 2)), 1)[0]
 	for _, ref := range []reference{newLR(b, 1), newMLP(b, 2)} {
 		m := load(b, ref, inference.Meta{Name: ref.name}, inference.Options{Sessions: 1})
-		b.Run(ref.name+"/score-one", func(b *testing.B) {
-			var d []time.Duration
-			for b.Loop() {
-				start := time.Now()
-				if _, err := m.ScoreOne(b.Context(), row); err != nil {
-					b.Fatal(err)
+		observed := load(b, ref, inference.Meta{Name: ref.name}, inference.Options{Sessions: 1, Observer: inference.NewRunMetrics(prometheus.NewRegistry())})
+		for name, m := range map[string]*inference.Model{"score-one": m, "score-one-observed": observed} {
+			b.Run(ref.name+"/"+name, func(b *testing.B) {
+				var d []time.Duration
+				for b.Loop() {
+					start := time.Now()
+					if _, err := m.ScoreOne(b.Context(), row); err != nil {
+						b.Fatal(err)
+					}
+					d = append(d, time.Since(start))
 				}
-				d = append(d, time.Since(start))
-			}
-			reportPercentiles(b, d)
-		})
+				reportPercentiles(b, d)
+			})
+		}
 		b.Run(ref.name+"/bare-session", func(b *testing.B) {
 			s := bareSession(b, ref.onnx, row, 1)
 			var d []time.Duration

@@ -10,4 +10,13 @@
 // A model has one float32 input of shape [N, F], N dynamic (or fixed, in which case every run
 // is padded to N rows), and one float32 output of shape [N] or [N, 1]: one score per row.
 // Package onnxmodel builds such models and reads ONNX files without the runtime.
+//
+// # Metrics
+//
+// With Options.Observer set to a RunMetrics, every run is exported:
+//
+//	lambda_inference_run_duration_seconds  histogram  duration of one ONNX Runtime run, by model
+//	lambda_inference_run_rows              histogram  rows computed by one run (its batch size), by model
+//
+// Package registry exports the watchers' model versions (lambda_inference_model_*).
 package inference

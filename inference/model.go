@@ -35,6 +35,15 @@ type Options struct {
 	IntraOpThreads int
 	// Logger receives load and close events (default: discard).
 	Logger *slog.Logger
+	// Observer, when set, is told of every ONNX Runtime run (RunMetrics exports them).
+	Observer Observer
+}
+
+// Observer is told of each ONNX Runtime run of a model: the rows it computed (padding
+// included) and how long the run took. It is called on the scoring path, so it must be
+// cheap and safe for concurrent use.
+type Observer interface {
+	ObserveRun(model string, rows int, took time.Duration)
 }
 
 // DefaultMaxBatch is the default number of rows per run.
@@ -48,6 +57,7 @@ type Model struct {
 	maxBatch int
 	pool     *pool
 	log      *slog.Logger
+	observer Observer // nil: runs are not timed
 
 	// refs counts the owner's reference plus the calls in flight; 0 means closed.
 	refs      atomic.Int64
@@ -88,6 +98,7 @@ func LoadModel(onnx []byte, meta Meta, opts Options) (*Model, error) {
 		maxBatch: opts.MaxBatch,
 		pool:     p,
 		log:      opts.Logger.With("model", meta.Name, "version", meta.Version),
+		observer: opts.Observer,
 		drained:  make(chan struct{}),
 	}
 	m.refs.Store(1)

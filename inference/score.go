@@ -3,6 +3,7 @@ package inference
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Score returns one score per row. Every row must have Width features. Inputs larger than
@@ -74,7 +75,7 @@ func (m *Model) scoreOne(ctx context.Context, row []float32) (float32, error) {
 	}
 	defer m.pool.put(s)
 	copy(s.in, row)
-	out, err := s.run(m.runRows(1))
+	out, err := m.run(s, m.runRows(1))
 	if err != nil {
 		return 0, fmt.Errorf("model %s: %w", m.meta, err)
 	}
@@ -95,7 +96,7 @@ func (m *Model) scoreChunks(ctx context.Context, rows int, fill func(in []float3
 			return nil, err
 		}
 		fill(s.in, first, n)
-		out, err := s.run(m.runRows(n))
+		out, err := m.run(s, m.runRows(n))
 		if err == nil {
 			copy(scores[first:], out[:n])
 		}
@@ -105,6 +106,17 @@ func (m *Model) scoreChunks(ctx context.Context, rows int, fill func(in []float3
 		}
 	}
 	return scores, nil
+}
+
+// run runs the model on a session's first rows input rows, timed for the observer.
+func (m *Model) run(s *slot, rows int) ([]float32, error) {
+	if m.observer == nil {
+		return s.run(rows)
+	}
+	start := time.Now()
+	out, err := s.run(rows)
+	m.observer.ObserveRun(m.meta.Name, rows, time.Since(start))
+	return out, err
 }
 
 // runRows is the number of rows a run computes for n input rows: n, or the fixed batch size

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Local servers for lambda: ClickHouse, PostgreSQL and the ONNX Runtime library.
+# Local servers for lambda: ClickHouse, PostgreSQL and the ONNX Runtime library (and the tools the
+# tests use: kcat, prometheus with promtool).
 #
 #   scripts/services.sh up      install what is missing (apt, npm) and start it; a second call is a no-op
 #   scripts/services.sh down    stop only what `up` started
@@ -237,6 +238,8 @@ case ${1:-} in
     command -v curl >/dev/null 2>&1 || need_packages curl ca-certificates
     command -v kcat >/dev/null 2>&1 || need_packages kcat # a librdkafka client for the tests and users
     command -v docker-compose >/dev/null 2>&1 || need_packages docker-compose # validates deployments/compose.yaml (no engine needed)
+    # promtool checks and unit-tests deployments/prometheus/rules; the observability test runs prometheus
+    command -v promtool >/dev/null 2>&1 || need_packages prometheus
     clickhouse_up
     postgres_up
     ort_up

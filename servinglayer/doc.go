@@ -46,8 +46,18 @@
 //
 //	lambda_serving_requests_total                   counter    requests, by route, method and code
 //	lambda_serving_request_duration_seconds         histogram  request duration, by route and method
-//	lambda_serving_predictions_total                counter    merged answers, by source (batch, speed)
+//	lambda_serving_predictions_total                counter    merged answers, by source (batch, speed, kappa)
 //	lambda_serving_degraded_predictions_total       counter    answers given with a view down
 //	lambda_serving_events_total                     counter    events posted, by outcome (accepted, rejected)
 //	lambda_serving_infer_rows_total                 counter    rows scored through the inference protocol, by model
+//	lambda_serving_model_downloads_total            counter    GETs of a model's manifest or file, by model, variant
+//	                                                           (manifest, fp32, int8) and result (ok, not_modified: 304)
+//	lambda_serving_infer_cpu_seconds_total          counter    CPU seconds of scoring infer requests, by model (thread
+//	                                                           clock of one request in 16, counted 16 times)
+//	lambda_serving_answer_staleness_seconds         histogram  served answers' staleness (serve time − as_of), by source
+//	lambda_serving_answer_duration_seconds          histogram  lookup and merge of one entity's answer, by source
+//	                                                           (single-entity requests)
+//
+// GET /v1/tradeoffs (Deps.Tradeoffs, package internal/tradeoffs) differences these and
+// the speed layer's lambda_speed_cpu_seconds_total over a window.
 package servinglayer

@@ -23,6 +23,7 @@ type metrics struct {
 	inferMeter  *cost.Sampler // one infer request in 16 is metered
 	staleness   *prometheus.HistogramVec
 	lookup      *prometheus.HistogramVec
+	downloads   *prometheus.CounterVec
 }
 
 // stalenessBuckets span a speed answer's seconds to a batch answer's days.
@@ -71,6 +72,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 17), // 50 µs to 3.3 s
 		}, []string{"source"}),
 		inferMeter: &cost.Sampler{N: 16},
+		downloads: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "lambda_serving_model_downloads_total",
+			Help: "GETs of a model's manifest (variant \"manifest\") or file (fp32, int8), by result: ok (200 or 206) or not_modified (304, the client's copy is current).",
+		}, []string{"model", "variant", "result"}),
 	}
 	for _, src := range []predict.Source{predict.Batch, predict.Speed} {
 		m.predictions.WithLabelValues(string(src))
@@ -108,4 +113,14 @@ func (m *metrics) answered(a predict.Answer, now time.Time) {
 	if _, degraded := a.Degraded(); degraded {
 		m.degraded.Inc()
 	}
+}
+
+// downloaded counts a GET of a model's manifest or file; current means the client's copy
+// is current (304).
+func (m *metrics) downloaded(model, variant string, current bool) {
+	result := "ok"
+	if current {
+		result = "not_modified"
+	}
+	m.downloads.WithLabelValues(model, variant, result).Inc()
 }

@@ -42,7 +42,11 @@ func (h handlers) ListModels(ctx context.Context, _ api.ListModelsRequestObject)
 }
 
 func (h handlers) GetModel(ctx context.Context, req api.GetModelRequestObject) (api.GetModelResponseObject, error) {
-	return h.manifest(ctx, req.Name, req.Params.IfNoneMatch)
+	m, err := h.manifest(ctx, req.Name, req.Params.IfNoneMatch)
+	if err == nil {
+		h.metrics.downloaded(req.Name, "manifest", m.current)
+	}
+	return m, err
 }
 
 func (h handlers) HeadModel(ctx context.Context, req api.HeadModelRequestObject) (api.HeadModelResponseObject, error) {
@@ -114,7 +118,11 @@ func (m manifest) VisitHeadModelResponse(w http.ResponseWriter) error {
 }
 
 func (h handlers) GetModelFile(ctx context.Context, req api.GetModelFileRequestObject) (api.GetModelFileResponseObject, error) {
-	return h.modelFile(ctx, http.MethodGet, req.Name, req.Version, string(req.File), req.Params)
+	f, err := h.modelFile(ctx, http.MethodGet, req.Name, req.Version, string(req.File), req.Params)
+	if err == nil {
+		h.metrics.downloaded(req.Name, strings.TrimSuffix(string(req.File), ".onnx"), f.onnx == nil)
+	}
+	return f, err
 }
 
 func (h handlers) HeadModelFile(ctx context.Context, req api.HeadModelFileRequestObject) (api.HeadModelFileResponseObject, error) {

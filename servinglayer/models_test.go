@@ -228,6 +228,20 @@ func TestModelDistribution(t *testing.T) {
 			t.Errorf("If-None-Match of the manifest before activation: status %d", r.status)
 		}
 	})
+
+	t.Run("downloads counted", func(t *testing.T) {
+		metrics := string(s.get("/metrics").body)
+		for _, want := range []string{
+			`lambda_serving_model_downloads_total{model="demo",result="not_modified",variant="fp32"} 4`,
+			`lambda_serving_model_downloads_total{model="demo",result="ok",variant="int8"} 1`,
+			`lambda_serving_model_downloads_total{model="demo",result="ok",variant="manifest"} 5`,
+			`lambda_serving_model_downloads_total{model="demo",result="not_modified",variant="manifest"} 3`,
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	})
 }
 
 func TestAuth(t *testing.T) {

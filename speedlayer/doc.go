@@ -114,4 +114,7 @@
 //	lambda_speed_last_commit_timestamp_seconds   gauge      unix time of the last committed micro-batch
 //	lambda_speed_approx_relative_error           histogram  per approximate feature: |speed − batch| / max(batch, 1)
 //	                                                        when a batch run takes over an entity (see Approximation)
+//	lambda_speed_cpu_seconds_total               counter    CPU seconds of the speed layer's own work: folding, scoring,
+//	                                                        encoding and writing micro-batches and rebuilds (thread
+//	                                                        clocks; the Kafka client's fetch goroutines not counted)
 package speedlayer

@@ -139,6 +139,7 @@ func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog
 		return nil, err
 	}
 	models := registry.New(c.pool, log)
+	onnxRuns := inference.NewRunMetrics(reg)
 	brokers := cfg.Kafka.BootstrapBrokers()
 	return batchrun.New(ctx, batchrun.Deps{
 		Postgres: c.pool, ClickHouse: c.ch, Events: c.events, Log: log, Registerer: reg,
@@ -150,7 +151,7 @@ func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog
 			if err != nil {
 				return err
 			}
-			m, err := models.Load(ctx, v, registry.FP32, inference.Options{Logger: log})
+			m, err := models.Load(ctx, v, registry.FP32, inference.Options{Logger: log, Observer: onnxRuns})
 			if err != nil {
 				return err
 			}

@@ -225,7 +225,7 @@ func runAPI(ctx context.Context, d apiDeps) error {
 		predict.Config{LookupTimeout: d.Config.LookupTimeout, SpeedCacheBytes: d.Config.SpeedCacheMB << 20}, d.Log, d.Registry).
 		WithKappa(views.NewKappa(d.Postgres))
 	models := registry.New(d.Postgres, d.Log)
-	scorers := scoring.New(models, scoring.Options{Registerer: d.Registry, Logger: d.Log})
+	scorers := scoring.New(models, scoring.Options{Model: inference.Options{Observer: inference.NewRunMetrics(d.Registry)}, Registerer: d.Registry, Logger: d.Log})
 	defer func() {
 		if err := scorers.Close(); err != nil {
 			d.Log.Warn("close models", "err", err)

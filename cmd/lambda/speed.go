@@ -123,7 +123,7 @@ func startSpeed(ctx context.Context, g *errgroup.Group, cfg speedConfig, pool *p
 	}
 	holder := inference.NewHolder(log)
 	watcher := registry.NewWatcher(registry.New(pool, log), cfg.Scoring.Model, holder,
-		registry.WatcherOptions{Metrics: registry.NewMetrics(reg), Logger: log})
+		registry.WatcherOptions{Model: inference.Options{Observer: inference.NewRunMetrics(reg)}, Metrics: registry.NewMetrics(reg), Logger: log})
 	speed, err := newSpeedLayer(cfg.Speed, spec, speedDeps{
 		Log: log, Registry: reg, Postgres: pool,
 		Events:  master.New(ch, cfg.ClickHouse.Stream(), cfg.ClickHouse.Database),

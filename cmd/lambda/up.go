@@ -140,9 +140,11 @@ func runUp(ctx context.Context, args []string) error {
 func startLambda(ctx context.Context, g *errgroup.Group, cfg upConfig, st *stack, brokers []string, batchSchedule schedule.Schedule) (closeFn func(), err error) {
 	c, reg, log := st.clients, st.reg, st.log
 	holder := inference.NewHolder(log)
-	// The API's own watcher reports the model metrics; this one only keeps the speed
-	// layer's holder on the active version.
-	watcher := registry.NewWatcher(registry.New(c.pool, log), cfg.Scoring.Model, holder, registry.WatcherOptions{Logger: log})
+	// It shares the model metrics with the API's watchers: the loaded version is exported
+	// from start-up, not from the first inference request on.
+	watcher := registry.NewWatcher(registry.New(c.pool, log), cfg.Scoring.Model, holder, registry.WatcherOptions{
+		Model: inference.Options{Observer: inference.NewRunMetrics(reg)}, Metrics: registry.NewMetrics(reg), Logger: log,
+	})
 	speed, err := newSpeedLayer(cfg.Speed, st.spec, speedDeps{
 		Log: log, Registry: reg, Postgres: c.pool, Events: c.events, View: c.view,
 		Brokers: brokers, Kafka: cfg.Kafka, Holder: holder,

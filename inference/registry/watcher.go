@@ -60,6 +60,7 @@ func NewWatcher(reg *Registry, name string, holder *inference.Holder, opts Watch
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	opts.Metrics.watching(name)
 	return &Watcher{reg: reg, name: name, holder: holder, opts: opts, log: log.With("model", name, "variant", opts.Variant)}
 }
 

@@ -20,4 +20,7 @@
 //	lambda_kappa_replay_events_per_second{replay}       gauge  offsets committed per second, over the last interval
 //	lambda_kappa_replay_eta_seconds{replay}             gauge  offsets left / events per second (while replaying)
 //	lambda_kappa_jobs                                   gauge  jobs running in this process
+//
+// The replays' models report their ONNX Runtime runs as package inference documents
+// (lambda_inference_run_*).
 package kappa

@@ -54,6 +54,7 @@ type Manager struct {
 	cfg    Config
 	pool   *pgxpool.Pool
 	models *registry.Registry
+	scorer inference.Options // the replays' models: their runs are observed
 	log    *slog.Logger
 	m      *metrics
 
@@ -73,7 +74,8 @@ func New(cfg Config, pool *pgxpool.Pool, models *registry.Registry, reg promethe
 	if cfg.DropGrace <= 0 {
 		cfg.DropGrace = DefaultDropGrace
 	}
-	return &Manager{cfg: cfg, pool: pool, models: models, log: log.With("component", "kappa"), m: newMetrics(reg), jobs: map[int64]*job{}}
+	return &Manager{cfg: cfg, pool: pool, models: models, scorer: inference.Options{Observer: inference.NewRunMetrics(reg)},
+		log: log.With("component", "kappa"), m: newMetrics(reg), jobs: map[int64]*job{}}
 }
 
 // Run reconciles the jobs with the registry at start, at every notification and poll
@@ -251,7 +253,7 @@ func (mg *Manager) start(parent context.Context, r replays.Replay) (*job, error)
 // returned watcher.
 func (mg *Manager) model(ctx context.Context, r replays.Replay, holder *inference.Holder) (*registry.Watcher, error) {
 	if r.ModelVersion == 0 {
-		w := registry.NewWatcher(mg.models, r.ModelName, holder, registry.WatcherOptions{Logger: mg.log})
+		w := registry.NewWatcher(mg.models, r.ModelName, holder, registry.WatcherOptions{Model: mg.scorer, Logger: mg.log})
 		if _, err := w.Sync(ctx); err != nil && !errors.Is(err, registry.ErrNoActive) && !errors.Is(err, registry.ErrNotFound) {
 			return nil, fmt.Errorf("model %s: %w", r.ModelName, err)
 		}
@@ -261,7 +263,7 @@ func (mg *Manager) model(ctx context.Context, r replays.Replay, holder *inferenc
 	if err != nil {
 		return nil, fmt.Errorf("model %s@%d: %w", r.ModelName, r.ModelVersion, err)
 	}
-	m, err := mg.models.Load(ctx, v, registry.FP32, inference.Options{})
+	m, err := mg.models.Load(ctx, v, registry.FP32, mg.scorer)
 	if err != nil {
 		return nil, err
 	}
