@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,18 +30,6 @@ const (
 	rulesDir      = promDir + "/rules"
 	dashboardsDir = "../deployments/grafana/dashboards"
 )
-
-// inFlight are metrics other branches add (served answers' staleness and duration, the
-// speed layer's CPU seconds); queries on them have no data until those branches are merged.
-var inFlight = []string{
-	"serving_answer_staleness_seconds", "serving_answer_duration_seconds", "speed_cpu_seconds_total",
-}
-
-// rare are metrics the scenario leaves without series by design, and why; queries on
-// them must parse, and are logged when they return nothing.
-var rare = map[string]string{
-	"speed_approx_relative_error": "observed when a batch run takes over an entity of an approximate feature; the default spec declares none",
-}
 
 // TestPrometheusRules checks the configuration and the rule files with promtool, and
 // runs the alerts' unit tests (each alert fires on the series that should raise it and
@@ -75,7 +62,9 @@ func TestObservabilityLive(t *testing.T) {
 	defer cancel()
 
 	pool, env, token := freshPlatform(t)
-	env = append(env, "LAMBDA_MODEL="+e2eModel)
+	// distinct_category approximate, so that the batch run's take-over observes
+	// lambda_speed_approx_relative_error.
+	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_FEATURE_SPEC="+approximateSpec(t))
 	run(t, ctx, env, "migrate")
 	run(t, ctx, env, "model", "train", "--activate", "--events", "5000", "--entities", "50")
 	up := start(t, env, "up")
@@ -149,27 +138,19 @@ func TestObservabilityLive(t *testing.T) {
 	testenv.WaitFor(t, 10*time.Second, "a rule evaluation after the scrapes", func() bool { return lastEvaluation(t, prom).After(scraped) })
 
 	exprs := promExpressions(t)
-	var missing, pending []string
+	var missing []string
 	for _, e := range exprs {
 		n, err := promQuery(prom, e.query)
 		switch {
 		case err != nil:
 			t.Errorf("%s: %s: %v", e.where, e.query, err)
 		case n > 0 || e.parseOnly:
-		case rareMetric(e.query) != "":
-			t.Logf("%s: no data (%s): %s", e.where, rareMetric(e.query), e.query)
-		case slices.ContainsFunc(inFlight, func(m string) bool { return strings.Contains(e.query, m) }):
-			pending = append(pending, e.where+": "+e.query)
 		default:
 			missing = append(missing, e.where+": "+e.query)
 		}
 	}
 	if len(missing) > 0 {
 		t.Errorf("%d PromQL expressions returned no data:\n  %s", len(missing), strings.Join(missing, "\n  "))
-	}
-	if len(pending) > 0 {
-		t.Errorf("%d PromQL expressions on metrics other branches add (%s) returned no data; "+
-			"expected until those branches are merged:\n  %s", len(pending), strings.Join(inFlight, ", "), strings.Join(pending, "\n  "))
 	}
 
 	ch, err := store.OpenClickHouse(ctx, cmp.Or(os.Getenv(store.EnvClickHouseAddr), "127.0.0.1:9000"), envValue(env, "LAMBDA_CLICKHOUSE_DATABASE"), store.ClickHouseAuth{})
@@ -213,16 +194,6 @@ func TestObservabilityLive(t *testing.T) {
 	}
 	t.Logf("%d PromQL expressions and %d SQL queries checked; scenario %s, whole test %s",
 		len(exprs), len(sqls), scenario.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
-}
-
-// rareMetric is why the query's metric may have no series, or "".
-func rareMetric(query string) string {
-	for m, why := range rare {
-		if strings.Contains(query, m) {
-			return why
-		}
-	}
-	return ""
 }
 
 // lookTool finds a Debian prometheus package tool, failing the test when it is missing.
