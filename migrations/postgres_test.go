@@ -74,7 +74,7 @@ func TestPostgresTables(t *testing.T) {
 			"events_read bigint", "entities_scored bigint", "rows_written bigint",
 			"model_name text", "model_version integer", "error text",
 			"expired_at " + tstz, "cutoff_imported_offset bigint",
-			"cpu_seconds double precision", "peak_heap_bytes bigint", "bytes_read bigint",
+			"cpu_seconds double precision", "peak_heap_bytes bigint", "bytes_read bigint", "bytes_stored bigint",
 		},
 		"kappa_replays": {
 			"id bigint", "status text", "switch_when_ready boolean", "model_name text", "model_version bigint",
