@@ -490,7 +490,32 @@ func TestKappaArchitecture(t *testing.T) {
 	})
 	readers.stop(t)
 	p.checkAnswers(api, model, "kappa architecture, replay 2")
+	checkKappaTradeoffs(t, api)
 	up.stop(t, 30*time.Second)
+}
+
+// checkKappaTradeoffs checks GET /v1/tradeoffs without a batch layer: no batch or
+// speed view row, the kappa view's answers measured, no batch run to compare.
+func checkKappaTradeoffs(t *testing.T, api string) {
+	t.Helper()
+	code, body := get(t, api+"/v1/tradeoffs?window=5m")
+	var r tradeoffs.Report
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &r) != nil {
+		t.Fatalf("GET /v1/tradeoffs = %d %s", code, body)
+	}
+	var patterns []string
+	for _, row := range r.Rows {
+		patterns = append(patterns, row.Pattern)
+	}
+	if r.Architecture != "kappa" || !slices.Equal(patterns, []string{"kappa view", "online inference", "edge"}) {
+		t.Errorf("trade-offs of the kappa architecture: %s with rows %v; want kappa view, online inference, edge", r.Architecture, patterns)
+	}
+	if k := rowOf(t, r, "kappa view"); k.StalenessP50 == nil {
+		t.Errorf("kappa view row %+v: want the staleness of the answers served", k)
+	}
+	if c := r.LambdaVsKappa; c.Lambda.What != "" || c.Kappa.What != "replay 2" || c.Divergence != nil {
+		t.Errorf("Lambda vs Kappa %+v: want no batch run, replay 2, no divergence", c)
+	}
 }
 
 // activeModel loads the active version of the test model, as the platform scores with it.
