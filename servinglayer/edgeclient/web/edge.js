@@ -224,6 +224,16 @@ export class EdgeClient {
     return this.getJSON(`/v1/entities/${encodeURIComponent(id)}/prediction`);
   }
 
+  /** predictions returns the platform's predictions of up to 1000 entities in one request. */
+  async predictions(ids) {
+    const path = '/v1/predictions:batchGet';
+    const headers = { 'Content-Type': 'application/json' };
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    const res = await fetch(this.baseURL + path, { method: 'POST', headers, body: JSON.stringify({ ids }) });
+    if (!res.ok) throw new HTTPError(path, res.status, await errorText(res));
+    return res.json();
+  }
+
   /**
    * scoreEntity scores an entity on the device, with its features from the platform, next
    * to the platform's own score: { id, vector, device: { score, ms }, server, model }.
