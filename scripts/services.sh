@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local servers for lambda: ClickHouse, PostgreSQL and the ONNX Runtime library (and the tools the
-# tests use: kcat, prometheus with promtool).
+# tests use: kcat, prometheus with promtool, chromium), and onnxruntime-web's files for the browser client.
 #
 #   scripts/services.sh up      install what is missing (apt, npm) and start it; a second call is a no-op
 #   scripts/services.sh down    stop only what `up` started
@@ -25,6 +25,15 @@ pg_url=${LAMBDA_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/lambda?sslmode=
 ort_version=1.30.0
 ort_sha256=ffb75a925ba05e47b235bb66e3e3911714a80b328a9c9425539feb204aa32a23
 ort_lib=$cache_dir/onnxruntime/libonnxruntime.so.$ort_version
+
+# onnxruntime-web: the files the browser client (/edge/) loads, single-threaded wasm. The
+# tarball's sha256 is pinned; each file extracted is checked too, so a second `up` is a no-op.
+ort_web_version=1.30.0
+ort_web_sha256=d2228df7e4616bc3348bf504ee888f3bec43789a273f0a63f3e68d203ce3bf71
+ort_web_dir=$cache_dir/onnxruntime-web/$ort_web_version
+ort_web_files="219e6a1fc8a9938268d18efca3c91d310bd2f4a59bbd13744df5b2b7fc6cee3b  ort.wasm.min.mjs
+e13f7f94fc51b4ca72b12faeb1ee95f4ace6dfbc8939bc718aabdc0a27c4299b  ort-wasm-simd-threaded.mjs
+3398c10d07d229bd91b364548e130e0e51a8e5704b88c7c083ebbeb78842dee2  ort-wasm-simd-threaded.wasm"
 
 pid_dir=$run_dir/pids
 log_dir=$run_dir/logs
@@ -211,6 +220,36 @@ ort_up() {
   say "onnxruntime: fetched $ort_lib in $(took "$t")"
 }
 
+ort_web_ok() { (cd "$1" 2>/dev/null && echo "$ort_web_files" | sha256sum -c --status); }
+
+ort_web_up() {
+  if ort_web_ok "$ort_web_dir"; then
+    say "onnxruntime-web: $ort_web_dir (sha256 ok)"
+    return 0
+  fi
+  command -v npm >/dev/null 2>&1 || need_packages npm
+  local t tmp f
+  t=$(now_ms); tmp=$(mktemp -d)
+  # `npm pack` only downloads the tarball: no install scripts run.
+  (cd "$tmp" && npm pack --silent "onnxruntime-web@$ort_web_version" >"$log_dir/npm-pack-web.log" 2>&1) \
+    || { rm -rf "$tmp"; die "npm pack onnxruntime-web@$ort_web_version failed, see $log_dir/npm-pack-web.log"; }
+  if ! echo "$ort_web_sha256  $tmp/onnxruntime-web-$ort_web_version.tgz" | sha256sum -c --status; then
+    rm -rf "$tmp"; die "onnxruntime-web-$ort_web_version.tgz has an unexpected sha256 (want $ort_web_sha256)"
+  fi
+  mkdir -p "$tmp/files"
+  for f in $(echo "$ort_web_files" | awk '{print $2}'); do
+    tar -xzf "$tmp/onnxruntime-web-$ort_web_version.tgz" -C "$tmp" "package/dist/$f" \
+      || { rm -rf "$tmp"; die "$f not found in onnxruntime-web@$ort_web_version"; }
+    mv "$tmp/package/dist/$f" "$tmp/files/"
+  done
+  ort_web_ok "$tmp/files" || { rm -rf "$tmp"; die "files of onnxruntime-web@$ort_web_version have unexpected sha256s"; }
+  mkdir -p "$(dirname "$ort_web_dir")"
+  rm -rf "$ort_web_dir"
+  mv "$tmp/files" "$ort_web_dir"
+  rm -rf "$tmp"
+  say "onnxruntime-web: fetched $ort_web_dir in $(took "$t")"
+}
+
 # ---------------------------------------------------------------- commands
 
 stop() { # stop NAME: only what we started
@@ -230,6 +269,7 @@ status() {
   if ch_ping >/dev/null 2>&1; then say "clickhouse: up on 127.0.0.1:$ch_port$(alive clickhouse && echo ' (ours)')"; else say "clickhouse: down"; fi
   if pg_ready; then say "postgres: up at $(mask_url "$pg_url")$(alive postgres && echo ' (ours)')"; else say "postgres: down"; fi
   if [ -f "$ort_lib" ]; then say "onnxruntime: $ort_lib"; else say "onnxruntime: not fetched"; fi
+  if ort_web_ok "$ort_web_dir"; then say "onnxruntime-web: $ort_web_dir"; else say "onnxruntime-web: not fetched"; fi
 }
 
 mkdir -p "$pid_dir" "$log_dir"
@@ -240,9 +280,11 @@ case ${1:-} in
     command -v docker-compose >/dev/null 2>&1 || need_packages docker-compose # validates deployments/compose.yaml (no engine needed)
     # promtool checks and unit-tests deployments/prometheus/rules; the observability test runs prometheus
     command -v promtool >/dev/null 2>&1 || need_packages prometheus
+    command -v chromium >/dev/null 2>&1 || need_packages chromium # headless, for the browser client's tests
     clickhouse_up
     postgres_up
     ort_up
+    ort_web_up
     ;;
   down) stop clickhouse; stop postgres ;;
   status) status ;;

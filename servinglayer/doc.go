@@ -21,6 +21,8 @@
 //	POST /v2/models/{name}[/versions/{v}]/infer    Open Inference Protocol v2, [N, F] of any
 //	                                      numeric datatype (converted to FP32), JSON or binary
 //	GET  /healthz, /readyz, /metrics, /openapi.yaml
+//	GET  /edge/, /edge/edge.js, /edge/ort/…   the browser client (package edgeclient), outside
+//	                                      the OpenAPI document: not validated, no token
 //
 // # Behaviour
 //

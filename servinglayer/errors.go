@@ -19,6 +19,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/replays"
 	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/servinglayer/edgeclient"
 	"github.com/lambda-platform/lambda/servinglayer/oip"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
@@ -57,6 +58,8 @@ var statuses = []statusRule{
 	{event.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"}, // before ErrInvalid, which it matches
 	{event.ErrInvalid, http.StatusBadRequest, "invalid_event"},
 	{errNotConfigured, http.StatusServiceUnavailable, "not_configured"},
+	{edgeclient.ErrNotFound, http.StatusNotFound, "not_found"},
+	{edgeclient.ErrRuntimeMissing, http.StatusServiceUnavailable, "not_configured"},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, "timeout"},
 	{io.ErrUnexpectedEOF, http.StatusServiceUnavailable, "dependency_unavailable"}, // a server closed the connection
 }

@@ -73,8 +73,24 @@ func (s *Server) use(e *echo.Echo, v *validator) {
 		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 			Skipper: func(c echo.Context) bool { return !isUpload(c) }, Limit: strconv.FormatInt(s.cfg.MaxModelBytes, 10),
 		}),
-		v.middleware,
+		skip(v.middleware, func(c echo.Context) bool {
+			// The browser client's files are outside the OpenAPI document.
+			return c.Path() == edgePrefix || strings.HasPrefix(c.Path(), edgePrefix+"/")
+		}),
 	)
+}
+
+// skip runs mw except for the requests skipper says to pass straight on.
+func skip(mw echo.MiddlewareFunc, skipper func(echo.Context) bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		h := mw(next)
+		return func(c echo.Context) error {
+			if skipper(c) {
+				return next(c)
+			}
+			return h(c)
+		}
+	}
 }
 
 // corsHeaders are the request headers browsers may send cross-origin, and the answer

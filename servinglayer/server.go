@@ -19,6 +19,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/replays"
 	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/servinglayer/api"
+	"github.com/lambda-platform/lambda/servinglayer/edgeclient"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	// CORSOrigins may call the read, infer and download endpoints from a browser
 	// (exact origins, or patterns with *); none by default.
 	CORSOrigins []string
+	// ORTWebDir holds the onnxruntime-web files the browser client at /edge/ loads;
+	// empty means edgeclient.DefaultRuntimeDir.
+	ORTWebDir string
 }
 
 func (c Config) withDefaults() Config {
@@ -83,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Version == "" {
 		c.Version = "dev"
+	}
+	if c.ORTWebDir == "" {
+		c.ORTWebDir = edgeclient.DefaultRuntimeDir
 	}
 	return c
 }
@@ -212,11 +219,33 @@ func NewServer(deps Deps, cfg Config) (*Server, error) {
 	s.use(e, v)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(deps.Gatherer, promhttp.HandlerOpts{})))
 	e.GET("/openapi.yaml", func(c echo.Context) error { return c.Blob(http.StatusOK, "application/yaml", api.Spec) })
+	if err := s.routeEdgeClient(e); err != nil {
+		return nil, err
+	}
 	api.RegisterHandlers(e, api.NewStrictHandler(handlers{s}, nil))
 	if err := v.learn(e); err != nil {
 		return nil, fmt.Errorf("request validator: %w", err)
 	}
 	return s, nil
+}
+
+// edgePrefix is where the browser client is served, outside the OpenAPI document.
+const edgePrefix = "/edge"
+
+// routeEdgeClient serves the browser client (package edgeclient) at /edge/.
+func (s *Server) routeEdgeClient(e *echo.Echo) error {
+	files, err := edgeclient.New(s.cfg.ORTWebDir)
+	if err != nil {
+		return err
+	}
+	methods := []string{http.MethodGet, http.MethodHead}
+	e.Match(methods, edgePrefix, func(c echo.Context) error {
+		return c.Redirect(http.StatusMovedPermanently, edgePrefix+"/")
+	})
+	e.Match(methods, edgePrefix+"/*", func(c echo.Context) error {
+		return files.Serve(c.Response(), c.Request(), c.Param("*"))
+	})
+	return nil
 }
 
 // Handler exposes the router, for tests and embedding.

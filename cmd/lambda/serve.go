@@ -28,6 +28,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/tradeoffs"
 	"github.com/lambda-platform/lambda/internal/views"
 	"github.com/lambda-platform/lambda/servinglayer"
+	"github.com/lambda-platform/lambda/servinglayer/edgeclient"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 	"github.com/lambda-platform/lambda/servinglayer/scoring"
 )
@@ -43,6 +44,7 @@ type apiConfig struct {
 	SpeedCacheMB  int
 	GCHeadroomMB  int
 	CORSOrigins   []string
+	ORTWebDir     string
 	// TradeoffsSample is how often GET /v1/tradeoffs samples the process's metrics.
 	TradeoffsSample time.Duration
 
@@ -69,6 +71,8 @@ func (c *apiConfig) Register(f *config.Flags) {
 		"heap growth in MiB allowed between garbage collections at least (fewer pauses under load; 0, or GOGC set: Go's default)")
 	f.List(&c.CORSOrigins, "cors-origins", "LAMBDA_CORS_ORIGINS", "",
 		"comma-separated origins (or patterns with *) whose browser pages may call the read, infer and download endpoints (none: same-origin only)")
+	f.String(&c.ORTWebDir, "ort-web-dir", "LAMBDA_ORT_WEB_DIR", edgeclient.DefaultRuntimeDir,
+		"directory of the onnxruntime-web files the browser client at /edge/ loads (scripts/services.sh fetches them)")
 	f.Duration(&c.TradeoffsSample, "tradeoffs-sample", "LAMBDA_TRADEOFFS_SAMPLE", defaultTradeoffsSample,
 		"how often GET /v1/tradeoffs samples this process's metrics; its windows go back 720 samples (2h at 10s)")
 }
@@ -88,7 +92,7 @@ func (c apiConfig) LogValue() slog.Value {
 		slog.String("read_token", masked(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
 		slog.Duration("timeout", c.Timeout),
 		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("speed_cache_mb", c.SpeedCacheMB), slog.Int("gc_headroom_mb", c.GCHeadroomMB),
-		slog.Any("cors_origins", c.CORSOrigins), slog.Duration("tradeoffs_sample", c.TradeoffsSample))
+		slog.Any("cors_origins", c.CORSOrigins), slog.String("ort_web_dir", c.ORTWebDir), slog.Duration("tradeoffs_sample", c.TradeoffsSample))
 }
 
 // serveConfig is the batch commands' config (databases, broker, model, spec, schedule:
@@ -264,7 +268,7 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	}, servinglayer.Config{
 		AdminToken: d.Config.AdminToken, ReadToken: d.Config.ReadToken, BatchGetLimit: d.Config.BatchGetLimit,
 		RequestTimeout: d.Config.Timeout, BatchSchedule: d.Schedule, Version: version,
-		MaxClockSkew: d.Kafka.MaxClockSkew, CORSOrigins: d.Config.CORSOrigins, Model: d.Model, SwitchReplays: d.Kappa,
+		MaxClockSkew: d.Kafka.MaxClockSkew, CORSOrigins: d.Config.CORSOrigins, ORTWebDir: d.Config.ORTWebDir, Model: d.Model, SwitchReplays: d.Kappa,
 	})
 	if err != nil {
 		return err
