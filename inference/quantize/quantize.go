@@ -103,8 +103,12 @@ func rewrite(g *onnxmodel.Graph, mode Mode) error {
 		}
 		qw := quantizeWeights(values, int(w.Dims[0]), int(w.Dims[1]))
 		l := layer{x: n.Inputs[0], out: n.Outputs[0], prefix: n.Outputs[0] + "_q", w: qw}
-		nodes = append(nodes, l.nodes(mode)...)
-		g.Initializer = append(g.Initializer, l.initializers(mode)...)
+		lm := mode
+		if slices.ContainsFunc(g.Inputs, func(v onnxmodel.ValueInfo) bool { return v.Name == l.x }) {
+			lm = WeightOnly // raw features: see the package doc
+		}
+		nodes = append(nodes, l.nodes(lm)...)
+		g.Initializer = append(g.Initializer, l.initializers(lm)...)
 		quantised++
 	}
 	if quantised == 0 {
