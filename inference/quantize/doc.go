@@ -13,11 +13,12 @@
 // against one on a count), and per-column scales alone would round the small rows to zero.
 //
 // Two graph forms (Mode):
-//   - WeightOnly (the default): DequantizeLinear(Q, cols, axis 1) · rows → MatMul. The
-//     weights are widened to float32 at run time and the product is float32: the error is
-//     the weight rounding alone, whatever else is in the batch. The widening runs on every
-//     call, which a single-row call feels (on the 256,128 demo MLP: p50 ≈ 60 µs against
-//     ≈ 4 µs for fp32 on this machine's CPUs); a batch of 4096 rows runs at fp32's speed.
+//   - WeightOnly (the default): Cast(Q) · cols · rows → MatMul. The weights are widened to
+//     float32 and the product is float32: the error is the weight rounding alone, whatever
+//     else is in the batch. ONNX Runtime folds the widening into a float weight when it
+//     loads the model, so it scores as fast as fp32 (with DequantizeLinear, which it keeps
+//     and runs on every call, a single row took 60 µs instead of 4 µs on the 256,128 demo
+//     MLP).
 //   - Dynamic: the activations are quantised too, per row: x·diag(rows) is divided by its
 //     row's largest |x|, quantised to uint8 (QuantizeLinear, step 1/127 around 128),
 //     multiplied with the int8 weights in int32 (MatMulInteger) and scaled back by that
@@ -28,7 +29,9 @@
 //     this mode: raw features span orders of magnitude within one row (seconds of
 //     recency beside counts), which 255 levels per row cannot hold (max |Δ| 0.071 with
 //     the first layer quantised too), and with one column per feature it is the
-//     cheapest layer. Not faster than fp32 on the demo MLPs here; opt-in.
+//     cheapest layer. Slower than fp32 on the demo MLPs (the quantisation of each row
+//     costs more than the int8 product saves at these widths) and a little less
+//     accurate than WeightOnly: opt-in.
 //
 // Either way the file holds one byte per weight instead of four (3.8× smaller for a
 // 256×256 layer; small layers gain less, and a logistic regression's file grows, since

@@ -1,11 +1,17 @@
 package quantize
 
-import "github.com/lambda-platform/lambda/inference/onnxmodel"
+import (
+	"encoding/binary"
+
+	"github.com/lambda-platform/lambda/inference/onnxmodel"
+)
 
 // layer is one MatMul out = x · W being replaced; prefix names the values it adds.
+// axesInput: the opset's ReduceMax takes its axes as an input.
 type layer struct {
 	x, out, prefix string
 	w              weights
+	axesInput      bool
 }
 
 func (l layer) name(s string) string { return l.prefix + "_" + s }
@@ -22,8 +28,12 @@ func (l layer) nodes(mode Mode) []onnxmodel.Node {
 		if l.w.rows != nil {
 			w = l.name("wcols")
 		}
-		add("DequantizeLinear", []string{l.name("w"), l.name("cols")}, []string{w},
-			onnxmodel.Attribute{Name: "axis", Type: onnxmodel.AttrInt, I: 1})
+		// Cast and Mul rather than DequantizeLinear: ONNX Runtime folds them into a float
+		// weight when it loads the model, where it keeps DequantizeLinear and runs it on
+		// every call.
+		add("Cast", []string{l.name("w")}, []string{l.name("wq")},
+			onnxmodel.Attribute{Name: "to", Type: onnxmodel.AttrInt, I: int64(onnxmodel.Float)})
+		add("Mul", []string{l.name("wq"), l.name("cols")}, []string{w})
 		if l.w.rows != nil {
 			add("Mul", []string{w, l.name("rows")}, []string{l.name("wf")})
 		}
@@ -40,9 +50,13 @@ func (l layer) nodes(mode Mode) []onnxmodel.Node {
 	// 1/127, multiplied with the int8 weights in int32, and scaled back by that largest
 	// |x| and the columns' scales (stored divided by 127).
 	add("Abs", []string{x}, []string{l.name("xabs")})
-	add("ReduceMax", []string{l.name("xabs")}, []string{l.name("xmax")},
-		onnxmodel.Attribute{Name: "axes", Type: onnxmodel.AttrInts, Ints: []int64{1}},
-		onnxmodel.Attribute{Name: "keepdims", Type: onnxmodel.AttrInt, I: 1})
+	keepdims := onnxmodel.Attribute{Name: "keepdims", Type: onnxmodel.AttrInt, I: 1}
+	if l.axesInput {
+		add("ReduceMax", []string{l.name("xabs"), l.name("axes")}, []string{l.name("xmax")}, keepdims)
+	} else {
+		add("ReduceMax", []string{l.name("xabs")}, []string{l.name("xmax")}, keepdims,
+			onnxmodel.Attribute{Name: "axes", Type: onnxmodel.AttrInts, Ints: []int64{1}})
+	}
 	add("Max", []string{l.name("xmax"), l.name("tiny")}, []string{l.name("xscale")})
 	add("Div", []string{x, l.name("xscale")}, []string{l.name("xnorm")})
 	add("QuantizeLinear", []string{l.name("xnorm"), l.name("step"), l.name("xzero")}, []string{l.name("xq")})
@@ -79,6 +93,9 @@ func (l layer) initializers(mode Mode) []onnxmodel.Tensor {
 			onnxmodel.Tensor{Name: l.name("xzero"), DataType: onnxmodel.Uint8, RawData: []byte{128}},
 			onnxmodel.FloatTensor(l.name("step"), nil, []float32{1.0 / qmax}),
 			onnxmodel.FloatTensor(l.name("tiny"), nil, []float32{tinyScale}))
+		if l.axesInput {
+			ts = append(ts, onnxmodel.Tensor{Name: l.name("axes"), DataType: onnxmodel.Int64, Dims: []int64{1}, RawData: binary.LittleEndian.AppendUint64(nil, 1)})
+		}
 	}
 	if l.w.rows != nil {
 		ts = append(ts, onnxmodel.FloatTensor(l.name("rows"), rowDims, l.w.rows))
