@@ -49,14 +49,14 @@ func runUp(ctx context.Context, args []string) error {
 	f.IntVar(&cfg.DemoEvents, "demo-events", 0, "produce this many demo events at start, train and activate a demo model if none is active, and run a first batch (0 = none)")
 	f.IntVar(&cfg.DemoEntities, "demo-entities", 5000, "distinct entities in the demo events")
 	f.Float64Var(&cfg.DemoRate, "demo-rate", 0, "demo events per second; 0 = as fast as possible")
-	cfg.DemoHidden = train.LargeHidden
-	f.Func("demo-hidden", "hidden layers of the demo model, as lambda model train --hidden: large (256,128: 149 KB fp32, 43 KB int8, ~10 s to train), small (64: 5 KB, ~1 s) or widths (default large)", func(s string) (err error) {
-		cfg.DemoHidden, err = parseHidden(s)
-		return err
-	})
+	var demoHidden string
+	f.String(&demoHidden, "demo-hidden", "LAMBDA_DEMO_HIDDEN", "large", "hidden layers of the demo model, as lambda model train --hidden: large (256,128: 149 KB fp32, 43 KB int8, ~10 s to train), small (64: 5 KB, ~1 s) or widths")
 	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
 		return err
+	}
+	if cfg.DemoHidden, err = parseHidden(demoHidden); err != nil {
+		return fmt.Errorf("--demo-hidden %w", err)
 	}
 	batchSchedule, err := schedule.Parse(cfg.Batch.Schedule)
 	if err != nil {
