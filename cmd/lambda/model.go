@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -111,7 +112,7 @@ type trainConfig struct {
 	Events   int
 	Entities int
 	Seed     int64
-	Hidden   int
+	Hidden   []int
 	Epochs   int
 	Holdout  float64
 	Mode     string
@@ -126,7 +127,11 @@ func runModelTrain(ctx context.Context, args []string, out io.Writer) error {
 	f.IntVar(&cfg.Events, "events", train.DefaultDemoEvents, "demo events to generate (about 1% are labels)")
 	f.IntVar(&cfg.Entities, "entities", demogen.DefaultEntities, "distinct entities in the demo events")
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed of the demo events and of the training (same seed, same model)")
-	f.IntVar(&cfg.Hidden, "hidden", 0, "hidden units of the mlp (0: the default, 64)")
+	cfg.Hidden = train.SmallHidden
+	f.Func("hidden", "the mlp's hidden layer widths, comma-separated (256,128), or small (64, a file of a few KB) or large (256,128, about 150 KB, the size INT8 shrinks 4×) (default small)", func(s string) (err error) {
+		cfg.Hidden, err = parseHidden(s)
+		return err
+	})
 	f.IntVar(&cfg.Epochs, "epochs", 0, "passes over the training rows (0: the default, 40)")
 	f.Float64Var(&cfg.Holdout, "holdout", 0.2, "fraction of the newest labels held out for evaluation")
 	f.StringVar(&cfg.Mode, "quant-mode", string(quantize.Modes[0]), "int8 graph form: weight-only or dynamic")
@@ -170,12 +175,35 @@ func runModelTrain(ctx context.Context, args []string, out io.Writer) error {
 	return activateIf(ctx, out, reg, cfg.Activate, res.Version)
 }
 
+// parseHidden reads --hidden: a preset name or comma-separated widths, each > 0.
+func parseHidden(s string) ([]int, error) {
+	switch s {
+	case "small":
+		return train.SmallHidden, nil
+	case "large":
+		return train.LargeHidden, nil
+	}
+	var widths []int
+	for w := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q: want small, large or widths > 0 such as 256,128", s)
+		}
+		widths = append(widths, n)
+	}
+	return widths, nil
+}
+
 // printTrained reports a demo training: the data, the model's metrics, its int8 file and
 // the version registered.
 func printTrained(out io.Writer, o demomodel.Options, r demomodel.Result) {
 	fmt.Fprintf(out, "collected %d labelled rows (%d train, %d holdout) of %d features from %d demo events in %v\n",
 		r.Rows, r.Fit.Train.Rows, r.Fit.Holdout.Rows, len(r.Fit.Features), o.Events, r.Collect.Round(time.Millisecond))
-	fmt.Fprintf(out, "trained %s in %v\n", r.Fit.Config.Kind, r.Fit.Took.Round(time.Millisecond))
+	shape := ""
+	if r.Fit.Config.Kind == train.MLP {
+		shape = fmt.Sprintf(" with hidden layers %v", r.Fit.Config.Hidden)
+	}
+	fmt.Fprintf(out, "trained %s%s in %v\n", r.Fit.Config.Kind, shape, r.Fit.Took.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\trows\tpositives\tlog-loss\tbase-rate log-loss\tAUC\t")
 	for _, m := range []struct {

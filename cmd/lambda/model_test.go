@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -85,5 +86,18 @@ func TestModelCommands(t *testing.T) {
 	scores, err := holder.ScoreFlat(t.Context(), make([]float32, 2*15), 15)
 	if err != nil || len(scores) != 2 {
 		t.Fatalf("score with demo@1: %v, %v", scores, err)
+	}
+}
+
+func TestParseHidden(t *testing.T) {
+	for in, want := range map[string]string{"small": "[64]", "large": "[256 128]", "32": "[32]", "256, 128,8": "[256 128 8]"} {
+		if got, err := parseHidden(in); err != nil || fmt.Sprint(got) != want {
+			t.Errorf("parseHidden(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "huge", "64,0", "-1", "64,,8"} {
+		if got, err := parseHidden(in); err == nil {
+			t.Errorf("parseHidden(%q) = %v, want an error", in, got)
+		}
 	}
 }

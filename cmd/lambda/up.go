@@ -38,6 +38,7 @@ type upConfig struct {
 	DemoEvents   int
 	DemoEntities int
 	DemoRate     float64
+	DemoHidden   []int
 }
 
 func runUp(ctx context.Context, args []string) error {
@@ -48,9 +49,14 @@ func runUp(ctx context.Context, args []string) error {
 	f.IntVar(&cfg.DemoEvents, "demo-events", 0, "produce this many demo events at start, train and activate a demo model if none is active, and run a first batch (0 = none)")
 	f.IntVar(&cfg.DemoEntities, "demo-entities", 5000, "distinct entities in the demo events")
 	f.Float64Var(&cfg.DemoRate, "demo-rate", 0, "demo events per second; 0 = as fast as possible")
+	var demoHidden string
+	f.String(&demoHidden, "demo-hidden", "LAMBDA_DEMO_HIDDEN", "large", "hidden layers of the demo model, as lambda model train --hidden: large (256,128: 149 KB fp32, 43 KB int8, ~10 s to train), small (64: 5 KB, ~1 s) or widths")
 	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
 		return err
+	}
+	if cfg.DemoHidden, err = parseHidden(demoHidden); err != nil {
+		return fmt.Errorf("--demo-hidden %w", err)
 	}
 	batchSchedule, err := schedule.Parse(cfg.Batch.Schedule)
 	if err != nil {
@@ -174,9 +180,9 @@ func runDemo(ctx context.Context, log *slog.Logger, cfg upConfig, models *regist
 		return err
 	}
 	if _, err := models.Active(ctx, cfg.Scoring.Model); errors.Is(err, registry.ErrNotFound) || errors.Is(err, registry.ErrNoActive) {
-		log.Info("no active model: training a demo model", "model", cfg.Scoring.Model)
+		log.Info("no active model: training a demo model", "model", cfg.Scoring.Model, "hidden", cfg.DemoHidden)
 		res, err := demomodel.Train(ctx, models, spec, demomodel.Options{
-			Name: cfg.Scoring.Model, Kind: train.MLP, Events: train.DefaultDemoEvents, Entities: cfg.DemoEntities,
+			Name: cfg.Scoring.Model, Kind: train.MLP, Hidden: cfg.DemoHidden, Events: train.DefaultDemoEvents, Entities: cfg.DemoEntities,
 			Seed: 1, Holdout: 0.2, Mode: quantize.Modes[0], Logger: log,
 		})
 		if err != nil {

@@ -28,10 +28,11 @@ type Registry interface {
 type Options struct {
 	// Name is the model the new version is registered under.
 	Name string
-	// Kind, Hidden and Epochs tune the fit (train.Config: zero Hidden and Epochs take its
-	// defaults).
-	Kind           train.Kind
-	Hidden, Epochs int
+	// Kind, Hidden and Epochs tune the fit (train.Config: empty Hidden and zero Epochs
+	// take its defaults).
+	Kind   train.Kind
+	Hidden []int
+	Epochs int
 	// Events demo events of Entities entities are generated from Seed, which also seeds
 	// the fit: equal options give equal models.
 	Events, Entities int

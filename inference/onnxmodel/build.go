@@ -51,7 +51,7 @@ func (lr LogisticRegression) Predict(x []float32) float32 {
 }
 
 // MLP is a perceptron with one hidden ReLU layer: score = sigmoid(relu(x·W1 + B1)·W2 + B2),
-// F inputs and H hidden units.
+// F inputs and H hidden units. It is the DeepMLP of those two layers.
 type MLP struct {
 	W1 []float32 // F×H, row-major: W1[i*H+j] links feature i to hidden unit j
 	B1 []float32 // H
@@ -59,50 +59,96 @@ type MLP struct {
 	B2 float32
 }
 
-// Width returns the number of input features F.
-func (m MLP) Width() (int, error) {
-	h := len(m.B1)
-	if h == 0 || len(m.W1) == 0 || len(m.W1)%h != 0 || len(m.W2) != h {
-		return 0, fmt.Errorf("mlp with %d input weights, %d hidden biases, %d output weights: %w",
-			len(m.W1), len(m.B1), len(m.W2), ErrShape)
-	}
-	return len(m.W1) / h, nil
+// Deep returns the MLP as a DeepMLP of two layers.
+func (m MLP) Deep() DeepMLP {
+	return DeepMLP{Layers: []Dense{{W: m.W1, B: m.B1}, {W: m.W2, B: []float32{m.B2}}}}
 }
 
+// Width returns the number of input features F.
+func (m MLP) Width() (int, error) { return m.Deep().Width() }
+
 // Model builds the ONNX graph MatMul → Add → Relu → MatMul → Add → Sigmoid.
-func (m MLP) Model() (*Model, error) {
+func (m MLP) Model() (*Model, error) { return m.Deep().Model() }
+
+// Predict evaluates the model on one row as DeepMLP.Predict does.
+func (m MLP) Predict(x []float32) float32 { return m.Deep().Predict(x) }
+
+// Dense is a fully connected layer x·W + B with In inputs and Out = len(B) outputs; W is
+// In×Out, row-major: W[i*Out+j] links input i to output j.
+type Dense struct {
+	W, B []float32
+}
+
+// DeepMLP is a perceptron with ReLU hidden layers: every layer but the last is followed by
+// a ReLU, the last has one output and a sigmoid. Each layer's inputs are the previous
+// layer's outputs; the first layer's are the F features.
+type DeepMLP struct {
+	Layers []Dense
+}
+
+// Width returns the number of input features F.
+func (m DeepMLP) Width() (int, error) {
+	if len(m.Layers) < 2 {
+		return 0, fmt.Errorf("mlp with %d layers, want at least a hidden and an output layer: %w", len(m.Layers), ErrShape)
+	}
+	in := -1
+	for i := len(m.Layers) - 1; i >= 0; i-- {
+		l := m.Layers[i]
+		out := len(l.B)
+		if out == 0 || len(l.W) == 0 || len(l.W)%out != 0 || (in >= 0 && out != in) || (in < 0 && out != 1) {
+			return 0, fmt.Errorf("mlp layer %d with %d weights and %d biases after a layer of %d inputs: %w",
+				i+1, len(l.W), out, in, ErrShape)
+		}
+		in = len(l.W) / out
+	}
+	return in, nil
+}
+
+// Model builds the ONNX graph (MatMul → Add → Relu)… → MatMul → Add → Sigmoid; layer i's
+// weights and biases are named wi and bi, counting from 1.
+func (m DeepMLP) Model() (*Model, error) {
 	f, err := m.Width()
 	if err != nil {
 		return nil, err
 	}
-	h := int64(len(m.B1))
-	g := Graph{
-		Name: "mlp",
-		Initializer: []Tensor{
-			FloatTensor("w1", []int64{int64(f), h}, m.W1),
-			FloatTensor("b1", []int64{h}, m.B1),
-			FloatTensor("w2", []int64{h, 1}, m.W2),
-			FloatTensor("b2", []int64{1}, []float32{m.B2}),
-		},
+	g := Graph{Name: "mlp"}
+	in := InputName
+	for i, l := range m.Layers {
+		n := int64(len(l.B))
+		w, b := fmt.Sprintf("w%d", i+1), fmt.Sprintf("b%d", i+1)
+		g.Initializer = append(g.Initializer,
+			FloatTensor(w, []int64{int64(len(l.W)) / n, n}, l.W), FloatTensor(b, []int64{n}, l.B))
+		if i == len(m.Layers)-1 {
+			g.Nodes = append(g.Nodes, dense("out", in, w, b, "logit")...)
+			break
+		}
+		name := fmt.Sprintf("hidden%d", i+1)
+		g.Nodes = append(g.Nodes, dense(name, in, w, b, name+"_pre")...)
+		g.Nodes = append(g.Nodes, Node{Name: name + "_relu", OpType: "Relu", Inputs: []string{name + "_pre"}, Outputs: []string{name}})
+		in = name
 	}
-	g.Nodes = append(g.Nodes, dense("hidden", InputName, "w1", "b1", "hidden_pre")...)
-	g.Nodes = append(g.Nodes, Node{Name: "relu", OpType: "Relu", Inputs: []string{"hidden_pre"}, Outputs: []string{"hidden"}})
-	g.Nodes = append(g.Nodes, dense("out", "hidden", "w2", "b2", "logit")...)
 	g.Nodes = append(g.Nodes, Node{Name: "sigmoid", OpType: "Sigmoid", Inputs: []string{"logit"}, Outputs: []string{OutputName}})
 	return newModel(g, f), nil
 }
 
 // Predict evaluates the model on one row, accumulating in float64 and rounding each layer's
 // outputs to float32 as the graph does.
-func (m MLP) Predict(x []float32) float32 {
-	h := len(m.B1)
-	z := float64(m.B2)
-	for j := range h {
-		a := float64(m.B1[j])
-		for i, xi := range x {
-			a += float64(xi) * float64(m.W1[i*h+j])
+func (m DeepMLP) Predict(x []float32) float32 {
+	var z float64
+	for i, l := range m.Layers {
+		n := len(l.B)
+		out := make([]float32, n)
+		for j := range n {
+			a := float64(l.B[j])
+			for k, xk := range x {
+				a += float64(xk) * float64(l.W[k*n+j])
+			}
+			if i == len(m.Layers)-1 {
+				z = a
+			}
+			out[j] = float32(max(a, 0))
 		}
-		z += float64(float32(max(a, 0))) * float64(m.W2[j])
+		x = out
 	}
 	return sigmoid(z)
 }

@@ -2,6 +2,7 @@ package onnxmodel_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 
@@ -47,6 +48,38 @@ func TestBuilders(t *testing.T) {
 		"mlp without hidden": onnxmodel.MLP{W1: make([]float32, 4)},
 	} {
 		if _, err := bad.Model(); !errors.Is(err, onnxmodel.ErrShape) {
+			t.Errorf("%s: %v, want ErrShape", name, err)
+		}
+	}
+}
+
+func TestDeepMLP(t *testing.T) {
+	// 2 features → 2 → 2 → 1: relu(2-1, -6+0) = (1, 0); relu(1·1+0·2, 1·-1+0) = (1, 0); 1·3-2 = 1.
+	deep := onnxmodel.DeepMLP{Layers: []onnxmodel.Dense{
+		{W: []float32{1, -3, 0, 5}, B: []float32{-1, 0}},
+		{W: []float32{1, -1, 2, 0}, B: []float32{0, 0}},
+		{W: []float32{3, 4}, B: []float32{-2}},
+	}}
+	if got, want := deep.Predict([]float32{2, 0}), float32(1/(1+math.Exp(-1))); got != want {
+		t.Errorf("DeepMLP Predict = %v, want %v", got, want)
+	}
+	m, err := deep.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, n := range m.Graph.Nodes {
+		ops = append(ops, n.OpType)
+	}
+	if want := "[MatMul Add Relu MatMul Add Relu MatMul Add Sigmoid]"; fmt.Sprint(ops) != want || m.Graph.Inputs[0].Shape.String() != "[N, 2]" {
+		t.Errorf("DeepMLP nodes %v, input %s; want %s, [N, 2]", ops, m.Graph.Inputs[0].Shape, want)
+	}
+	for name, layers := range map[string][]onnxmodel.Dense{
+		"one layer":              deep.Layers[2:],
+		"hidden widths disagree": {deep.Layers[0], {W: make([]float32, 6), B: make([]float32, 2)}, deep.Layers[2]},
+		"two outputs":            deep.Layers[:2],
+	} {
+		if _, err := (onnxmodel.DeepMLP{Layers: layers}).Model(); !errors.Is(err, onnxmodel.ErrShape) {
 			t.Errorf("%s: %v, want ErrShape", name, err)
 		}
 	}

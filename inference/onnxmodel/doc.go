@@ -5,7 +5,7 @@
 // NodeProto, AttributeProto, TensorProto, ValueInfoProto with tensor types, and the model's
 // metadata_props. Fields outside that part are skipped on decode and not written on encode.
 //
-// The builders (LogisticRegression, MLP) produce graphs with one input named InputName of
+// The builders (LogisticRegression, MLP, DeepMLP) produce graphs with one input named InputName of
 // shape [N, F] float32, N a symbolic batch dimension, and one output named OutputName of
 // shape [N, 1] float32 holding a probability. Their Predict methods evaluate the same
 // weights in pure Go, which is the reference the ONNX Runtime results are checked against.

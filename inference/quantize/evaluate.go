@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/lambda-platform/lambda/inference"
 )
@@ -14,17 +15,18 @@ type Report struct {
 	FP32Bytes, INT8Bytes int
 	// Rows is the number of sample rows both models scored.
 	Rows int
-	// MaxAbsDelta and MeanAbsDelta are over the sample's scores: |int8 - fp32|.
-	MaxAbsDelta, MeanAbsDelta float64
+	// MaxAbsDelta, P99AbsDelta and MeanAbsDelta are over the sample's scores:
+	// |int8 - fp32|.
+	MaxAbsDelta, P99AbsDelta, MeanAbsDelta float64
 }
 
 // SizeRatio is how many times smaller the INT8 file is.
 func (r Report) SizeRatio() float64 { return float64(r.FP32Bytes) / float64(r.INT8Bytes) }
 
-// String reads like "fp32 263.1 KB → int8 67.2 KB (3.92× smaller), max |Δ| 0.0041, mean |Δ| 0.0006 over 2000 rows".
+// String reads like "fp32 263.1 KB → int8 67.2 KB (3.92× smaller), max |Δ| 0.0041, p99 |Δ| 0.0021, mean |Δ| 0.0006 over 2000 rows".
 func (r Report) String() string {
-	return fmt.Sprintf("fp32 %.1f KB → int8 %.1f KB (%.2f× smaller), max |Δ| %.4f, mean |Δ| %.4f over %d rows",
-		float64(r.FP32Bytes)/1000, float64(r.INT8Bytes)/1000, r.SizeRatio(), r.MaxAbsDelta, r.MeanAbsDelta, r.Rows)
+	return fmt.Sprintf("fp32 %.1f KB → int8 %.1f KB (%.2f× smaller), max |Δ| %.4f, p99 |Δ| %.4f, mean |Δ| %.4f over %d rows",
+		float64(r.FP32Bytes)/1000, float64(r.INT8Bytes)/1000, r.SizeRatio(), r.MaxAbsDelta, r.P99AbsDelta, r.MeanAbsDelta, r.Rows)
 }
 
 // Evaluate scores the sample (rows of width values, one after the other) with both models on
@@ -39,15 +41,19 @@ func Evaluate(ctx context.Context, fp32, int8 []byte, sample []float32, width in
 		return Report{}, err
 	}
 	r := Report{FP32Bytes: len(fp32), INT8Bytes: len(int8), Rows: len(want)}
+	if r.Rows == 0 {
+		return r, nil
+	}
+	deltas := make([]float64, r.Rows)
 	var sum float64
 	for i, w := range want {
-		d := math.Abs(float64(got[i]) - float64(w))
-		r.MaxAbsDelta = max(r.MaxAbsDelta, d)
-		sum += d
+		deltas[i] = math.Abs(float64(got[i]) - float64(w))
+		sum += deltas[i]
 	}
-	if r.Rows > 0 {
-		r.MeanAbsDelta = sum / float64(r.Rows)
-	}
+	slices.Sort(deltas)
+	r.MaxAbsDelta = deltas[r.Rows-1]
+	r.P99AbsDelta = deltas[(r.Rows-1)*99/100]
+	r.MeanAbsDelta = sum / float64(r.Rows)
 	return r, nil
 }
 

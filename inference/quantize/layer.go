@@ -1,11 +1,17 @@
 package quantize
 
-import "github.com/lambda-platform/lambda/inference/onnxmodel"
+import (
+	"encoding/binary"
+
+	"github.com/lambda-platform/lambda/inference/onnxmodel"
+)
 
 // layer is one MatMul out = x · W being replaced; prefix names the values it adds.
+// axesInput: the opset's ReduceMax takes its axes as an input.
 type layer struct {
 	x, out, prefix string
 	w              weights
+	axesInput      bool
 }
 
 func (l layer) name(s string) string { return l.prefix + "_" + s }
@@ -22,8 +28,12 @@ func (l layer) nodes(mode Mode) []onnxmodel.Node {
 		if l.w.rows != nil {
 			w = l.name("wcols")
 		}
-		add("DequantizeLinear", []string{l.name("w"), l.name("cols")}, []string{w},
-			onnxmodel.Attribute{Name: "axis", Type: onnxmodel.AttrInt, I: 1})
+		// Cast and Mul rather than DequantizeLinear: ONNX Runtime folds them into a float
+		// weight when it loads the model, where it keeps DequantizeLinear and runs it on
+		// every call.
+		add("Cast", []string{l.name("w")}, []string{l.name("wq")},
+			onnxmodel.Attribute{Name: "to", Type: onnxmodel.AttrInt, I: int64(onnxmodel.Float)})
+		add("Mul", []string{l.name("wq"), l.name("cols")}, []string{w})
 		if l.w.rows != nil {
 			add("Mul", []string{w, l.name("rows")}, []string{l.name("wf")})
 		}
@@ -35,33 +45,64 @@ func (l layer) nodes(mode Mode) []onnxmodel.Node {
 		x = l.name("xrows")
 		add("Mul", []string{l.x, l.name("rows")}, []string{x})
 	}
-	// DynamicQuantizeLinear → MatMulInteger → Cast → Mul(Mul(x_scale, cols)) is the pattern
-	// ONNX Runtime fuses into one DynamicQuantizeMatMul kernel.
-	add("DynamicQuantizeLinear", []string{x}, []string{l.name("xq"), l.name("xscale"), l.name("xzero")})
+	// Per-row activation scales: each row is divided by its own largest |x| (never below
+	// tiny, so an all-zero row stays zero), quantised to uint8 around 128 with the step
+	// 1/127, multiplied with the int8 weights in int32, and scaled back by that largest
+	// |x| and the columns' scales (stored divided by 127).
+	add("Abs", []string{x}, []string{l.name("xabs")})
+	keepdims := onnxmodel.Attribute{Name: "keepdims", Type: onnxmodel.AttrInt, I: 1}
+	if l.axesInput {
+		add("ReduceMax", []string{l.name("xabs"), l.name("axes")}, []string{l.name("xmax")}, keepdims)
+	} else {
+		add("ReduceMax", []string{l.name("xabs")}, []string{l.name("xmax")}, keepdims,
+			onnxmodel.Attribute{Name: "axes", Type: onnxmodel.AttrInts, Ints: []int64{1}})
+	}
+	add("Max", []string{l.name("xmax"), l.name("tiny")}, []string{l.name("xscale")})
+	add("Div", []string{x, l.name("xscale")}, []string{l.name("xnorm")})
+	add("QuantizeLinear", []string{l.name("xnorm"), l.name("step"), l.name("xzero")}, []string{l.name("xq")})
 	add("MatMulInteger", []string{l.name("xq"), l.name("w"), l.name("xzero"), l.name("wzero")}, []string{l.name("acc")})
 	add("Cast", []string{l.name("acc")}, []string{l.name("accf")},
 		onnxmodel.Attribute{Name: "to", Type: onnxmodel.AttrInt, I: int64(onnxmodel.Float)})
-	add("Mul", []string{l.name("xscale"), l.name("cols")}, []string{l.name("scale")})
-	add("Mul", []string{l.name("accf"), l.name("scale")}, []string{l.out})
+	add("Mul", []string{l.name("accf"), l.name("xscale")}, []string{l.name("accrow")})
+	add("Mul", []string{l.name("accrow"), l.name("cols")}, []string{l.out})
 	return nodes
 }
 
 // initializers returns the int8 weights and their scales. Row scales, when the weights have
 // them, multiply the weights' rows in WeightOnly ([k, 1]) and the input's columns in Dynamic
-// ([k]). The weights' zero point is 0 (symmetric); Dynamic names it for MatMulInteger.
+// ([k]). The weights' zero point is 0 (symmetric); Dynamic names it for MatMulInteger, with
+// the constants of its per-row activation quantisation.
 func (l layer) initializers(mode Mode) []onnxmodel.Tensor {
 	k, n := int64(l.w.k), int64(l.w.n)
+	cols := l.w.cols
+	if mode == Dynamic {
+		cols = make([]float32, n)
+		for j, c := range l.w.cols {
+			cols[j] = c / qmax
+		}
+	}
 	ts := []onnxmodel.Tensor{
 		{Name: l.name("w"), DataType: onnxmodel.Int8, Dims: []int64{k, n}, RawData: l.w.q},
-		onnxmodel.FloatTensor(l.name("cols"), []int64{n}, l.w.cols),
+		onnxmodel.FloatTensor(l.name("cols"), []int64{n}, cols),
 	}
 	rowDims := []int64{k, 1}
 	if mode == Dynamic {
 		rowDims = []int64{k}
-		ts = append(ts, onnxmodel.Tensor{Name: l.name("wzero"), DataType: onnxmodel.Int8, RawData: []byte{0}})
+		ts = append(ts,
+			onnxmodel.Tensor{Name: l.name("wzero"), DataType: onnxmodel.Int8, RawData: []byte{0}},
+			onnxmodel.Tensor{Name: l.name("xzero"), DataType: onnxmodel.Uint8, RawData: []byte{128}},
+			onnxmodel.FloatTensor(l.name("step"), nil, []float32{1.0 / qmax}),
+			onnxmodel.FloatTensor(l.name("tiny"), nil, []float32{tinyScale}))
+		if l.axesInput {
+			ts = append(ts, onnxmodel.Tensor{Name: l.name("axes"), DataType: onnxmodel.Int64, Dims: []int64{1}, RawData: binary.LittleEndian.AppendUint64(nil, 1)})
+		}
 	}
 	if l.w.rows != nil {
 		ts = append(ts, onnxmodel.FloatTensor(l.name("rows"), rowDims, l.w.rows))
 	}
 	return ts
 }
+
+// tinyScale is the least per-row activation scale in Dynamic: an all-zero row divides by it
+// and stays zero instead of becoming NaN.
+const tinyScale = 1e-30

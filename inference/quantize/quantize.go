@@ -18,8 +18,8 @@ const (
 	Dynamic    Mode = "dynamic"
 )
 
-// Modes lists the modes, the default first: WeightOnly, whose error does not depend on the
-// batch, which matters for models that take raw, heavy-tailed feature vectors.
+// Modes lists the modes, the default first: WeightOnly, as fast as fp32 once loaded and the
+// more accurate of the two, since only the weights are rounded.
 var Modes = []Mode{WeightOnly, Dynamic}
 
 // Errors returned by the package, matched with errors.Is.
@@ -33,8 +33,13 @@ var (
 	ErrUnsupported = errors.New("model not supported by the quantizer")
 )
 
-// minOpset is the default-domain opset the rewritten graph needs (DequantizeLinear with axis).
-const minOpset = 13
+// minOpset is the default-domain opset the rewritten graph is written for (Cast, Mul,
+// QuantizeLinear, MatMulInteger, ReduceMax); from reduceAxesInputOpset on, ReduceMax takes
+// its axes as an input instead of an attribute.
+const (
+	minOpset             = 13
+	reduceAxesInputOpset = 18
+)
 
 // MetadataKey is the metadata_props key under which the quantised file records its mode.
 const MetadataKey = "lambda.quantization"
@@ -58,33 +63,39 @@ func Quantize(onnx []byte, mode Mode) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
-	if err := checkModel(m); err != nil {
+	opset, err := checkModel(m)
+	if err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
-	if err := rewrite(&m.Graph, mode); err != nil {
+	if err := rewrite(&m.Graph, mode, opset); err != nil {
 		return nil, fmt.Errorf("quantize: %w", err)
 	}
 	m.Metadata = append(m.Metadata, onnxmodel.StringEntry{Key: MetadataKey, Value: "int8 " + string(mode)})
 	return m.Marshal(), nil
 }
 
-func checkModel(m *onnxmodel.Model) error {
+// checkModel returns the model's default-domain opset, or why it cannot be quantised.
+func checkModel(m *onnxmodel.Model) (int64, error) {
 	for _, e := range m.Metadata {
 		if e.Key == MetadataKey {
-			return fmt.Errorf("%w: already quantised (%s)", ErrUnsupported, e.Value)
+			return 0, fmt.Errorf("%w: already quantised (%s)", ErrUnsupported, e.Value)
 		}
 	}
+	var opset int64
 	for _, o := range m.Opsets {
-		if (o.Domain == "" || o.Domain == "ai.onnx") && o.Version < minOpset {
-			return fmt.Errorf("%w: opset %d, need %d or later", ErrUnsupported, o.Version, minOpset)
+		if o.Domain == "" || o.Domain == "ai.onnx" {
+			opset = o.Version
 		}
 	}
-	return nil
+	if opset < minOpset {
+		return 0, fmt.Errorf("%w: opset %d, need %d or later", ErrUnsupported, opset, minOpset)
+	}
+	return opset, nil
 }
 
-// rewrite replaces every MatMul with constant weights by its quantised form and drops the
-// float weights no node reads any more.
-func rewrite(g *onnxmodel.Graph, mode Mode) error {
+// rewrite replaces every MatMul with constant weights by its quantised form, written for
+// the default-domain opset, and drops the float weights no node reads any more.
+func rewrite(g *onnxmodel.Graph, mode Mode, opset int64) error {
 	consts := constants(g)
 	var nodes []onnxmodel.Node
 	var quantised int
@@ -102,9 +113,13 @@ func rewrite(g *onnxmodel.Graph, mode Mode) error {
 			return fmt.Errorf("%w: weight %q is not finite", ErrUnsupported, w.Name)
 		}
 		qw := quantizeWeights(values, int(w.Dims[0]), int(w.Dims[1]))
-		l := layer{x: n.Inputs[0], out: n.Outputs[0], prefix: n.Outputs[0] + "_q", w: qw}
-		nodes = append(nodes, l.nodes(mode)...)
-		g.Initializer = append(g.Initializer, l.initializers(mode)...)
+		l := layer{x: n.Inputs[0], out: n.Outputs[0], prefix: n.Outputs[0] + "_q", w: qw, axesInput: opset >= reduceAxesInputOpset}
+		lm := mode
+		if slices.ContainsFunc(g.Inputs, func(v onnxmodel.ValueInfo) bool { return v.Name == l.x }) {
+			lm = WeightOnly // raw features: see the package doc
+		}
+		nodes = append(nodes, l.nodes(lm)...)
+		g.Initializer = append(g.Initializer, l.initializers(lm)...)
 		quantised++
 	}
 	if quantised == 0 {

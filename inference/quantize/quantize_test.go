@@ -131,3 +131,28 @@ func TestErrors(t *testing.T) {
 		t.Errorf("ParseMode(int4): %v, want ErrUnknownMode", err)
 	}
 }
+
+// TestOpsets quantises a model declaring each opset from the oldest supported on (ReduceMax
+// takes its axes as an input from 18) and runs both modes on the real runtime.
+func TestOpsets(t *testing.T) {
+	const width, rows = 16, 500
+	sample := normals(rand.New(rand.NewPCG(4, 4)), rows*width, 1)
+	for _, opset := range []int64{13, onnxmodel.Opset, 18, 21} {
+		m, err := wideMLP(t, width, 32, 1).Model()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Opsets = []onnxmodel.OpsetID{{Version: opset}}
+		m.IRVersion = max(m.IRVersion, 10)
+		fp32 := m.Marshal()
+		for _, mode := range quantize.Modes {
+			_, rep, err := quantize.QuantizeAndEvaluate(t.Context(), fp32, mode, sample, width)
+			if err != nil {
+				t.Fatalf("opset %d %s: %v", opset, mode, err)
+			}
+			if rep.MaxAbsDelta > 0.02 {
+				t.Errorf("opset %d %s: %s; want max |Δ| ≤ 0.02", opset, mode, rep)
+			}
+		}
+	}
+}

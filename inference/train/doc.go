@@ -1,6 +1,6 @@
-// Package train fits the platform's models in pure Go: logistic regression and a
-// one-hidden-layer ReLU perceptron, with mini-batch Adam on the log-loss, deterministic
-// given a seed.
+// Package train fits the platform's models in pure Go: logistic regression and a ReLU
+// perceptron of one or more hidden layers (SmallHidden, the default, and LargeHidden are
+// the demo's sizes), with mini-batch Adam on the log-loss, deterministic given a seed.
 //
 // Training data comes from the event log the layers fold (Collect; Demo for the demo
 // generator): events are folded per entity with the shared feature spec in arrival order,
@@ -11,5 +11,5 @@
 //
 // Inputs are standardised for training (mean 0, variance 1 on the training rows) and the
 // standardisation is folded into the first layer's weights and biases on export, so the
-// exported model (onnxmodel.LogisticRegression or onnxmodel.MLP) takes raw feature vectors.
+// exported model (onnxmodel.LogisticRegression or onnxmodel.DeepMLP) takes raw feature vectors.
 package train

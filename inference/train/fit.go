@@ -19,6 +19,13 @@ const (
 	MLP                Kind = "mlp"
 )
 
+// The demo's MLP sizes: SmallHidden (the default) makes a file of a few KB,
+// LargeHidden one of about 150 KB, large enough for INT8 to shrink it about 4×.
+var (
+	SmallHidden = []int{64}
+	LargeHidden = []int{256, 128}
+)
+
 // Kinds lists the model families.
 var Kinds = []Kind{LogisticRegression, MLP}
 
@@ -26,6 +33,8 @@ var Kinds = []Kind{LogisticRegression, MLP}
 var (
 	// ErrUnknownKind: Config.Kind is not one of Kinds.
 	ErrUnknownKind = errors.New("unknown model kind")
+	// ErrHidden: a hidden layer of Config.Hidden is not at least one unit wide.
+	ErrHidden = errors.New("hidden layer widths must be > 0")
 	// ErrNoData: the training set lacks rows of both labels.
 	ErrNoData = errors.New("training set needs rows of both labels")
 )
@@ -33,8 +42,9 @@ var (
 // Config tunes Fit; zero values pick the defaults.
 type Config struct {
 	Kind Kind // default LogisticRegression
-	// Hidden is the MLP's hidden width (default 64).
-	Hidden int
+	// Hidden are the widths of the MLP's hidden layers, first layer first (default one
+	// layer of 64; SmallHidden and LargeHidden are the demo's sizes).
+	Hidden []int
 	// Epochs is the number of passes over the training set (default 40).
 	Epochs int
 	// BatchSize is the number of rows per gradient step (default 64).
@@ -55,8 +65,8 @@ func (c Config) withDefaults() Config {
 	if c.Kind == "" {
 		c.Kind = LogisticRegression
 	}
-	if c.Hidden <= 0 {
-		c.Hidden = 64
+	if len(c.Hidden) == 0 {
+		c.Hidden = slices.Clone(SmallHidden)
 	}
 	if c.Epochs <= 0 {
 		c.Epochs = 40
@@ -105,6 +115,9 @@ func Fit(ctx context.Context, train, holdout Dataset, cfg Config) (*Result, erro
 	cfg = cfg.withDefaults()
 	if !slices.Contains(Kinds, cfg.Kind) {
 		return nil, fmt.Errorf("%w %q: want one of %v", ErrUnknownKind, cfg.Kind, Kinds)
+	}
+	if cfg.Kind == MLP && slices.ContainsFunc(cfg.Hidden, func(h int) bool { return h <= 0 }) {
+		return nil, fmt.Errorf("%w: %v", ErrHidden, cfg.Hidden)
 	}
 	pos := train.Positives()
 	if pos == 0 || pos == train.Len() {

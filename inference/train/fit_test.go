@@ -39,7 +39,7 @@ func TestFitBeatsBaseRate(t *testing.T) {
 func TestFitDeterministic(t *testing.T) {
 	tr, ho := demoSplit(t)
 	fit := func(seed uint64) []byte {
-		r, err := train.Fit(t.Context(), tr, ho, train.Config{Kind: train.MLP, Hidden: 8, Epochs: 3, Seed: seed})
+		r, err := train.Fit(t.Context(), tr, ho, train.Config{Kind: train.MLP, Hidden: []int{8, 4}, Epochs: 3, Seed: seed})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 // Model is a trained model that takes raw feature vectors: onnxmodel.LogisticRegression or
-// onnxmodel.MLP.
+// onnxmodel.DeepMLP.
 type Model interface {
 	// Model builds the ONNX graph.
 	Model() (*onnxmodel.Model, error)
@@ -55,80 +55,127 @@ func (l *linear) export(s scaler) Model {
 	return onnxmodel.LogisticRegression{W: w, B: b[0]}
 }
 
-// perceptron has one hidden ReLU layer: p = σ(relu(x·W1 + b1)·w2 + b2); params are
-// [W1 (f×h, row-major)…, w2…, b1…, b2].
+// perceptron has ReLU hidden layers of widths hid and one sigmoid output:
+// p = σ(relu(…relu(x·W1 + b1)…)·Wout + bout). Its params are every layer's weights
+// (in×out, row-major), first layer first, then every layer's biases in the same order.
 type perceptron struct {
-	p     []float64
-	f, h  int
-	hid   []float64 // scratch: hidden pre-activations of the current row
-	dhid  []float64 // scratch: their gradients
-	w1    []float64 // views into p
-	w2    []float64
-	b1    []float64
-	b2idx int
+	p      []float64
+	layers []layerParams
+	acts   [][]float64 // scratch: each layer's input for the current row, acts[0] the row
+	pre    [][]float64 // scratch: each layer's pre-activations
+	delta  [][]float64 // scratch: the log-loss gradient of each layer's pre-activations
+	nw     int
 }
 
-// newPerceptron initialises W1 with He-normal and w2 with Glorot-normal weights from r,
-// the biases at 0.
-func newPerceptron(f, h int, r *rand.Rand) *perceptron {
-	n := f*h + h + h + 1
-	m := &perceptron{p: make([]float64, n), f: f, h: h, hid: make([]float64, h), dhid: make([]float64, h)}
-	m.w1, m.w2, m.b1, m.b2idx = m.p[:f*h], m.p[f*h:f*h+h], m.p[f*h+h:f*h+2*h], n-1
-	for i := range m.w1 {
-		m.w1[i] = r.NormFloat64() * math.Sqrt(2/float64(f))
+// layerParams are views into perceptron.p.
+type layerParams struct {
+	in, out int
+	w, b    []float64
+	wOff    int // offset of w in p, for the gradient's view
+	bOff    int
+}
+
+// newPerceptron initialises the hidden layers with He-normal and the output layer with
+// Glorot-normal weights from r, layer by layer, the biases at 0.
+func newPerceptron(f int, hidden []int, r *rand.Rand) *perceptron {
+	widths := append(append([]int{f}, hidden...), 1)
+	m := &perceptron{}
+	for l := range len(widths) - 1 {
+		m.nw += widths[l] * widths[l+1]
 	}
-	for j := range m.w2 {
-		m.w2[j] = r.NormFloat64() * math.Sqrt(2/float64(h+1))
+	n := m.nw
+	for _, w := range widths[1:] {
+		n += w
+	}
+	m.p = make([]float64, n)
+	wOff, bOff := 0, m.nw
+	for l := range len(widths) - 1 {
+		in, out := widths[l], widths[l+1]
+		lp := layerParams{in: in, out: out, w: m.p[wOff : wOff+in*out], b: m.p[bOff : bOff+out], wOff: wOff, bOff: bOff}
+		scale := math.Sqrt(2 / float64(in))
+		if l == len(widths)-2 {
+			scale = math.Sqrt(2 / float64(in+1))
+		}
+		for i := range lp.w {
+			lp.w[i] = r.NormFloat64() * scale
+		}
+		m.layers = append(m.layers, lp)
+		m.acts = append(m.acts, make([]float64, in))
+		m.pre = append(m.pre, make([]float64, out))
+		m.delta = append(m.delta, make([]float64, out))
+		wOff, bOff = wOff+in*out, bOff+out
 	}
 	return m
 }
 
 func (m *perceptron) params() []float64 { return m.p }
-func (m *perceptron) weights() int      { return m.f*m.h + m.h }
+func (m *perceptron) weights() int      { return m.nw }
 
 func (m *perceptron) accumulate(x []float64, y float64, g []float64) {
-	f, h := m.f, m.h
-	copy(m.hid, m.b1)
-	for i, xi := range x {
-		if xi == 0 {
-			continue
+	last := len(m.layers) - 1
+	copy(m.acts[0], x)
+	for l, lp := range m.layers {
+		pre := m.pre[l]
+		copy(pre, lp.b)
+		for i, a := range m.acts[l] {
+			if a == 0 {
+				continue
+			}
+			for j, w := range lp.w[i*lp.out : (i+1)*lp.out] {
+				pre[j] += a * w
+			}
 		}
-		row := m.w1[i*h : (i+1)*h]
-		for j, w := range row {
-			m.hid[j] += xi * w
-		}
-	}
-	z := m.p[m.b2idx]
-	for j, a := range m.hid {
-		if a > 0 {
-			z += a * m.w2[j]
-		}
-	}
-	d := sigmoid(z) - y
-	gw1, gw2, gb1 := g[:f*h], g[f*h:f*h+h], g[f*h+h:f*h+2*h]
-	for j, a := range m.hid {
-		m.dhid[j] = 0
-		if a > 0 {
-			gw2[j] += d * a
-			m.dhid[j] = d * m.w2[j]
-			gb1[j] += m.dhid[j]
+		if l < last {
+			for j, v := range pre {
+				m.acts[l+1][j] = max(v, 0)
+			}
 		}
 	}
-	for i, xi := range x {
-		if xi == 0 {
-			continue
+	m.delta[last][0] = sigmoid(m.pre[last][0]) - y
+	for l := last; l >= 0; l-- {
+		lp, delta := m.layers[l], m.delta[l]
+		gw, gb := g[lp.wOff:lp.wOff+lp.in*lp.out], g[lp.bOff:lp.bOff+lp.out]
+		for j, d := range delta {
+			gb[j] += d
 		}
-		row := gw1[i*h : (i+1)*h]
-		for j, dh := range m.dhid {
-			row[j] += xi * dh
+		for i, a := range m.acts[l] {
+			if a == 0 {
+				continue
+			}
+			row := gw[i*lp.out : (i+1)*lp.out]
+			for j, d := range delta {
+				row[j] += a * d
+			}
+		}
+		if l == 0 {
+			break
+		}
+		// Back through the ReLU: only units that were active pass a gradient.
+		below := m.delta[l-1]
+		for i, v := range m.pre[l-1] {
+			below[i] = 0
+			if v > 0 {
+				var s float64
+				for j, w := range lp.w[i*lp.out : (i+1)*lp.out] {
+					s += w * delta[j]
+				}
+				below[i] = s
+			}
 		}
 	}
-	g[m.b2idx] += d
 }
 
 func (m *perceptron) export(s scaler) Model {
-	w1, b1 := s.fold(m.w1, m.b1)
-	return onnxmodel.MLP{W1: w1, B1: b1, W2: toFloat32(m.w2), B2: float32(m.p[m.b2idx])}
+	layers := make([]onnxmodel.Dense, len(m.layers))
+	for l, lp := range m.layers {
+		if l == 0 {
+			w, b := s.fold(lp.w, lp.b)
+			layers[l] = onnxmodel.Dense{W: w, B: b}
+			continue
+		}
+		layers[l] = onnxmodel.Dense{W: toFloat32(lp.w), B: toFloat32(lp.b)}
+	}
+	return onnxmodel.DeepMLP{Layers: layers}
 }
 
 func sigmoid(z float64) float64 {
