@@ -32,6 +32,20 @@ RUN npm pack --silent "onnxruntime-node@${ORT_VERSION}" \
  && mv package/bin/napi-v6/linux/x64/libonnxruntime.so.1 libonnxruntime.so.1 \
  && rm -rf package "onnxruntime-node-${ORT_VERSION}.tgz"
 
+# ---------------------------------------------------------------- onnxruntime-web: the browser client's runtime
+# The files /edge/ort/ serves (single-threaded wasm), out of the npm tarball whose sha256
+# scripts/services.sh pins (ort_web_version, ort_web_sha256; the same test compares them).
+FROM node:20-bookworm-slim AS onnxruntime-web
+ARG ORT_WEB_VERSION=1.30.0
+ARG ORT_WEB_SHA256=d2228df7e4616bc3348bf504ee888f3bec43789a273f0a63f3e68d203ce3bf71
+WORKDIR /ortweb
+RUN npm pack --silent "onnxruntime-web@${ORT_WEB_VERSION}" \
+ && echo "${ORT_WEB_SHA256}  onnxruntime-web-${ORT_WEB_VERSION}.tgz" | sha256sum -c - \
+ && tar -xzf "onnxruntime-web-${ORT_WEB_VERSION}.tgz" package/dist/ort.wasm.min.mjs \
+      package/dist/ort-wasm-simd-threaded.mjs package/dist/ort-wasm-simd-threaded.wasm \
+ && mv package/dist/* . \
+ && rm -rf package "onnxruntime-web-${ORT_WEB_VERSION}.tgz"
+
 # ---------------------------------------------------------------- runtime
 FROM debian:bookworm-slim
 # libstdc++6: the ONNX Runtime library needs it (and libc only); curl: the HEALTHCHECK.
@@ -41,10 +55,12 @@ RUN apt-get update \
  && groupadd --system --gid 10001 lambda \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/lambda --create-home --shell /usr/sbin/nologin lambda
 COPY --from=onnxruntime /ort/libonnxruntime.so.1 /usr/local/lib/onnxruntime/libonnxruntime.so.1
+COPY --from=onnxruntime-web /ortweb/ /usr/local/share/onnxruntime-web/
 COPY --from=build /out/lambda /usr/local/bin/lambda
 # Listen on every interface, not loopback as on a workstation: other containers connect
 # and Prometheus scrapes. LAMBDA_DATA_DIR only matters to `lambda up`'s embedded broker.
 ENV LAMBDA_ORT_LIB=/usr/local/lib/onnxruntime/libonnxruntime.so.1 \
+    LAMBDA_ORT_WEB_DIR=/usr/local/share/onnxruntime-web \
     LAMBDA_HTTP_ADDR=0.0.0.0:8080 \
     LAMBDA_ARCHIVE_METRICS_ADDR=0.0.0.0:9101 \
     LAMBDA_SPEED_METRICS_ADDR=0.0.0.0:9102 \

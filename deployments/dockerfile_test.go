@@ -71,26 +71,31 @@ func dockerArg(t *testing.T, name string) string {
 	return ""
 }
 
-// The image fetches the ONNX Runtime library that scripts/services.sh fetches: one
-// version and one checksum, kept in two files and compared here.
+// The image fetches the ONNX Runtime library and onnxruntime-web's files that
+// scripts/services.sh fetches: one version and one checksum each, kept in two files and
+// compared here.
 func TestDockerfileONNXRuntimeIsServicesOne(t *testing.T) {
 	raw, err := os.ReadFile("../scripts/services.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
 	script := string(raw)
-	if got, want := dockerArg(t, "ORT_VERSION"), shellAssign(t, script, "ort_version"); got != want {
-		t.Errorf("Dockerfile ORT_VERSION %s; scripts/services.sh ort_version %s", got, want)
+	for _, pin := range []struct{ arg, shell string }{
+		{"ORT_VERSION", "ort_version"}, {"ORT_SHA256", "ort_sha256"},
+		{"ORT_WEB_VERSION", "ort_web_version"}, {"ORT_WEB_SHA256", "ort_web_sha256"},
+	} {
+		if got, want := dockerArg(t, pin.arg), shellAssign(t, script, pin.shell); got != want {
+			t.Errorf("Dockerfile %s %s; scripts/services.sh %s %s", pin.arg, got, pin.shell, want)
+		}
 	}
-	if got, want := dockerArg(t, "ORT_SHA256"), shellAssign(t, script, "ort_sha256"); got != want {
-		t.Errorf("Dockerfile ORT_SHA256 %s; scripts/services.sh ort_sha256 %s", got, want)
-	}
-	var checked bool
-	for _, in := range dockerfile(t) {
-		checked = checked || (in[0] == "RUN" && strings.Contains(in[1], `echo "${ORT_SHA256}`) && strings.Contains(in[1], "sha256sum -c"))
-	}
-	if !checked {
-		t.Error("Dockerfile: no RUN checks the library with sha256sum -c against ORT_SHA256")
+	for _, sum := range []string{"ORT_SHA256", "ORT_WEB_SHA256"} {
+		var checked bool
+		for _, in := range dockerfile(t) {
+			checked = checked || (in[0] == "RUN" && strings.Contains(in[1], `echo "${`+sum+`}`) && strings.Contains(in[1], "sha256sum -c"))
+		}
+		if !checked {
+			t.Errorf("Dockerfile: no RUN checks a download with sha256sum -c against %s", sum)
+		}
 	}
 }
 
@@ -109,6 +114,10 @@ func TestDockerfileRuntimeStage(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(stage["COPY"], " "), " "+lib[1]) {
 		t.Errorf("Dockerfile: LAMBDA_ORT_LIB=%s, but no COPY puts the library there", lib[1])
+	}
+	web := regexp.MustCompile(`LAMBDA_ORT_WEB_DIR=(\S+)`).FindStringSubmatch(env)
+	if web == nil || !strings.Contains(strings.Join(stage["COPY"], " "), " "+web[1]) {
+		t.Errorf("Dockerfile: the final stage must set LAMBDA_ORT_WEB_DIR and COPY onnxruntime-web's files there (env %q)", env)
 	}
 	if hc := stage["HEALTHCHECK"]; len(hc) != 1 || !strings.Contains(hc[0], "/healthz") {
 		t.Errorf("Dockerfile: want one HEALTHCHECK on /healthz in the final stage, have %q", hc)
