@@ -13,6 +13,7 @@ import (
 	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/config"
+	"github.com/lambda-platform/lambda/internal/gctune"
 	"github.com/lambda-platform/lambda/servinglayer"
 	"github.com/lambda-platform/lambda/servinglayer/edgenode"
 )
@@ -28,10 +29,11 @@ type edgeSettings struct {
 	Poll            time.Duration
 	UpstreamTimeout time.Duration
 
-	Addr        string
-	ReadToken   string
-	Timeout     time.Duration
-	CORSOrigins []string
+	Addr         string
+	ReadToken    string
+	Timeout      time.Duration
+	CORSOrigins  []string
+	GCHeadroomMB int
 }
 
 // Register binds the section to flags.
@@ -48,6 +50,8 @@ func (c *edgeSettings) Register(f *config.Flags) {
 	f.Duration(&c.Timeout, "http-timeout", "LAMBDA_HTTP_TIMEOUT", servinglayer.DefaultRequestTimeout, "bound of one request's work")
 	f.List(&c.CORSOrigins, "cors-origins", "LAMBDA_CORS_ORIGINS", "",
 		"comma-separated origins (or patterns with *) whose browser pages may call the node (none: same-origin only)")
+	f.Int(&c.GCHeadroomMB, "gc-headroom-mb", "LAMBDA_GC_HEADROOM_MB", gctune.DefaultHeadroomMB,
+		"heap growth in MiB allowed between garbage collections at least (fewer pauses under load; 0, or GOGC set: Go's default)")
 }
 
 // LogValue masks the tokens.
@@ -55,14 +59,7 @@ func (c edgeSettings) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("upstream", config.MaskURL(c.Upstream)), slog.String("upstream_token", maskSecret(c.UpstreamToken)),
 		slog.Any("models", c.Models), slog.Any("variants", c.Variants), slog.String("score_variant", c.Score),
 		slog.Duration("poll", c.Poll), slog.Duration("upstream_timeout", c.UpstreamTimeout), slog.String("addr", c.Addr),
-		slog.String("read_token", maskSecret(c.ReadToken)), slog.Duration("timeout", c.Timeout), slog.Any("cors_origins", c.CORSOrigins))
-}
-
-func maskSecret(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "***"
+		slog.String("read_token", maskSecret(c.ReadToken)), slog.Duration("timeout", c.Timeout), slog.Any("cors_origins", c.CORSOrigins), slog.Int("gc_headroom_mb", c.GCHeadroomMB))
 }
 
 type edgeConfig struct {
@@ -86,6 +83,7 @@ func runEdge(ctx context.Context, args []string) error {
 	if err := inference.InitRuntime(cfg.Runtime.ORTLib); err != nil {
 		return err
 	}
+	defer tuneGC(cfg.Edge.GCHeadroomMB)()
 	variants := make([]registry.Variant, len(cfg.Edge.Variants))
 	for i, v := range cfg.Edge.Variants {
 		variants[i] = registry.Variant(v)

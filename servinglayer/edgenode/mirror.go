@@ -170,11 +170,22 @@ func (m *Mirror) restore() error {
 	return nil
 }
 
-// Run syncs with the upstream every poll interval until ctx ends.
+// Run syncs with the upstream every poll interval until ctx ends. A failure is logged
+// as a warning when it starts or changes, at debug level while it repeats.
 func (m *Mirror) Run(ctx context.Context) {
+	var failing string
 	for {
-		if err := m.Sync(ctx); err != nil && ctx.Err() == nil {
+		err := m.Sync(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && err.Error() != failing:
+			failing = err.Error()
 			m.log.Warn("edge: sync with the upstream failed; serving the last verified versions", "upstream", m.cfg.Upstream, "err", err)
+		case err != nil:
+			m.log.Debug("edge: sync with the upstream failed again", "upstream", m.cfg.Upstream, "err", err)
+		case failing != "":
+			failing = ""
+			m.log.Info("edge: in sync with the upstream again", "upstream", m.cfg.Upstream)
 		}
 		select {
 		case <-ctx.Done():
