@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -103,14 +104,18 @@ func TestEdgeNode(t *testing.T) {
 		}
 	}
 	checkEdgeBadInput(t, edge, md)
-	var edgeTook, centralTook []time.Duration
-	for range edgeLoadRounds { // alternated, so both see the same machine
-		edgeTook = append(edgeTook, inferLatency(t, edge, md, rows[:1])...)
-		centralTook = append(centralTook, inferLatency(t, central, md, rows[:1])...)
+	var edgeTook, centralTook, floorTook []time.Duration
+	infer := inferBody(md, rows[:1])
+	for range edgeLoadRounds { // alternated, so all see the same machine
+		edgeTook = append(edgeTook, latencies(t, func() int { code, _ := postInfer(edge, infer); return code })...)
+		centralTook = append(centralTook, latencies(t, func() int { code, _ := postInfer(central, infer); return code })...)
+		floorTook = append(floorTook, latencies(t, func() int { return statusOf(edge + "/v2/health/live") })...)
 	}
 	t.Logf("infer latency, 1 row, %d JSON requests each in %d alternated rounds from %d concurrent clients in the test process (a Go loop): "+
-		"edge node p50 %.3f ms p99 %.3f ms; central API p50 %.3f ms p99 %.3f ms", edgeLoadRounds*edgeLoadRequests, edgeLoadRounds, edgeLoadWorkers,
-		ms(percentileOf(edgeTook, 0.5)), ms(percentileOf(edgeTook, 0.99)), ms(percentileOf(centralTook, 0.5)), ms(percentileOf(centralTook, 0.99)))
+		"edge node p50 %.3f ms p99 %.3f ms; central API p50 %.3f ms p99 %.3f ms; HTTP floor (edge GET /v2/health/live) p50 %.3f ms p99 %.3f ms",
+		edgeLoadRounds*edgeLoadRequests, edgeLoadRounds, edgeLoadWorkers,
+		ms(percentileOf(edgeTook, 0.5)), ms(percentileOf(edgeTook, 0.99)), ms(percentileOf(centralTook, 0.5)), ms(percentileOf(centralTook, 0.99)),
+		ms(percentileOf(floorTook, 0.5)), ms(percentileOf(floorTook, 0.99)))
 
 	// 2. A corrupted download is refused; the intact one is swapped in.
 	proxy.corrupt.Store(true)
@@ -377,13 +382,12 @@ func checkEdgeBadInput(t *testing.T, edge string, md edgeModelMetadata) {
 	}
 }
 
-// inferLatency sends edgeLoadRequests infer requests of rows from edgeLoadWorkers
-// concurrent clients and returns their latencies.
-func inferLatency(t *testing.T, base string, md edgeModelMetadata, rows [][]float32) []time.Duration {
+// latencies sends edgeLoadRequests requests from edgeLoadWorkers concurrent clients
+// (after a warm-up) and returns their latencies; send returns the status code.
+func latencies(t *testing.T, send func() int) []time.Duration {
 	t.Helper()
-	body := inferBody(md, rows)
 	for range 200 { // warm up connections and sessions
-		postInfer(base, body)
+		send()
 	}
 	took := make([]time.Duration, edgeLoadRequests)
 	var (
@@ -394,7 +398,7 @@ func inferLatency(t *testing.T, base string, md edgeModelMetadata, rows [][]floa
 		wg.Go(func() {
 			for i := w; i < edgeLoadRequests; i += edgeLoadWorkers {
 				start := time.Now()
-				if code, _ := postInfer(base, body); code != http.StatusOK {
+				if send() != http.StatusOK {
 					failed.Add(1)
 				}
 				took[i] = time.Since(start)
@@ -403,9 +407,20 @@ func inferLatency(t *testing.T, base string, md edgeModelMetadata, rows [][]floa
 	}
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d of %d infer requests to %s failed", n, edgeLoadRequests, base)
+		t.Fatalf("%d of %d requests failed", n, edgeLoadRequests)
 	}
 	return took
+}
+
+// statusOf GETs url and returns the status code, 0 when there is no answer.
+func statusOf(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
 }
 
 // percentileOf returns the p quantile of took, which it sorts.
