@@ -133,12 +133,14 @@ func TestCompression(t *testing.T) {
 
 func TestReadiness(t *testing.T) {
 	failing := servinglayer.Check{Name: "kafka", Run: func(context.Context) error { return io.ErrUnexpectedEOF }}
+	detailed := servinglayer.Check{Name: "mirror", Run: func(context.Context) error { return nil }, Detail: func() string { return "serving m@2" }}
 	for _, tc := range []struct {
 		checks []servinglayer.Check
 		status int
 	}{
 		{nil, http.StatusOK},
 		{[]servinglayer.Check{{Name: "ok", Run: func(context.Context) error { return nil }}, failing}, http.StatusServiceUnavailable},
+		{[]servinglayer.Check{detailed}, http.StatusOK},
 	} {
 		srv, err := servinglayer.NewServer(servinglayer.Deps{Checks: tc.checks}, servinglayer.Config{})
 		if err != nil {
@@ -150,6 +152,10 @@ func TestReadiness(t *testing.T) {
 		r.json(t, &ready)
 		if r.status != tc.status || (tc.status != 200) != (ready.Failing != nil && (*ready.Failing)["kafka"] == io.ErrUnexpectedEOF.Error()) {
 			t.Errorf("readyz: status %d: %s", r.status, r.body)
+		}
+		// Details come from the checks that have them, failing or not.
+		if hasDetail := len(tc.checks) == 1; hasDetail != (ready.Details != nil && (*ready.Details)["mirror"] == "serving m@2") {
+			t.Errorf("readyz details: %s", r.body)
 		}
 		// The protocol's readiness is the models' (none here), not the dependencies'.
 		if r := s.get("/v2/health/ready"); r.status != http.StatusServiceUnavailable {

@@ -16,10 +16,28 @@ func (h handlers) GetHealthz(context.Context, api.GetHealthzRequestObject) (api.
 }
 
 func (h handlers) GetReadyz(ctx context.Context, _ api.GetReadyzRequestObject) (api.GetReadyzResponseObject, error) {
+	details := h.details()
 	if failing := h.failing(ctx); len(failing) > 0 {
-		return api.GetReadyz503JSONResponse{Status: api.ReadinessStatusUnavailable, Failing: &failing}, nil
+		return api.GetReadyz503JSONResponse{Status: api.ReadinessStatusUnavailable, Failing: &failing, Details: details}, nil
 	}
-	return api.GetReadyz200JSONResponse{Status: api.ReadinessStatusReady}, nil
+	return api.GetReadyz200JSONResponse{Status: api.ReadinessStatusReady, Details: details}, nil
+}
+
+// details returns what the checks with a Detail report, nil when none has one.
+func (s *Server) details() *map[string]string {
+	var out map[string]string
+	for _, chk := range s.deps.Checks {
+		if chk.Detail != nil {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[chk.Name] = chk.Detail()
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	return &out
 }
 
 // failing runs every check concurrently and returns why those that failed did. A

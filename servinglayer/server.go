@@ -157,6 +157,9 @@ type Schedule interface {
 type Check struct {
 	Name string
 	Run  func(ctx context.Context) error
+	// Detail, when set, is what the dependency reports about itself in /readyz's
+	// details, failing or not.
+	Detail func() string
 }
 
 // Deps are what the API serves from. A nil dependency makes its endpoints answer 503.

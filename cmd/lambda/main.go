@@ -29,6 +29,7 @@ type command struct {
 var commands = map[string]command{
 	"up":      {"run every component in one process (embedded Kafka unless LAMBDA_KAFKA_BROKERS is set)", runUp},
 	"serve":   {"run the HTTP API alone (stateless; many replicas behind a load balancer)", runServe},
+	"edge":    {"run an edge node: mirror an upstream's active models, score them locally, keep serving offline", runEdge},
 	"migrate": {"apply the PostgreSQL and ClickHouse migrations", runMigrate},
 	"archive": {"run the archiver alone: every event into the ClickHouse master dataset", runArchive},
 	"produce": {"write demo events to the event topic", runProduce},

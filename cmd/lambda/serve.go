@@ -82,14 +82,8 @@ const defaultTradeoffsSample = 10 * time.Second
 
 // LogValue masks the tokens.
 func (c apiConfig) LogValue() slog.Value {
-	masked := func(s string) string {
-		if s == "" {
-			return ""
-		}
-		return "***"
-	}
-	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("admin_token", masked(c.AdminToken)),
-		slog.String("read_token", masked(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
+	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("admin_token", maskSecret(c.AdminToken)),
+		slog.String("read_token", maskSecret(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
 		slog.Duration("timeout", c.Timeout),
 		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("speed_cache_mb", c.SpeedCacheMB), slog.Int("gc_headroom_mb", c.GCHeadroomMB),
 		slog.Any("cors_origins", c.CORSOrigins), slog.String("ort_web_dir", c.ORTWebDir), slog.Duration("tradeoffs_sample", c.TradeoffsSample))
@@ -209,9 +203,7 @@ func (st *stack) apiDeps(cfg *batchConfig, api apiConfig, brokers []string, sche
 // runAPI serves the HTTP API on d.Listener until ctx ends. The ONNX Runtime must be
 // initialised.
 func runAPI(ctx context.Context, d apiDeps) error {
-	if _, set := os.LookupEnv("GOGC"); !set && d.Config.GCHeadroomMB > 0 {
-		defer gctune.Start(int64(d.Config.GCHeadroomMB) << 20)()
-	}
+	defer tuneGC(d.Config.GCHeadroomMB)()
 	writer, err := kafka.NewWriter(d.Brokers, d.Kafka.Topic)
 	if err != nil {
 		return err
@@ -284,6 +276,23 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	})
 	g.Go(func() error { return api.Serve(gctx, d.Listener) })
 	return g.Wait()
+}
+
+// tuneGC keeps mb MiB of heap growth between collections unless GOGC is set or mb
+// is 0; the returned function stops it.
+func tuneGC(mb int) (stop func()) {
+	if _, set := os.LookupEnv("GOGC"); set || mb <= 0 {
+		return func() {}
+	}
+	return gctune.Start(int64(mb) << 20)
+}
+
+// maskSecret hides a token in the logged config.
+func maskSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "***"
 }
 
 // noSpeedView is the speed view of the Kappa architecture: empty.

@@ -772,6 +772,9 @@ type PredictionSource string
 
 // Readiness defines model for Readiness.
 type Readiness struct {
+	// Details Dependency name → what it reports about itself, failing or not (an edge node's mirrored model and the age of its last sync with the upstream).
+	Details *map[string]string `json:"details,omitempty"`
+
 	// Failing Dependency name → why it failed.
 	Failing *map[string]string `json:"failing,omitempty"`
 	Status  ReadinessStatus    `json:"status"`
