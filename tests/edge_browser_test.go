@@ -62,7 +62,7 @@ func TestEdgeBrowserClient(t *testing.T) {
 	_, env, _ := freshPlatform(t)
 	env = append(env, "LAMBDA_MODEL=demo", "LAMBDA_ORT_WEB_DIR="+ortWeb)
 	run(t, ctx, env, "migrate")
-	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", strconv.Itoa(edgeEntities), "--seed", "1")
+	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", strconv.Itoa(edgeEntities), "--seed", "1", "--hidden", "large")
 	up := start(t, env, "up", "--demo-events", "30000", "--demo-entities", strconv.Itoa(edgeEntities))
 	api := up.waitLine(t, "api", time.Minute)
 	testenv.WaitFor(t, time.Minute, "the first batch run", func() bool { return strings.Contains(up.output(), "first batch run done") })

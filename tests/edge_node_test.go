@@ -278,6 +278,7 @@ func edgeRows(width, n int) [][]float32 {
 	return rows
 }
 
+// inferAnswer is an infer response: the model version that answered and its scores.
 type inferAnswer struct {
 	version string
 	scores  []float32
