@@ -265,7 +265,9 @@ func (s *session) checkModel() bool {
 	if m == (Model{}) || s.modelSet && m == s.model {
 		return false
 	}
-	s.rescore = true
+	// Recorded now, so that the rescoring names it and its own scoring, with m, does
+	// not count as another change (nor does the next poll when no partition is live).
+	s.rescore, s.model, s.modelSet = true, m, true
 	return true
 }
 
