@@ -1,7 +1,10 @@
 package master
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/lambda-platform/lambda/internal/kafka"
 )
@@ -16,15 +19,27 @@ type Shard struct {
 // Whole reports whether s holds every entity.
 func (s Shard) Whole() bool { return s.Of <= 1 }
 
-// Valid fails unless 0 ≤ Index < Of (or s is Whole).
+// ErrInvalidShard: a shard is not I/N with 0 ≤ I < N.
+var ErrInvalidShard = errors.New("invalid shard")
+
+// Valid fails unless 0 ≤ Index < Of.
 func (s Shard) Valid() error {
-	if s.Whole() && s.Index == 0 {
-		return nil
-	}
 	if s.Index < 0 || s.Index >= s.Of {
-		return fmt.Errorf("shard %d/%d: want 0 ≤ index < shards", s.Index, s.Of)
+		return fmt.Errorf("%w %d/%d: want I/N with 0 ≤ I < N", ErrInvalidShard, s.Index, s.Of)
 	}
 	return nil
+}
+
+// ParseShard parses "I/N", a valid shard.
+func ParseShard(text string) (Shard, error) {
+	i, n, ok := strings.Cut(text, "/")
+	index, err1 := strconv.Atoi(i)
+	of, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil {
+		return Shard{}, fmt.Errorf("%w %q: want I/N, such as 0/4", ErrInvalidShard, text)
+	}
+	s := Shard{Index: index, Of: of}
+	return s, s.Valid()
 }
 
 // String is "I/N".
