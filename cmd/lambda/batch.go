@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 
 var batchCommands = []modelCommand{
 	{"run", "start a batch run now and follow it to its end", runBatchRun},
+	{"worker", "work one shard of a sharded batch run (--shards N --workers external)", runBatchWorker},
 	{"runs", "list the newest batch runs", runBatchRuns},
 	{"schedule", "trigger batch runs on LAMBDA_BATCH_SCHEDULE until stopped", runBatchSchedule},
 	{"import", "backfill the master dataset from a Parquet file of events", runBatchImport},
@@ -67,14 +69,38 @@ type batchSettings struct {
 	Retention int
 	ChunkRows int
 	Parallel  int
+	Shards    int
+	Workers   string
 }
+
+// Shard workers (batchSettings.Workers).
+const (
+	workersGoroutines = "goroutines"
+	workersExternal   = "external"
+)
 
 // Register binds the section to flags.
 func (s *batchSettings) Register(f *config.Flags) {
 	f.String(&s.Schedule, "schedule", "LAMBDA_BATCH_SCHEDULE", schedule.DefaultSpec, "cron expression (5 fields, or @hourly, @every 30m) of scheduled batch runs")
 	f.Int(&s.Retention, "retention", "LAMBDA_BATCH_RETENTION", batchrun.DefaultRetention, "published batch runs whose view is kept")
 	f.Int(&s.ChunkRows, "chunk-rows", "LAMBDA_BATCH_CHUNK_ROWS", batchrun.DefaultChunkRows, "about how many events one sorted read from ClickHouse holds")
-	f.Int(&s.Parallel, "parallel", "LAMBDA_BATCH_PARALLEL", batchrun.DefaultParallel, "chunks read, folded and written at once")
+	f.Int(&s.Parallel, "parallel", "LAMBDA_BATCH_PARALLEL", batchrun.DefaultParallel, "chunks read, folded and written at once (per shard)")
+	f.Int(&s.Shards, "shards", "LAMBDA_BATCH_SHARDS", 1, "shards of a run's entities (by home partition), each read, folded, scored and written by its own worker; the run publishes once all succeeded")
+	f.String(&s.Workers, "workers", "LAMBDA_BATCH_WORKERS", workersGoroutines, "who works the shards of a run: goroutines (of this process) or external (processes of: lambda batch worker --run ID --shard I/N, such as the Kubernetes Indexed Job; the run waits for them)")
+}
+
+// runnerConfig is the batch runner's config from s.
+func (s batchSettings) runnerConfig(database string) (batchrun.Config, error) {
+	if s.Workers != workersGoroutines && s.Workers != workersExternal {
+		return batchrun.Config{}, fmt.Errorf("--workers %q: want %s or %s", s.Workers, workersGoroutines, workersExternal)
+	}
+	if s.Shards < 1 {
+		return batchrun.Config{}, fmt.Errorf("--shards %d: want 1 or more", s.Shards)
+	}
+	return batchrun.Config{
+		Database: database, Retention: s.Retention, ChunkRows: s.ChunkRows, Parallel: s.Parallel,
+		Shards: s.Shards, ExternalWorkers: s.Workers == workersExternal,
+	}, nil
 }
 
 type batchConfig struct {
@@ -131,6 +157,10 @@ func openClients(ctx context.Context, cfg *batchConfig, log *slog.Logger, withCl
 // newRunner wires a batch runner: cutoff from the archiver group's committed offsets,
 // the active version of the model from the registry, loaded for each run.
 func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog.Logger, reg prometheus.Registerer) (*batchrun.Runner, error) {
+	runnerCfg, err := cfg.Batch.runnerConfig(cfg.ClickHouse.Database)
+	if err != nil {
+		return nil, err
+	}
 	if err := inference.InitRuntime(cfg.Runtime.ORTLib); err != nil {
 		return nil, err
 	}
@@ -158,10 +188,50 @@ func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog
 			defer m.Close()
 			return fn(m, spec)
 		}),
-	}, batchrun.Config{
-		Database: cfg.ClickHouse.Database, Retention: cfg.Batch.Retention,
-		ChunkRows: cfg.Batch.ChunkRows, Parallel: cfg.Batch.Parallel,
-	})
+	}, runnerCfg)
+}
+
+func runBatchWorker(ctx context.Context, args []string, out io.Writer) error {
+	var cfg batchConfig
+	var id int64
+	var shardText string
+	f := newBatchFlags("worker", "work shard I/N of batch run ID, started by `lambda batch run --shards N --workers external`: claim it, read, fold, score and write its entities with the run's cutoff and model, and record its counts; exits non-zero when the shard failed (which fails the run)", &cfg)
+	f.Int64Var(&id, "run", 0, "batch run id (0: the running run, waited for up to a minute: what a Kubernetes Job started next to lambda batch run uses)")
+	f.String(&shardText, "shard", "LAMBDA_BATCH_SHARD", "", "shard I/N (0 ≤ I < N); a Kubernetes Indexed Job gives I as JOB_COMPLETION_INDEX")
+	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	if index := os.Getenv("JOB_COMPLETION_INDEX"); index != "" && !strings.Contains(shardText, "/") {
+		shardText = index + "/" + shardText // --shard N with the Job's index
+	}
+	shard, err := master.ParseShard(shardText)
+	if err != nil {
+		return err
+	}
+	c, closeClients, err := openBatch(ctx, &cfg, log, "run", id, "shard", shard)
+	if err != nil {
+		return err
+	}
+	defer closeClients()
+	if id <= 0 {
+		if id, err = awaitShardedRun(ctx, c.pool); err != nil {
+			return err
+		}
+	}
+	runner, err := newRunner(ctx, &cfg, c, log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	defer runner.Close()
+	start := time.Now()
+	counts, err := runner.Work(ctx, id, shard, fmt.Sprintf("%s pid %d", requester(), os.Getpid()))
+	if err != nil {
+		return fmt.Errorf("shard %s of batch run %d: %w", shard, id, err)
+	}
+	fmt.Fprintf(out, "shard %s of batch run %d succeeded: %s events, %s entities in %v\n",
+		shard, id, count(counts.EventsRead), count(counts.EntitiesScored), time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func runBatchRun(ctx context.Context, args []string, out io.Writer) error {
@@ -221,6 +291,26 @@ func runBatchRun(ctx context.Context, args []string, out io.Writer) error {
 		final.ID, count(final.EventsRead), count(final.EntitiesScored), elapsed.Round(time.Millisecond),
 		count(int64(float64(final.EventsRead)/elapsed.Seconds())), final.CutoffEventTime.Format(time.RFC3339), final.ModelName, final.ModelVersion)
 	return nil
+}
+
+// awaitShardedRun returns the running run once it has recorded its shards, waiting up
+// to a minute.
+func awaitShardedRun(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		run, err := runs.Running(ctx, pool)
+		if err == nil {
+			if shards, err := runs.Shards(ctx, pool, run.ID); err == nil && len(shards) > 0 {
+				return run.ID, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("no running batch run with shards: %w", ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // progressLine renders a run's progress: events read, entities scored, rate, ETA.
