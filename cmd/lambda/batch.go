@@ -193,45 +193,101 @@ func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog
 
 func runBatchWorker(ctx context.Context, args []string, out io.Writer) error {
 	var cfg batchConfig
-	var id int64
-	var shardText string
-	f := newBatchFlags("worker", "work shard I/N of batch run ID, started by `lambda batch run --shards N --workers external`: claim it, read, fold, score and write its entities with the run's cutoff and model, and record its counts; exits non-zero when the shard failed (which fails the run)", &cfg)
-	f.Int64Var(&id, "run", 0, "batch run id (0: the running run, waited for up to a minute: what a Kubernetes Job started next to lambda batch run uses)")
-	f.String(&shardText, "shard", "LAMBDA_BATCH_SHARD", "", "shard I/N (0 ≤ I < N); a Kubernetes Indexed Job gives I as JOB_COMPLETION_INDEX")
+	var (
+		id        int64
+		shardText string
+		start     bool
+	)
+	f := newBatchFlags("worker", "work shard I/N of a batch run started with --shards N --workers external: claim it, read, fold, score and write its entities with the run's cutoff and model, and record its counts; exits non-zero when the shard failed (which fails the run)", &cfg)
+	f.Int64Var(&id, "run", 0, "batch run id (0: the running run, once it has recorded its shards; waited for up to "+shardWait.String()+")")
+	f.String(&shardText, "shard", "LAMBDA_BATCH_SHARD", "", "shard I/N (0 ≤ I < N); given as N, I is JOB_COMPLETION_INDEX, the index of a Kubernetes Indexed Job's pod")
+	f.BoolVar(&start, "start", false, "the worker of shard 0 starts the run (as lambda batch run --shards N --workers external does, in this process) and exits once it published or failed; the other workers take --run 0: an Indexed Job is then a whole sharded run")
 	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
 		return err
 	}
 	if index := os.Getenv("JOB_COMPLETION_INDEX"); index != "" && !strings.Contains(shardText, "/") {
-		shardText = index + "/" + shardText // --shard N with the Job's index
+		shardText = index + "/" + shardText
 	}
 	shard, err := master.ParseShard(shardText)
 	if err != nil {
 		return err
 	}
-	c, closeClients, err := openBatch(ctx, &cfg, log, "run", id, "shard", shard)
+	if shard.Of < 2 {
+		return fmt.Errorf("--shard %s: a sharded run has 2 or more shards", shard)
+	}
+	cfg.Batch.Shards, cfg.Batch.Workers = shard.Of, workersExternal
+	c, closeClients, err := openBatch(ctx, &cfg, log, "run", id, "shard", shard, "start", start)
 	if err != nil {
 		return err
 	}
 	defer closeClients()
-	if id <= 0 {
-		if id, err = awaitShardedRun(ctx, c.pool); err != nil {
-			return err
-		}
-	}
 	runner, err := newRunner(ctx, &cfg, c, log, prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}
-	defer runner.Close()
-	start := time.Now()
+	defer runner.Close() // a run this process started is cancelled and marked failed
+	starts := start && shard.Index == 0
+	switch {
+	case starts:
+		run, started, err := runner.Trigger(ctx, runs.TriggerCLI, requester())
+		if err != nil {
+			return err
+		}
+		if !started {
+			return fmt.Errorf("batch run %d is already running: a worker starts no second run", run.ID)
+		}
+		id = run.ID
+	}
+	if id, err = awaitShardedRun(ctx, c.pool, id); err != nil {
+		return err
+	}
+	begin := time.Now()
 	counts, err := runner.Work(ctx, id, shard, fmt.Sprintf("%s pid %d", requester(), os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("shard %s of batch run %d: %w", shard, id, err)
 	}
 	fmt.Fprintf(out, "shard %s of batch run %d succeeded: %s events, %s entities in %v\n",
-		shard, id, count(counts.EventsRead), count(counts.EntitiesScored), time.Since(start).Round(time.Millisecond))
+		shard, id, count(counts.EventsRead), count(counts.EntitiesScored), time.Since(begin).Round(time.Millisecond))
+	if !starts {
+		return nil
+	}
+	final, err := runner.Wait(ctx, id)
+	if err != nil {
+		return err
+	}
+	if final.Status != runs.StatusPublished {
+		return fmt.Errorf("batch run %d %s: %s", final.ID, final.Status, final.Error)
+	}
+	fmt.Fprintf(out, "batch run %d published: %s events, %s entities in %d shards\n",
+		final.ID, count(final.EventsRead), count(final.EntitiesScored), shard.Of)
 	return nil
+}
+
+// shardWait bounds how long a worker waits for a running run with shards.
+const shardWait = 5 * time.Minute
+
+// awaitShardedRun returns run id (0: the running run) once it has recorded its
+// shards, waiting up to shardWait: a run records them after planning its read.
+func awaitShardedRun(ctx context.Context, pool *pgxpool.Pool, id int64) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, shardWait)
+	defer cancel()
+	for {
+		run, err := runs.Running(ctx, pool)
+		if err == nil && (id == 0 || run.ID == id) {
+			if shards, err := runs.Shards(ctx, pool, run.ID); err == nil && len(shards) > 0 {
+				return run.ID, nil
+			}
+		}
+		if id != 0 && errors.Is(err, runs.ErrNotFound) || err == nil && id != 0 && run.ID != id {
+			return 0, fmt.Errorf("batch run %d is not running", id)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("no running batch run with shards: %w", ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 func runBatchRun(ctx context.Context, args []string, out io.Writer) error {
@@ -291,26 +347,6 @@ func runBatchRun(ctx context.Context, args []string, out io.Writer) error {
 		final.ID, count(final.EventsRead), count(final.EntitiesScored), elapsed.Round(time.Millisecond),
 		count(int64(float64(final.EventsRead)/elapsed.Seconds())), final.CutoffEventTime.Format(time.RFC3339), final.ModelName, final.ModelVersion)
 	return nil
-}
-
-// awaitShardedRun returns the running run once it has recorded its shards, waiting up
-// to a minute.
-func awaitShardedRun(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		run, err := runs.Running(ctx, pool)
-		if err == nil {
-			if shards, err := runs.Shards(ctx, pool, run.ID); err == nil && len(shards) > 0 {
-				return run.ID, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("no running batch run with shards: %w", ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }
 
 // progressLine renders a run's progress: events read, entities scored, rate, ETA.
