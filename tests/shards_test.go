@@ -68,18 +68,23 @@ func TestShardWorkerProcesses(t *testing.T) {
 
 	// 2. A worker SIGKILLed while it works fails the run.
 	coordinator := start(t, env, "batch", "run", "--shards", "2", "--workers", "external", kafka)
-	w0 = start(t, env, "batch", "worker", "--shard", "0/2", kafka)
-	w1 = start(t, env, "batch", "worker", "--shard", "1/2", kafka)
 	var id int64
+	testenv.WaitFor(t, time.Minute, "the run to record its shards", func() bool {
+		return pool.QueryRow(ctx, "SELECT run_id FROM batch_run_shards WHERE shard = 1 AND run_id > $1", sharded.ID).Scan(&id) == nil
+	})
+	runFlag := "--run=" + strconv.FormatInt(id, 10)
+	w0 = start(t, env, "batch", "worker", runFlag, "--shard", "0/2", kafka)
+	w1 = start(t, env, "batch", "worker", runFlag, "--shard", "1/2", kafka)
 	testenv.WaitFor(t, time.Minute, "shard 1 to be claimed", func() bool {
-		return pool.QueryRow(ctx, "SELECT run_id FROM batch_run_shards WHERE shard = 1 AND status = 'running' AND run_id > $1",
-			sharded.ID).Scan(&id) == nil
+		var status string
+		return pool.QueryRow(ctx, "SELECT status FROM batch_run_shards WHERE run_id = $1 AND shard = 1", id).Scan(&status) == nil &&
+			status != string(runs.ShardPending)
 	})
 	if err := w1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-w1.done
-	<-w0.done
+	<-w0.done // its shard succeeded, or the run had failed before it claimed it
 	select {
 	case err := <-coordinator.done:
 		if err == nil {
