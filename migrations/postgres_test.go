@@ -76,6 +76,12 @@ func TestPostgresTables(t *testing.T) {
 			"expired_at " + tstz, "cutoff_imported_offset bigint",
 			"cpu_seconds double precision", "peak_heap_bytes bigint", "bytes_read bigint", "bytes_stored bigint",
 		},
+		"batch_run_shards": {
+			"run_id bigint", "shard integer", "of integer", "status text", "worker text",
+			"started_at " + tstz, "finished_at " + tstz, "events_read bigint", "entities_scored bigint",
+			"rows_written bigint", "cpu_seconds double precision", "peak_heap_bytes bigint", "bytes_read bigint",
+			"error text",
+		},
 		"kappa_replays": {
 			"id bigint", "status text", "switch_when_ready boolean", "model_name text", "model_version bigint",
 			"spec text", "requested_by text", "created_at " + tstz, "ready_at " + tstz, "switched_at " + tstz,

@@ -35,6 +35,48 @@ const benchEventsEnv = "LAMBDA_BENCH_EVENTS"
 //     (cutoff, sorted chunk reads, fold, score, batch_view inserts, publish);
 //   - run_vs_raw: run_events/s ÷ raw_pipeline_events/s (goal ≥ 0.4).
 func BenchmarkRun(b *testing.B) {
+	f, total, insertT := benchDataset(b)
+	readT := rawRead(b, f)
+	scanT := scanRead(b, f)
+
+	r, err := batchrun.New(b.Context(), batchrun.Deps{
+		Postgres: f.Postgres, ClickHouse: f.ClickHouse, Events: f.Events, Models: &models{f: f},
+		Coverage: batchrun.CoverageFunc(func(context.Context) (map[int]int64, error) { return f.frozen, nil }),
+	}, batchrun.Config{Database: f.Database})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	var runT time.Duration
+	for b.Loop() {
+		start := time.Now()
+		run, _, err := r.Trigger(b.Context(), runs.TriggerCLI, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if run, err = r.Wait(b.Context(), run.ID); err != nil || run.Status != runs.StatusPublished {
+			b.Fatalf("run %d: %s %s %v", run.ID, run.Status, run.Error, err)
+		}
+		runT += time.Since(start)
+		if run.EventsRead != int64(total) {
+			b.Fatalf("run read %d events, want %d", run.EventsRead, total)
+		}
+	}
+	rate := func(d time.Duration) float64 { return float64(total) / d.Seconds() }
+	runRate := float64(total) * float64(b.N) / runT.Seconds()
+	raw := rate(readT + insertT)
+	b.ReportMetric(rate(insertT), "insert_events/s")
+	b.ReportMetric(rate(readT), "read_events/s")
+	b.ReportMetric(rate(scanT), "scan_events/s")
+	b.ReportMetric(raw, "raw_pipeline_events/s")
+	b.ReportMetric(runRate, "run_events/s")
+	b.ReportMetric(runRate/raw, "run_vs_raw")
+}
+
+// benchDataset generates the benchmarks' master dataset: LAMBDA_BENCH_EVENTS (default
+// 5 million) demo events of 100k entities in 6 partitions, every one archived; it
+// returns the fixture, the event count and the time of the inserts.
+func benchDataset(b *testing.B) (*fixture, int, time.Duration) {
 	total := 5_000_000
 	if v := os.Getenv(benchEventsEnv); v != "" {
 		n, err := strconv.Atoi(v)
@@ -73,41 +115,36 @@ func BenchmarkRun(b *testing.B) {
 	for p := range parts {
 		f.frozen[p] = f.next[p]
 	}
-	readT := rawRead(b, f)
-	scanT := scanRead(b, f)
+	return f, total, insertT
+}
 
-	r, err := batchrun.New(b.Context(), batchrun.Deps{
-		Postgres: f.Postgres, ClickHouse: f.ClickHouse, Events: f.Events, Models: &models{f: f},
-		Coverage: batchrun.CoverageFunc(func(context.Context) (map[int]int64, error) { return f.frozen, nil }),
-	}, batchrun.Config{Database: f.Database})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	var runT time.Duration
+// BenchmarkShardedRun runs the dataset of BenchmarkRun (LAMBDA_BENCH_EVENTS) once
+// with 1, 2 and 4 shards worked by goroutines (each shard folding Config.Parallel
+// chunks at once) and reports each run's seconds, Trigger until published.
+func BenchmarkShardedRun(b *testing.B) {
+	f, total, _ := benchDataset(b)
 	for b.Loop() {
-		start := time.Now()
-		run, _, err := r.Trigger(b.Context(), runs.TriggerCLI, "bench")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if run, err = r.Wait(b.Context(), run.ID); err != nil || run.Status != runs.StatusPublished {
-			b.Fatalf("run %d: %s %s %v", run.ID, run.Status, run.Error, err)
-		}
-		runT += time.Since(start)
-		if run.EventsRead != int64(total) {
-			b.Fatalf("run read %d events, want %d", run.EventsRead, total)
+		for _, shards := range []int{1, 2, 4} {
+			r, err := batchrun.New(b.Context(), batchrun.Deps{
+				Postgres: f.Postgres, ClickHouse: f.ClickHouse, Events: f.Events, Models: &models{f: f},
+				Coverage: batchrun.CoverageFunc(func(context.Context) (map[int]int64, error) { return f.frozen, nil }),
+			}, batchrun.Config{Database: f.Database, Shards: shards})
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := time.Now()
+			run, _, err := r.Trigger(b.Context(), runs.TriggerCLI, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if run, err = r.Wait(b.Context(), run.ID); err != nil || run.Status != runs.StatusPublished || run.EventsRead != int64(total) {
+				b.Fatalf("run %d of %d shards: %s %s, %d events, %v", run.ID, shards, run.Status, run.Error, run.EventsRead, err)
+			}
+			b.ReportMetric(time.Since(start).Seconds(), "run_"+strconv.Itoa(shards)+"_shards_s")
+			b.ReportMetric(run.CPUSeconds, "cpu_"+strconv.Itoa(shards)+"_shards_s")
+			r.Close()
 		}
 	}
-	rate := func(d time.Duration) float64 { return float64(total) / d.Seconds() }
-	runRate := float64(total) * float64(b.N) / runT.Seconds()
-	raw := rate(readT + insertT)
-	b.ReportMetric(rate(insertT), "insert_events/s")
-	b.ReportMetric(rate(readT), "read_events/s")
-	b.ReportMetric(rate(scanT), "scan_events/s")
-	b.ReportMetric(raw, "raw_pipeline_events/s")
-	b.ReportMetric(runRate, "run_events/s")
-	b.ReportMetric(runRate/raw, "run_vs_raw")
 }
 
 // benchColumns are the columns a run reads.

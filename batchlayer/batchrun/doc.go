@@ -42,6 +42,18 @@
 // A run that fails at any step publishes nothing: it is marked failed with its error,
 // its partition is dropped, and the previously published run stays served.
 //
+// # Shards
+//
+// With Config.Shards N > 1, step 2 is split: the run records N shard rows
+// (runs.CreateShards) and each shard — the entities whose home partition modulo N is
+// its index (master.Shard) — is planned, read, folded, scored and written by a worker
+// of its own into the run's partition: a goroutine of this process, or, with
+// Config.ExternalWorkers, a process calling Runner.Work (`lambda batch worker`), which
+// holds the shard's advisory lock while it works. The run waits for every shard: a
+// failed shard, or a running one whose lock nobody holds (its worker died), fails the
+// run. Step 3 is then runs.PublishShards: one transaction that locks the shard rows,
+// checks that all succeeded and publishes the run with the sums of their counts.
+//
 // # Metrics
 //
 // Registered on the Registerer given to New:
@@ -52,7 +64,7 @@
 //	lambda_batch_run_entities_scored_total        counter    entities scored
 //	lambda_batch_run_rows_written_total           counter    batch_view rows inserted
 //	lambda_batch_run_failures_total               counter    failed runs, by reason: cutoff, model, read, score,
-//	                                                         write, publish, canceled, abandoned
+//	                                                         write, publish, canceled, abandoned, shard
 //	lambda_batch_runs_published_total             counter    runs published
 //	lambda_batch_run_in_progress                  gauge      1 while this process executes a run
 //	lambda_batch_last_publish_timestamp_seconds   gauge      unix time the served run was published (as this

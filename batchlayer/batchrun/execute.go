@@ -38,7 +38,13 @@ func (r *Runner) execute(lock *runs.Lock, e *execution) {
 	bk, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 	defer cancel()
 	var published runs.Run
-	if err == nil {
+	switch {
+	case err == nil && r.cfg.Shards > 1: // the shards' rows hold the counts of what they did
+		own := counts
+		own.EventsRead, own.EntitiesScored, own.RowsWritten = 0, 0, 0
+		published, err = runs.PublishShards(bk, r.deps.Postgres, e.run.ID, own)
+		err = staged(reasonPublish, err)
+	case err == nil:
 		published, err = runs.Publish(bk, r.deps.Postgres, e.run.ID, counts)
 		err = staged(reasonPublish, err)
 	}
@@ -99,31 +105,42 @@ func (r *Runner) build(ctx context.Context, e *execution, m Model, spec *feature
 		return runs.Counts{}, staged(reasonWrite, err)
 	}
 	vr := view.Run{ID: uint64(e.run.ID), AsOf: plan.Newest, ModelName: m.Meta().Name, ModelVersion: m.Meta().Version}
-	var copies atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(r.cfg.Parallel)
-	for i, chunk := range plan.Chunks {
-		if gctx.Err() != nil {
-			break
-		}
-		g.Go(func() error {
-			n, err := r.chunk(gctx, e, i, chunk, cutoff, vr, m, spec)
-			copies.Add(n)
-			return err
-		})
+	if r.cfg.Shards > 1 {
+		err = r.shards(ctx, e, cutoff, vr, m, spec)
+	} else {
+		err = r.fold(ctx, e.run.ID, &e.progress, plan.Chunks, cutoff, vr, m, spec)
 	}
-	err = g.Wait()
-	if err == nil {
-		err = ctx.Err() // a cancel between chunks
-	}
-	r.metrics.copies.Add(float64(copies.Load()))
-	p := &e.progress
-	counts := runs.Counts{EventsRead: p.eventsRead.Load(), EntitiesScored: p.entities.Load(), RowsWritten: p.rowsWritten.Load()}
+	counts := e.progress.counts()
 	if err == nil {
 		counts.BytesStored, err = view.RunBytes(ctx, r.deps.ClickHouse, r.cfg.Database, uint64(e.run.ID))
 		err = staged(reasonWrite, err)
 	}
 	return counts, err
+}
+
+// fold reads, folds, scores and writes chunks, Config.Parallel at a time, counting
+// in p.
+func (r *Runner) fold(ctx context.Context, id int64, p *progress, chunks []master.Chunk, cutoff master.Cutoff,
+	vr view.Run, m Model, spec *features.Spec) error {
+	var copies atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.cfg.Parallel)
+	for i, chunk := range chunks {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			n, err := r.chunk(gctx, id, p, i, chunk, cutoff, vr, m, spec)
+			copies.Add(n)
+			return err
+		})
+	}
+	err := g.Wait()
+	if err == nil {
+		err = ctx.Err() // a cancel between chunks
+	}
+	r.metrics.copies.Add(float64(copies.Load()))
+	return err
 }
 
 // checkModel fails when m cannot score spec's vectors.
@@ -170,22 +187,21 @@ func (r *Runner) plan(ctx context.Context, e *execution, m Model) (master.Cutoff
 
 // chunk reads, folds, scores and writes the entities of one chunk and returns how
 // many copies of rows it skipped.
-func (r *Runner) chunk(ctx context.Context, e *execution, i int, chunk master.Chunk, cutoff master.Cutoff,
+func (r *Runner) chunk(ctx context.Context, id int64, p *progress, i int, chunk master.Chunk, cutoff master.Cutoff,
 	vr view.Run, m Model, spec *features.Spec) (int64, error) {
 	w := view.NewWriter(r.deps.ClickHouse, r.cfg.Database, vr, r.cfg.FlushRows)
 	sc := newScorer(m, spec.Len(), r.cfg.ScoreBatch, cutoff, vr.AsOf, w, func(scored, written int64) {
-		e.progress.entities.Add(scored)
-		e.progress.rowsWritten.Add(written)
+		p.add(0, scored, written)
 		r.metrics.entitiesScored.Add(float64(scored))
 		r.metrics.rowsWritten.Add(float64(written))
 	})
 	stream := features.NewStream(spec, func(id string, st *features.State) error { return sc.add(ctx, id, st) })
-	queryID := fmt.Sprintf("lambda-batch-run-%d-chunk-%d", e.run.ID, i)
+	queryID := fmt.Sprintf("lambda-batch-run-%d-chunk-%d-shard-%d-of-%d", id, i, cutoff.Shard.Index, max(cutoff.Shard.Of, 1))
 	stats, err := r.deps.Events.Read(ctx, cutoff, chunk, queryID, func(rec arrow.Record) error {
 		if err := stream.AddRecord(rec); err != nil {
 			return staged(reasonRead, err)
 		}
-		e.progress.eventsRead.Add(rec.NumRows())
+		p.add(rec.NumRows(), 0, 0)
 		r.metrics.eventsRead.Add(float64(rec.NumRows()))
 		return nil
 	})

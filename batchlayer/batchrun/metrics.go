@@ -15,6 +15,7 @@ const (
 	reasonPublish   = "publish"
 	reasonCanceled  = "canceled"
 	reasonAbandoned = "abandoned"
+	reasonShard     = "shard" // a shard worker failed or went away
 )
 
 type metrics struct {
@@ -80,7 +81,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "batch_view partitions dropped by retention.",
 		}),
 	}
-	for _, r := range []string{reasonCutoff, reasonModel, reasonRead, reasonScore, reasonWrite, reasonPublish, reasonCanceled, reasonAbandoned} {
+	for _, r := range []string{reasonCutoff, reasonModel, reasonRead, reasonScore, reasonWrite, reasonPublish, reasonCanceled, reasonAbandoned, reasonShard} {
 		m.failures.WithLabelValues(r)
 	}
 	return m

@@ -54,6 +54,13 @@ type Config struct {
 	FlushRows int
 	// LockWait bounds how long Trigger waits for a lock holder to show its run.
 	LockWait time.Duration
+	// Shards splits a run's entities into that many shards, each read, folded,
+	// scored and written by its own worker (1 or less: one, without shard rows).
+	Shards int
+	// ExternalWorkers leaves the shards of a run to `lambda batch worker` processes
+	// (Runner.Work); the run waits for them. Otherwise goroutines of this process
+	// work them.
+	ExternalWorkers bool
 }
 
 func (c Config) withDefaults() Config {
@@ -72,6 +79,7 @@ func (c Config) withDefaults() Config {
 	if c.LockWait <= 0 {
 		c.LockWait = DefaultLockWait
 	}
+	c.Shards = max(c.Shards, 1)
 	return c
 }
 
@@ -150,13 +158,28 @@ type execution struct {
 	progress progress
 }
 
-// progress counts what a run has done so far.
+// progress counts what a run, or a shard of it, has done so far.
 type progress struct {
 	started     time.Time
 	total       atomic.Int64
 	eventsRead  atomic.Int64
 	entities    atomic.Int64
 	rowsWritten atomic.Int64
+	run         *progress // a shard's counts are added to its run's too; nil for a run
+}
+
+// add counts events read, entities scored and rows written.
+func (p *progress) add(events, entities, rows int64) {
+	for ; p != nil; p = p.run {
+		p.eventsRead.Add(events)
+		p.entities.Add(entities)
+		p.rowsWritten.Add(rows)
+	}
+}
+
+// counts are p's counts as a run's.
+func (p *progress) counts() runs.Counts {
+	return runs.Counts{EventsRead: p.eventsRead.Load(), EntitiesScored: p.entities.Load(), RowsWritten: p.rowsWritten.Load()}
 }
 
 // Progress is a snapshot of the executing run.

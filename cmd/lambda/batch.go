@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 
 var batchCommands = []modelCommand{
 	{"run", "start a batch run now and follow it to its end", runBatchRun},
+	{"worker", "work one shard of a sharded batch run (--shards N --workers external)", runBatchWorker},
 	{"runs", "list the newest batch runs", runBatchRuns},
 	{"schedule", "trigger batch runs on LAMBDA_BATCH_SCHEDULE until stopped", runBatchSchedule},
 	{"import", "backfill the master dataset from a Parquet file of events", runBatchImport},
@@ -67,14 +69,38 @@ type batchSettings struct {
 	Retention int
 	ChunkRows int
 	Parallel  int
+	Shards    int
+	Workers   string
 }
+
+// Shard workers (batchSettings.Workers).
+const (
+	workersGoroutines = "goroutines"
+	workersExternal   = "external"
+)
 
 // Register binds the section to flags.
 func (s *batchSettings) Register(f *config.Flags) {
 	f.String(&s.Schedule, "schedule", "LAMBDA_BATCH_SCHEDULE", schedule.DefaultSpec, "cron expression (5 fields, or @hourly, @every 30m) of scheduled batch runs")
 	f.Int(&s.Retention, "retention", "LAMBDA_BATCH_RETENTION", batchrun.DefaultRetention, "published batch runs whose view is kept")
 	f.Int(&s.ChunkRows, "chunk-rows", "LAMBDA_BATCH_CHUNK_ROWS", batchrun.DefaultChunkRows, "about how many events one sorted read from ClickHouse holds")
-	f.Int(&s.Parallel, "parallel", "LAMBDA_BATCH_PARALLEL", batchrun.DefaultParallel, "chunks read, folded and written at once")
+	f.Int(&s.Parallel, "parallel", "LAMBDA_BATCH_PARALLEL", batchrun.DefaultParallel, "chunks read, folded and written at once (per shard)")
+	f.Int(&s.Shards, "shards", "LAMBDA_BATCH_SHARDS", 1, "shards of a run's entities (by home partition), each read, folded, scored and written by its own worker; the run publishes once all succeeded")
+	f.String(&s.Workers, "workers", "LAMBDA_BATCH_WORKERS", workersGoroutines, "who works the shards of a run: goroutines (of this process) or external (processes of: lambda batch worker --run ID --shard I/N, such as the Kubernetes Indexed Job; the run waits for them)")
+}
+
+// runnerConfig is the batch runner's config from s.
+func (s batchSettings) runnerConfig(database string) (batchrun.Config, error) {
+	if s.Workers != workersGoroutines && s.Workers != workersExternal {
+		return batchrun.Config{}, fmt.Errorf("--workers %q: want %s or %s", s.Workers, workersGoroutines, workersExternal)
+	}
+	if s.Shards < 1 {
+		return batchrun.Config{}, fmt.Errorf("--shards %d: want 1 or more", s.Shards)
+	}
+	return batchrun.Config{
+		Database: database, Retention: s.Retention, ChunkRows: s.ChunkRows, Parallel: s.Parallel,
+		Shards: s.Shards, ExternalWorkers: s.Workers == workersExternal,
+	}, nil
 }
 
 type batchConfig struct {
@@ -131,6 +157,10 @@ func openClients(ctx context.Context, cfg *batchConfig, log *slog.Logger, withCl
 // newRunner wires a batch runner: cutoff from the archiver group's committed offsets,
 // the active version of the model from the registry, loaded for each run.
 func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog.Logger, reg prometheus.Registerer) (*batchrun.Runner, error) {
+	runnerCfg, err := cfg.Batch.runnerConfig(cfg.ClickHouse.Database)
+	if err != nil {
+		return nil, err
+	}
 	if err := inference.InitRuntime(cfg.Runtime.ORTLib); err != nil {
 		return nil, err
 	}
@@ -158,10 +188,106 @@ func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog
 			defer m.Close()
 			return fn(m, spec)
 		}),
-	}, batchrun.Config{
-		Database: cfg.ClickHouse.Database, Retention: cfg.Batch.Retention,
-		ChunkRows: cfg.Batch.ChunkRows, Parallel: cfg.Batch.Parallel,
-	})
+	}, runnerCfg)
+}
+
+func runBatchWorker(ctx context.Context, args []string, out io.Writer) error {
+	var cfg batchConfig
+	var (
+		id        int64
+		shardText string
+		start     bool
+	)
+	f := newBatchFlags("worker", "work shard I/N of a batch run started with --shards N --workers external: claim it, read, fold, score and write its entities with the run's cutoff and model, and record its counts; exits non-zero when the shard failed (which fails the run)", &cfg)
+	f.Int64Var(&id, "run", 0, "batch run id (0: the running run, once it has recorded its shards; waited for up to "+shardWait.String()+")")
+	f.String(&shardText, "shard", "LAMBDA_BATCH_SHARD", "", "shard I/N (0 ≤ I < N); given as N, I is JOB_COMPLETION_INDEX, the index of a Kubernetes Indexed Job's pod")
+	f.BoolVar(&start, "start", false, "the worker of shard 0 starts the run (as lambda batch run --shards N --workers external does, in this process) and exits once it published or failed; the other workers take --run 0: an Indexed Job is then a whole sharded run")
+	log, err := parse(f, args, &cfg.Log)
+	if err != nil {
+		return err
+	}
+	if index := os.Getenv("JOB_COMPLETION_INDEX"); index != "" && !strings.Contains(shardText, "/") {
+		shardText = index + "/" + shardText
+	}
+	shard, err := master.ParseShard(shardText)
+	if err != nil {
+		return err
+	}
+	if shard.Of < 2 {
+		return fmt.Errorf("--shard %s: a sharded run has 2 or more shards", shard)
+	}
+	cfg.Batch.Shards, cfg.Batch.Workers = shard.Of, workersExternal
+	c, closeClients, err := openBatch(ctx, &cfg, log, "run", id, "shard", shard, "start", start)
+	if err != nil {
+		return err
+	}
+	defer closeClients()
+	runner, err := newRunner(ctx, &cfg, c, log, prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	defer runner.Close() // a run this process started is cancelled and marked failed
+	starts := start && shard.Index == 0
+	switch {
+	case starts:
+		run, started, err := runner.Trigger(ctx, runs.TriggerCLI, requester())
+		if err != nil {
+			return err
+		}
+		if !started {
+			return fmt.Errorf("batch run %d is already running: a worker starts no second run", run.ID)
+		}
+		id = run.ID
+	}
+	if id, err = awaitShardedRun(ctx, c.pool, id); err != nil {
+		return err
+	}
+	begin := time.Now()
+	counts, err := runner.Work(ctx, id, shard, fmt.Sprintf("%s pid %d", requester(), os.Getpid()))
+	if err != nil {
+		return fmt.Errorf("shard %s of batch run %d: %w", shard, id, err)
+	}
+	fmt.Fprintf(out, "shard %s of batch run %d succeeded: %s events, %s entities in %v\n",
+		shard, id, count(counts.EventsRead), count(counts.EntitiesScored), time.Since(begin).Round(time.Millisecond))
+	if !starts {
+		return nil
+	}
+	final, err := runner.Wait(ctx, id)
+	if err != nil {
+		return err
+	}
+	if final.Status != runs.StatusPublished {
+		return fmt.Errorf("batch run %d %s: %s", final.ID, final.Status, final.Error)
+	}
+	fmt.Fprintf(out, "batch run %d published: %s events, %s entities in %d shards\n",
+		final.ID, count(final.EventsRead), count(final.EntitiesScored), shard.Of)
+	return nil
+}
+
+// shardWait bounds how long a worker waits for a running run with shards.
+const shardWait = 5 * time.Minute
+
+// awaitShardedRun returns run id (0: the running run) once it has recorded its
+// shards, waiting up to shardWait: a run records them after planning its read.
+func awaitShardedRun(ctx context.Context, pool *pgxpool.Pool, id int64) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, shardWait)
+	defer cancel()
+	for {
+		run, err := runs.Running(ctx, pool)
+		if err == nil && (id == 0 || run.ID == id) {
+			if shards, err := runs.Shards(ctx, pool, run.ID); err == nil && len(shards) > 0 {
+				return run.ID, nil
+			}
+		}
+		if id != 0 && errors.Is(err, runs.ErrNotFound) || err == nil && id != 0 && run.ID != id {
+			return 0, fmt.Errorf("batch run %d is not running", id)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("no running batch run with shards: %w", ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 func runBatchRun(ctx context.Context, args []string, out io.Writer) error {

@@ -14,9 +14,16 @@ const ImportPartition = -1
 // partition p with kafka_offset ≤ Offsets[p], and the imported rows with
 // kafka_offset ≤ Imported. -1 includes nothing of that partition. The slice index is
 // the partition, so len(Offsets) is the topic's partition count.
+//
+// Shard narrows the reads of the cutoff (Dataset.Plan, Dataset.Read) to the entities
+// of one shard: the rows of the partitions homing them — the archiver keeps only
+// events in their home partition — and the imported rows of those entities, which
+// Read picks by hashing entity_id (ClickHouse 18.16 has no Kafka murmur2), so every
+// shard reads all imported rows. Its zero value reads every entity.
 type Cutoff struct {
 	Offsets  []int64
 	Imported int64
+	Shard    Shard
 }
 
 // CutoffFromCoverage turns the archiver's coverage (per partition, the committed
@@ -50,7 +57,7 @@ func (c Cutoff) where() string {
 	}
 	term(ImportPartition, c.Imported)
 	for p, off := range c.Offsets {
-		if off >= 0 {
+		if off >= 0 && c.Shard.holdsPartition(p) {
 			b.WriteString(" OR ")
 			term(p, off)
 		}

@@ -38,6 +38,7 @@ func (d *Dataset) Read(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID 
 		lastOffset int64
 		fnErr      error
 	)
+	holds := cutoff.shardFilter()
 	pass := func(rec arrow.Record, from, to int) error {
 		if from == to {
 			return nil
@@ -56,6 +57,13 @@ func (d *Dataset) Read(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID 
 		from := 0
 		for i := range rows {
 			p, o := b.partition[i], b.offset[i]
+			if p == ImportPartition && !holds(b.entity.Row(i)) {
+				if fnErr = pass(rec, from, i); fnErr != nil {
+					return fnErr
+				}
+				from = i + 1
+				continue
+			}
 			if p == lastPart && o == lastOffset {
 				if fnErr = pass(rec, from, i); fnErr != nil {
 					return fnErr

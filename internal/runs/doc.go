@@ -27,4 +27,14 @@
 // its session, so a lock holder that finds a running row knows that its process is
 // gone: AbandonRunning marks such rows failed. LockImports is a second lock, which
 // serialises Parquet imports into the master dataset.
+//
+// # Shards
+//
+// A sharded run has a row per shard in batch_run_shards (CreateShards), each
+// pending ──► running ──► succeeded | failed. ClaimShard hands a pending shard of a
+// running run to one worker, once; CompleteShard and FailShard record its counts or
+// its error. The worker holds LockShard (an advisory lock on the pair run id, shard)
+// while it works, so WorkerGone can tell a running shard whose worker died. PublishShards
+// publishes the run only if every shard row, locked FOR UPDATE in the same transaction,
+// says succeeded, with the sums of their counts.
 package runs

@@ -146,23 +146,29 @@ func Publish(ctx context.Context, db DB, id int64, n Counts) (Run, error) {
 	var r Run
 	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		var err error
-		r, err = scan(tx.QueryRow(ctx, `UPDATE batch_runs SET status = 'published', finished_at = now(), published_at = now(),
-			events_read = $2, entities_scored = $3, rows_written = $4, cpu_seconds = $5, peak_heap_bytes = $6, bytes_read = $7,
-			bytes_stored = $8 WHERE id = $1 AND status = 'running' RETURNING `+columns, id, n.EventsRead, n.EntitiesScored, n.RowsWritten,
-			n.CPUSeconds, n.PeakHeapBytes, n.BytesRead, n.BytesStored))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("batch run %d: %w", id, ErrNotRunning)
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", PublishChannel, strconv.FormatInt(id, 10))
+		r, err = publish(ctx, tx, id, n)
 		return err
 	})
 	if err != nil {
 		return Run{}, fmt.Errorf("publish batch run %d: %w", id, err)
 	}
 	return r, nil
+}
+
+// publish marks run id published with counts n and notifies PublishChannel, in tx.
+func publish(ctx context.Context, tx pgx.Tx, id int64, n Counts) (Run, error) {
+	r, err := scan(tx.QueryRow(ctx, `UPDATE batch_runs SET status = 'published', finished_at = now(), published_at = now(),
+		events_read = $2, entities_scored = $3, rows_written = $4, cpu_seconds = $5, peak_heap_bytes = $6, bytes_read = $7,
+		bytes_stored = $8 WHERE id = $1 AND status = 'running' RETURNING `+columns, id, n.EventsRead, n.EntitiesScored, n.RowsWritten,
+		n.CPUSeconds, n.PeakHeapBytes, n.BytesRead, n.BytesStored))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Run{}, fmt.Errorf("batch run %d: %w", id, ErrNotRunning)
+	}
+	if err != nil {
+		return Run{}, err
+	}
+	_, err = tx.Exec(ctx, "SELECT pg_notify($1, $2)", PublishChannel, strconv.FormatInt(id, 10))
+	return r, err
 }
 
 // Fail records that run id failed with reason, and what it did before.
