@@ -75,15 +75,22 @@ func TestSecretsNeverLogged(t *testing.T) {
 	up.stop(t, 20*time.Second)
 	outputs = append(outputs, up.output(), node.output())
 
-	// A PostgreSQL that cannot be reached: the error names the server, not the password.
-	cmd := exec.CommandContext(ctx, lambdaBin, "migrate", "--status",
-		"--postgres-url", "postgres://postgres:"+secrets["PostgreSQL password"]+"@127.0.0.1:1/nowhere?connect_timeout=2")
-	cmd.Env = os.Environ()
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Errorf("migrate against an unreachable PostgreSQL succeeded:\n%s", out)
+	// A PostgreSQL that cannot be reached, a password in the query, a URL that does not
+	// parse: the config line and the error name the server, never the password.
+	pw := secrets["PostgreSQL password"]
+	for _, url := range []string{
+		"postgres://postgres:" + pw + "@127.0.0.1:1/nowhere?connect_timeout=2",
+		"postgres://postgres@127.0.0.1:1/nowhere?connect_timeout=2&password=" + pw,
+		"postgres://postgres:" + pw + "%zz@127.0.0.1:1/nowhere",
+	} {
+		cmd := exec.CommandContext(ctx, lambdaBin, "migrate", "--status", "--postgres-url", url)
+		cmd.Env = os.Environ()
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Errorf("migrate against an unreachable PostgreSQL succeeded:\n%s", out)
+		}
+		outputs = append(outputs, string(out))
 	}
-	outputs = append(outputs, string(out))
 
 	all := strings.Join(outputs, "\n")
 	for what, secret := range secrets {
