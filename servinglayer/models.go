@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 )
@@ -219,10 +217,6 @@ func (h handlers) UploadModelVersion(ctx context.Context, req api.UploadModelVer
 		part, err := req.Body.NextPart()
 		if errors.Is(err, io.EOF) {
 			break
-		}
-		var he *echo.HTTPError
-		if errors.As(err, &he) { // the body limit: a 413, not a malformed body
-			return nil, he
 		}
 		if err != nil {
 			return nil, badRequest("multipart body: %v", err)

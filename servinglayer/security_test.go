@@ -77,6 +77,12 @@ func TestModelUploadValidation(t *testing.T) {
 	if r := s.do(http.MethodPost, "/v1/models/demo/versions", chunked{body}, append([]string{"Content-Type", ctype}, admin...)...); r.status != http.StatusRequestEntityTooLarge {
 		t.Errorf("chunked upload over the limit: status %d: %s", r.status, r.body)
 	}
+	// Over the limit before the first part (a preamble the multipart reader skips).
+	body, ctype = modelForm(t, map[string][]byte{"fp32": good}, nil)
+	preamble := io.MultiReader(bytes.NewReader(bytes.Repeat([]byte("x"), limit+1)), strings.NewReader("\r\n"), body)
+	if r := s.do(http.MethodPost, "/v1/models/demo/versions", chunked{preamble}, append([]string{"Content-Type", ctype}, admin...)...); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked upload over the limit in its preamble: status %d: %s", r.status, r.body)
+	}
 	s.expectRows("models", 0)
 	s.expectRows("model_versions", 0)
 	s.expectRows("model_artifacts", 0)
