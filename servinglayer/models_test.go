@@ -19,24 +19,31 @@ import (
 // upload posts a multipart model upload; fields are name, value pairs, files variant → bytes.
 func (s *stack) upload(name string, files map[string][]byte, fields []string, header ...string) response {
 	s.t.Helper()
+	body, ctype := modelForm(s.t, files, fields)
+	return s.do(http.MethodPost, "/v1/models/"+name+"/versions", body, append([]string{"Content-Type", ctype}, header...)...)
+}
+
+// modelForm returns the multipart body of a model upload and its Content-Type.
+func modelForm(t testing.TB, files map[string][]byte, fields []string) (*bytes.Buffer, string) {
+	t.Helper()
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
 	for variant, data := range files {
 		fw, err := w.CreateFormFile(variant, variant+".onnx")
 		if err != nil {
-			s.t.Fatal(err)
+			t.Fatal(err)
 		}
 		_, _ = fw.Write(data)
 	}
 	for i := 0; i+1 < len(fields); i += 2 {
 		if err := w.WriteField(fields[i], fields[i+1]); err != nil {
-			s.t.Fatal(err)
+			t.Fatal(err)
 		}
 	}
 	if err := w.Close(); err != nil {
-		s.t.Fatal(err)
+		t.Fatal(err)
 	}
-	return s.do(http.MethodPost, "/v1/models/"+name+"/versions", &body, append([]string{"Content-Type", w.FormDataContentType()}, header...)...)
+	return &body, w.FormDataContentType()
 }
 
 var admin = []string{"Authorization", "Bearer " + adminToken}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/servinglayer/api"
 	"github.com/lambda-platform/lambda/servinglayer/predict"
 )
@@ -42,6 +43,11 @@ func (h handlers) GetFeatures(ctx context.Context, req api.GetFeaturesRequestObj
 func (h handlers) BatchGetPredictions(ctx context.Context, req api.BatchGetPredictionsRequestObject) (api.BatchGetPredictionsResponseObject, error) {
 	if h.deps.Predictions == nil {
 		return nil, fmt.Errorf("predictions: %w", errNotConfigured)
+	}
+	for i, id := range req.Body.Ids {
+		if err := checkEntityID(id); err != nil {
+			return nil, badRequest("ids/%d: %v", i, err)
+		}
 	}
 	ids := unique(req.Body.Ids)
 	if len(ids) > h.cfg.BatchGetLimit {
@@ -78,6 +84,9 @@ func (h handlers) BatchGetPredictions(ctx context.Context, req api.BatchGetPredi
 func (h handlers) lookupOne(ctx context.Context, id string) (predict.Answer, error) {
 	if h.deps.Predictions == nil {
 		return predict.Answer{}, fmt.Errorf("predictions: %w", errNotConfigured)
+	}
+	if err := checkEntityID(id); err != nil {
+		return predict.Answer{}, badRequest("id: %v", err)
 	}
 	start := time.Now()
 	a := h.deps.Predictions.Lookup(ctx, []string{id})[0]
@@ -149,6 +158,16 @@ func degraded(a predict.Answer) (*string, bool) {
 		return nil, false
 	}
 	return &reason, true
+}
+
+// checkEntityID says why id cannot be an entity's (the rules of an event's
+// entity_id), or returns nil.
+func checkEntityID(id string) error {
+	var fe *event.FieldError
+	if err := event.CheckEntityID(id); errors.As(err, &fe) {
+		return errors.New(fe.Reason)
+	}
+	return nil
 }
 
 // unique returns ids without repeats, in first-seen order.

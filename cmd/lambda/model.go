@@ -279,14 +279,6 @@ func runModelImport(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer closeReg()
-	// A trial load: the registry checks the signature, the runtime every operator.
-	m, err := inference.LoadModel(onnx, inference.Meta{Name: cfg.Name, Features: cfg.Features}, inference.Options{Sessions: 1})
-	if err != nil {
-		return err
-	}
-	if err := m.Close(); err != nil {
-		return err
-	}
 	v, err := reg.Register(ctx, cfg.Name, cfg.Features, registry.File{Variant: registry.FP32, ONNX: onnx})
 	if err != nil {
 		return err

@@ -66,8 +66,8 @@ func TestModelCommands(t *testing.T) {
 	if err := os.WriteFile(file, m.Marshal(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := run("import", file, "--name", "imported", "--features", "a,b,c"); !errors.Is(err, inference.ErrInputWidth) {
-		t.Errorf("import with 3 features for width 15: %v, want ErrInputWidth", err)
+	if _, err := run("import", file, "--name", "imported", "--features", "a,b,c"); !errors.Is(err, registry.ErrFeatureMismatch) {
+		t.Errorf("import with 3 features for width 15: %v, want ErrFeatureMismatch", err)
 	}
 	mustRun(regexp.MustCompile(`registered imported@1 from .*lr\.onnx \(\d+ bytes, 15 features\)`),
 		"import", file, "--name", "imported", "--features-from-spec")

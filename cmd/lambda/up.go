@@ -218,7 +218,7 @@ func printURLs(w io.Writer, httpAddr string, brokers []string, adminToken string
 	base := "http://" + httpAddr
 	token := "(none: set LAMBDA_ADMIN_TOKEN to enable the mutating endpoints)"
 	if adminToken != "" {
-		token = adminToken
+		token = "*** (LAMBDA_ADMIN_TOKEN; make run keeps it in .run/admin-token)" // never printed
 	}
 	fmt.Fprintf(w, `
   lambda is running

@@ -3,8 +3,10 @@
 // quantisation), in the tables of migrations 0003 and 0004.
 //
 // Register adds a version (numbered 1, 2, … per model) after checking each file on the
-// way in: it must be a model the scorer loads (inference.Inspect) whose input width is the
-// number of feature names. AddArtifact adds a variant to an existing version. Activate
+// way in, before anything is stored: its signature (inference.Inspect) must be one float
+// input whose width is the number of feature names and one score per row, and the ONNX
+// Runtime must load it (a trial load, so the process must have called
+// inference.InitRuntime). AddArtifact adds a variant to an existing version. Activate
 // makes a version the one the scorers use and records it in the activation history;
 // Rollback reactivates the version that was active before the current one, and again
 // walks further back. Every change of a model's active version sends a PostgreSQL

@@ -101,7 +101,7 @@ func insertArtifact(ctx context.Context, tx pgx.Tx, name string, version int64, 
 }
 
 func checkRegistration(name string, features []string, files []File) error {
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return err
 	}
 	if len(features) == 0 {
@@ -128,7 +128,9 @@ func checkRegistration(name string, features []string, files []File) error {
 	return nil
 }
 
-// checkFile checks that f is a model the scorer loads, with an input of width features.
+// checkFile checks that f is a model the scorer loads, with an input of width features:
+// its signature read from the file, then a trial load by the ONNX Runtime, which checks
+// every operator, so that nothing the scorers cannot load is ever stored.
 func checkFile(f File, width int) error {
 	if !slices.Contains(Variants, f.Variant) {
 		return fmt.Errorf("%w %q: want one of %v", ErrInvalidVariant, f.Variant, Variants)
@@ -140,7 +142,11 @@ func checkFile(f File, width int) error {
 	if sig.Width != width {
 		return fmt.Errorf("%s file: input %q has width %d for %d feature names: %w", f.Variant, sig.Input, sig.Width, width, ErrFeatureMismatch)
 	}
-	return nil
+	m, err := inference.LoadModel(f.ONNX, inference.Meta{Name: string(f.Variant)}, inference.Options{Sessions: 1, MaxBatch: 1})
+	if err != nil {
+		return fmt.Errorf("%s file: trial load: %w", f.Variant, err)
+	}
+	return m.Close()
 }
 
 // sortedFiles returns the files in the order of Variants.

@@ -104,10 +104,15 @@ func New(db *pgxpool.Pool, log *slog.Logger) *Registry {
 	return &Registry{db: db, log: log}
 }
 
-// namePattern is what a model name may look like: it appears in URLs and file names.
+// namePattern is what a model name may look like: it appears in URLs, SQL parameters and
+// the directory names of edge nodes, so it has no separator, no NUL, no quote, and
+// cannot be "." or "..".
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
 
-func checkName(name string) error {
+// CheckName returns an error wrapping ErrInvalidName unless name is a valid model name:
+// 1-100 of [A-Za-z0-9_.-], starting with a letter or digit. Every model name from outside
+// (REST paths, an upstream's manifest, flags) is checked with it before it names a file.
+func CheckName(name string) error {
 	if !namePattern.MatchString(name) {
 		return fmt.Errorf("%w %q: want 1-100 of [A-Za-z0-9_.-], starting with a letter or digit", ErrInvalidName, name)
 	}

@@ -45,10 +45,14 @@ func TestMalformedEnvIsAnError(t *testing.T) {
 
 func TestMaskURL(t *testing.T) {
 	for in, want := range map[string]string{
-		"postgres://u:secret@db:5432/lambda?sslmode=disable": "postgres://u:***@db:5432/lambda?sslmode=disable",
-		"postgres://u@db/lambda":                             "postgres://u@db/lambda",
-		"host=db user=u":                                     "host=db user=u",
-		"host=db password=secret user=u":                     "host=db password=*** user=u",
+		"postgres://u:secret@db:5432/lambda?sslmode=disable":     "postgres://u:***@db:5432/lambda?sslmode=disable",
+		"postgres://u@db/lambda":                                 "postgres://u@db/lambda",
+		"host=db user=u":                                         "host=db user=u",
+		"host=db password=secret user=u":                         "host=db password=*** user=u",
+		"host=db sslpassword='a b' user=u":                       "host=db sslpassword=*** user=u",
+		"postgres://u@db/lambda?password=secret&sslmode=require": "postgres://u@db/lambda?password=***&sslmode=require",
+		"postgres://u:secret@db/lambda?sslpassword=other":        "postgres://u:***@db/lambda?sslpassword=***",
+		"postgres://u:sec%zzret@db/lambda":                       "postgres://(a URL that does not parse, not shown)",
 	} {
 		if got := config.MaskURL(in); got != want {
 			t.Errorf("MaskURL(%q) = %q, want %q", in, got, want)

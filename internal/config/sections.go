@@ -130,20 +130,34 @@ func (c *Log) Register(f *Flags) {
 // dsnPassword matches the password of a key=value connection string.
 var dsnPassword = regexp.MustCompile(`(password\s*=\s*)('[^']*'|\S+)`)
 
-// MaskURL hides the password of a URL such as postgres://user:secret@host/db or of a
-// key=value connection string such as "host=db password=secret".
+// MaskURL hides the password of a URL such as postgres://user:secret@host/db (also
+// one given as ?password= or ?sslpassword=) or of a key=value connection string such
+// as "host=db password=secret". A URL that does not parse is not shown at all.
 func MaskURL(raw string) string {
-	if !strings.Contains(raw, "://") {
+	scheme, _, isURL := strings.Cut(raw, "://")
+	if !isURL {
 		return dsnPassword.ReplaceAllString(raw, "${1}***")
 	}
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+	if err != nil {
+		return scheme + "://(a URL that does not parse, not shown)"
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "***")
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "***")
+		}
 	}
-	return strings.Replace(u.String(), "%2A%2A%2A", "***", 1)
+	q, masked := u.Query(), false
+	for key := range q {
+		if strings.HasSuffix(strings.ToLower(key), "password") {
+			q.Set(key, "***")
+			masked = true
+		}
+	}
+	if masked {
+		u.RawQuery = q.Encode()
+	}
+	return strings.ReplaceAll(u.String(), "%2A%2A%2A", "***")
 }
 
 func mask(secret string) string {

@@ -72,6 +72,15 @@ func validateAttrs(attrs map[string]string) error {
 	return nil
 }
 
+// CheckEntityID applies the entity_id rules to id: an id that breaks them names no
+// entity, and must not reach a query (PostgreSQL refuses NUL and invalid UTF-8).
+func CheckEntityID(id string) error {
+	if err := checkText(fieldEntityID, id, MaxIDBytes); err != nil {
+		return err
+	}
+	return nil
+}
+
 // checkText applies the rules for event_id, entity_id and type.
 func checkText(field, s string, maxBytes int) *FieldError {
 	if s == "" {

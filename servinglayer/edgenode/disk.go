@@ -81,8 +81,8 @@ func (d disk) load(name string) (v api.ModelVersion, files map[registry.Variant]
 // save writes the version and its files (those v lists), makes it the one the model's
 // directory serves, and removes the other versions.
 func (d disk) save(v api.ModelVersion, files map[registry.Variant][]byte) error {
-	if !validName(v.Name) {
-		return fmt.Errorf("model name %q cannot name a directory", v.Name)
+	if err := registry.CheckName(v.Name); err != nil {
+		return fmt.Errorf("model name cannot name a directory: %w", err)
 	}
 	modelDir := filepath.Join(d.dir, v.Name)
 	if err := os.MkdirAll(modelDir, 0o755); err != nil {
@@ -165,9 +165,4 @@ func verify(f api.ModelFile, data []byte) error {
 		return fmt.Errorf("%s file: sha256 %s, the manifest says %s: %w", f.Variant, got, f.Sha256, ErrChecksum)
 	}
 	return nil
-}
-
-// validName reports whether a model name from the upstream can name a directory.
-func validName(name string) bool {
-	return name != "" && filepath.IsLocal(name) && !strings.ContainsAny(name, `/\`) && !strings.HasPrefix(name, ".")
 }

@@ -79,8 +79,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("score variant %q: not among the mirrored variants %v", c.Score, c.Variants)
 	}
 	for _, name := range c.Models {
-		if !validName(name) {
-			return c, fmt.Errorf("model %q: not a model name", name)
+		if err := registry.CheckName(name); err != nil {
+			return c, err
 		}
 	}
 	if c.Poll <= 0 {

@@ -29,7 +29,7 @@ func (m *Mirror) activeModels(ctx context.Context) ([]string, error) {
 	}
 	var names []string
 	for _, s := range list.Models {
-		if s.ActiveVersion != nil && validName(s.Name) {
+		if s.ActiveVersion != nil && registry.CheckName(s.Name) == nil {
 			names = append(names, s.Name)
 		}
 	}
