@@ -284,3 +284,16 @@ func (c countingReader) Read(p []byte) (int, error) {
 	c.n.Add(int64(k))
 	return k, err
 }
+
+// Quote writes s to w as a ClickHouse string literal, for the few queries whose values
+// are written into the SQL text (an IN list of entity ids, a chunk's bounds).
+func Quote(w *strings.Builder, s string) {
+	w.WriteByte('\'')
+	for i := range len(s) {
+		if s[i] == '\'' || s[i] == '\\' {
+			w.WriteByte('\\')
+		}
+		w.WriteByte(s[i])
+	}
+	w.WriteByte('\'')
+}

@@ -91,3 +91,19 @@ func TestSelectStopsOnCallbackErrorAndCancel(t *testing.T) {
 		t.Errorf("Select: %v, want context.Canceled", err)
 	}
 }
+
+func TestQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"user-1":  `'user-1'`,
+		`a'b`:     `'a\'b'`,
+		`a\'; --`: `'a\\\'; --'`,
+		"":        `''`,
+		"é\x00\n": "'é\x00\n'",
+	} {
+		var b strings.Builder
+		chstream.Quote(&b, in)
+		if b.String() != want {
+			t.Errorf("Quote(%q) = %s, want %s", in, b.String(), want)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package master
 import (
 	"strconv"
 	"strings"
+
+	"github.com/lambda-platform/lambda/internal/chstream"
 )
 
 // ImportPartition is the kafka_partition of rows that did not come through Kafka
@@ -66,7 +68,9 @@ func (c Cutoff) where() string {
 	return b.String()
 }
 
-// quote renders s as a ClickHouse string literal.
+// quote is s as a ClickHouse string literal.
 func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+	var b strings.Builder
+	chstream.Quote(&b, s)
+	return b.String()
 }

@@ -76,7 +76,7 @@ func (b *Batch) ScanIDs(ctx context.Context, runID int64, ids []string, f Fields
 			if n > 0 {
 				in.WriteByte(',')
 			}
-			quote(&in, ids[n])
+			chstream.Quote(&in, ids[n])
 		}
 		if err := b.read(ctx, runID, " AND entity_id IN ("+in.String()+")", f, fn); err != nil {
 			return err
@@ -95,18 +95,6 @@ func (b *Batch) States(ctx context.Context, runID int64, ids []string) (map[stri
 		return nil
 	})
 	return out, err
-}
-
-// quote writes s as a ClickHouse string literal.
-func quote(w *strings.Builder, s string) {
-	w.WriteByte('\'')
-	for i := range len(s) {
-		if s[i] == '\'' || s[i] == '\\' {
-			w.WriteByte('\\')
-		}
-		w.WriteByte(s[i])
-	}
-	w.WriteByte('\'')
 }
 
 // read runs one query of run runID's rows matching where (empty or " AND ...").
