@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -28,16 +29,17 @@ const (
 // TestRolesAsProcesses runs one platform as separate `lambda up --roles` processes on
 // one machine: the broker, the archiver with the forwarder, two API replicas, two speed
 // processes (one consumer group) and two schedulers. Events go through both API
-// replicas and, keyless, straight to Kafka (the forwarder moves them home); one speed
-// process is SIGKILLed in the middle of the second phase and the other takes its
-// partitions over. Afterwards every entity's answer, from either replica, equals the
-// fold of its unique events (nothing lost, nothing counted twice), and the two
-// schedulers, firing at the same instants, started exactly one run per firing.
+// replicas and, keyless, straight to Kafka (the forwarder moves them home). The two
+// schedulers, firing at the same instants, start exactly one run per firing. Then,
+// after the last run's cutoff, one speed process is SIGKILLed halfway through a second
+// phase and the other takes its partitions over: every entity's answer from either
+// replica, first from the speed layer, then after a batch run triggered on one replica,
+// equals the fold of its unique events (nothing lost, nothing counted twice).
 func TestRolesAsProcesses(t *testing.T) {
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	pool, env, _ := freshPlatform(t)
+	pool, env, token := freshPlatform(t)
 	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_SPEED_SESSION_TIMEOUT=6s", "LAMBDA_BATCH_SCHEDULE="+rolesSchedule)
 	run(t, ctx, env, "migrate")
 	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", strconv.Itoa(rolesEntities))
@@ -86,17 +88,25 @@ func TestRolesAsProcesses(t *testing.T) {
 		}
 	}
 
-	// Phase A, then the schedulers, and the first scheduled run over it.
+	// Phase A, then the two schedulers for a few firings.
 	produce(rolesPerPhase, nil)
 	waitCommitted(t, ctx, brokers, e2eArchiver)
 	checkRoleMetrics(t, archiver, []string{"lambda_batch_archiver_", "lambda_ingest_forwarded_"}, []string{"lambda_speed_", "lambda_serving_", "lambda_batch_run_"})
 	schedulers := []*process{start(t, env, "up", "--roles", "scheduler"), start(t, env, "up", "--roles", "scheduler")}
 	checkRoleMetrics(t, schedulers[0], []string{"lambda_batch_schedule_", "lambda_batch_run_"}, []string{"lambda_speed_", "lambda_serving_", "lambda_batch_archiver_"})
 	first := waitScheduledRun(t, ctx, pool, time.Now())
-	t.Logf("scheduled run %d published", first)
+	waitScheduledRun(t, ctx, pool, time.Now())
+	for _, s := range schedulers {
+		s.stop(t, 30*time.Second)
+	}
+	cron := checkOneRunPerFiring(t, ctx, pool, schedulers)
+	for _, api := range urls {
+		testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("%s serves run %d or later", api, first), func() bool { return servedRun(t, api) >= first })
+	}
 
-	// Phase B: one speed process killed halfway through.
-	killed := time.Now()
+	// Phase B, after the last run's cutoff, so that the speed layer answers it: one
+	// speed process killed halfway through.
+	var killed time.Time
 	produce(rolesPerPhase, func(chunk int) {
 		if chunk == 2 {
 			if err := speeds[1].cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -113,19 +123,37 @@ func TestRolesAsProcesses(t *testing.T) {
 	if parts != 6 {
 		t.Errorf("the surviving speed process holds %d partitions, want all 6", parts)
 	}
-	waitCommitted(t, ctx, brokers, e2eArchiver)
-	last := waitScheduledRun(t, ctx, pool, time.Now())
-	for _, api := range urls {
-		testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("%s serves run %d", api, last), func() bool { return servedRun(t, api) >= last })
-	}
 	for i, api := range urls {
-		p.checkAnswers(api, model, fmt.Sprintf("API replica %d, after run %d", i+1, last))
+		p.checkAnswers(api, model, fmt.Sprintf("API replica %d, speed layer after the kill", i+1))
+	}
+	bySpeed := 0
+	for id := range p.unique {
+		var pr e2ePrediction
+		if _, body := get(t, urls[0]+"/v1/entities/"+id+"/prediction"); json.Unmarshal([]byte(body), &pr) == nil && pr.Source == "speed" {
+			bySpeed++
+		}
+	}
+	if t.Logf("%d of %d entities answered by the speed layer after the kill", bySpeed, len(p.unique)); bySpeed == 0 {
+		t.Error("no answer came from the speed layer: the kill was not put to the test")
 	}
 
-	// Exactly one run per firing across the two schedulers.
-	for _, s := range schedulers {
-		s.stop(t, 30*time.Second)
+	// A batch run over everything, triggered on one replica, served by both.
+	waitCommitted(t, ctx, brokers, e2eArchiver)
+	last := triggerRun(t, urls[1], token)
+	for i, api := range urls {
+		testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("%s serves run %d", api, last), func() bool { return servedRun(t, api) == last })
+		p.checkAnswers(api, model, fmt.Sprintf("API replica %d, after run %d", i+1, last))
 	}
+	if strings.Contains(archiver.output()+apis[0].output()+speeds[0].output(), "level=ERROR") {
+		t.Errorf("errors logged by the surviving processes")
+	}
+	t.Logf("roles as processes in %s: %d scheduled runs", time.Since(began).Round(100*time.Millisecond), cron)
+}
+
+// checkOneRunPerFiring checks that the stopped schedulers, firing together, started
+// one run per firing, and returns how many.
+func checkOneRunPerFiring(t *testing.T, ctx context.Context, pool runs.DB, schedulers []*process) int {
+	t.Helper()
 	list, err := runs.List(ctx, pool, 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +161,7 @@ func TestRolesAsProcesses(t *testing.T) {
 	slots := map[int64]int64{}
 	for _, r := range list {
 		if r.Trigger != runs.TriggerCron {
-			t.Errorf("run %d: trigger %s, want cron (nothing else triggers here)", r.ID, r.Trigger)
+			t.Errorf("run %d: trigger %s, want cron (nothing else triggered yet)", r.ID, r.Trigger)
 		}
 		slot := r.StartedAt.Unix() / 5
 		if other, dup := slots[slot]; dup {
@@ -144,24 +172,37 @@ func TestRolesAsProcesses(t *testing.T) {
 			t.Errorf("run %d: %s %s", r.ID, r.Status, r.Error)
 		}
 	}
-	started, skipped := 0, 0
-	for i, s := range schedulers {
-		out := s.output()
-		st, sk := strings.Count(out, `msg="scheduled batch run started"`), strings.Count(out, `msg="scheduled batch run skipped`)
-		t.Logf("scheduler %d: %d firings started a run, %d found one running", i+1, st, sk)
-		if sk == 0 {
-			t.Errorf("scheduler %d never found the other's run running: did the two fire together?", i+1)
+	// Each scheduler's log says, per firing, whether it started the run or found it
+	// running; a firing's lines fall in its 5 s slot.
+	started, together := map[int64]int{}, 0
+	skipped := map[int64]int{}
+	for _, s := range schedulers {
+		for _, m := range firingLine.FindAllStringSubmatch(s.output(), -1) {
+			at, err := time.Parse(time.RFC3339Nano, m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m[2] == "started" {
+				started[at.Unix()/5]++
+			} else {
+				skipped[at.Unix()/5]++
+			}
 		}
-		started, skipped = started+st, skipped+sk
 	}
-	if started != len(list) || skipped < started {
-		t.Errorf("%d firings started runs, %d found one running, %d runs recorded: want one run per firing, the other replica skipping it",
-			started, skipped, len(list))
+	for slot, n := range started {
+		if n != 1 {
+			t.Errorf("firing at %s: %d schedulers started a run, want 1", time.Unix(slot*5, 0).Format(time.TimeOnly), n)
+		}
+		if skipped[slot] > 0 {
+			together++
+		}
 	}
-	if strings.Contains(archiver.output()+apis[0].output()+speeds[0].output(), "level=ERROR") {
-		t.Errorf("errors logged by the surviving processes")
+	t.Logf("%d firings started %d runs; at %d of them the other scheduler found the run running", len(started), len(list), together)
+	if len(started) != len(list) || together == 0 {
+		t.Errorf("%d firings started runs, %d runs recorded, %d firings seen by both schedulers: want one run per firing, seen by both",
+			len(started), len(list), together)
 	}
-	t.Logf("roles as processes in %s: %d scheduled runs", time.Since(began).Round(100*time.Millisecond), len(list))
+	return len(list)
 }
 
 // lastAssignment is the generation and partition count of the last assignment a speed
@@ -179,6 +220,8 @@ func lastAssignment(p *process) (generation, partitions int) {
 	}
 	return 0, 0
 }
+
+var firingLine = regexp.MustCompile(`time=(\S+) level=INFO msg="scheduled batch run (started|skipped)`)
 
 var assignedLine = regexp.MustCompile(`msg="partitions assigned".* generation=(\d+) partitions="?\[([0-9 ]*)\]`)
 
