@@ -2,7 +2,8 @@
 //
 // The schedule is a standard cron expression (five fields: minute, hour, day of
 // month, month, day of week, in the process's time zone unless prefixed with
-// CRON_TZ=...) or a descriptor (@hourly, @daily, @every 10m), parsed by
+// CRON_TZ=...), optionally with a sixth, leading field of seconds ("*/30 * * * * *":
+// every 30 s on the wall clock), or a descriptor (@hourly, @daily, @every 10m), parsed by
 // github.com/robfig/cron/v3 once, by Parse: the Scheduler fires on the parsed Schedule,
 // and the serving layer lists its next firings. The default, DefaultSpec, runs every ten
 // minutes on the wall clock. Prefer wall-clock expressions when several replicas run a scheduler:
@@ -54,9 +55,12 @@ type Schedule struct {
 	sched cron.Schedule
 }
 
+// parser reads standard cron expressions and descriptors, with an optional seconds field.
+var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
 // Parse parses spec, a cron expression as described in the package doc.
 func Parse(spec string) (Schedule, error) {
-	sched, err := cron.ParseStandard(spec)
+	sched, err := parser.Parse(spec)
 	if err != nil {
 		return Schedule{}, fmt.Errorf("batch schedule %q: %w", spec, err)
 	}

@@ -130,3 +130,15 @@ func TestScheduleNext(t *testing.T) {
 		}
 	}
 }
+
+// A leading seconds field fires on the wall clock, so that replicas fire together.
+func TestScheduleSeconds(t *testing.T) {
+	sched, err := schedule.Parse("*/20 * * * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 1, 7, 0, 5, 300, time.Local)
+	if got, want := sched.Next(start), time.Date(2026, 3, 1, 7, 0, 20, 0, time.Local); !got.Equal(want) {
+		t.Errorf("next firing after %v: %v, want %v", start, got, want)
+	}
+}

@@ -81,7 +81,7 @@ const (
 
 // Register binds the section to flags.
 func (s *batchSettings) Register(f *config.Flags) {
-	f.String(&s.Schedule, "schedule", "LAMBDA_BATCH_SCHEDULE", schedule.DefaultSpec, "cron expression (5 fields, or @hourly, @every 30m) of scheduled batch runs")
+	f.String(&s.Schedule, "schedule", "LAMBDA_BATCH_SCHEDULE", schedule.DefaultSpec, "cron expression (5 fields, optionally a leading seconds field, or @hourly, @every 30m) of scheduled batch runs")
 	f.Int(&s.Retention, "retention", "LAMBDA_BATCH_RETENTION", batchrun.DefaultRetention, "published batch runs whose view is kept")
 	f.Int(&s.ChunkRows, "chunk-rows", "LAMBDA_BATCH_CHUNK_ROWS", batchrun.DefaultChunkRows, "about how many events one sorted read from ClickHouse holds")
 	f.Int(&s.Parallel, "parallel", "LAMBDA_BATCH_PARALLEL", batchrun.DefaultParallel, "chunks read, folded and written at once (per shard)")

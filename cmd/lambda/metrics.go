@@ -27,6 +27,11 @@ func serveMetrics(ctx context.Context, addr string, gatherer prometheus.Gatherer
 	if err != nil {
 		return fmt.Errorf("metrics listen: %w", err)
 	}
+	return serveMetricsOn(ctx, ln, gatherer)
+}
+
+// serveMetricsOn is serveMetrics on a listener.
+func serveMetricsOn(ctx context.Context, ln net.Listener, gatherer prometheus.Gatherer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

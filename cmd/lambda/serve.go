@@ -117,7 +117,7 @@ func runServe(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, kappaMode, "api", cfg.API)
+	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, stackParts{ClickHouse: !kappaMode, Runner: !kappaMode}, "api", cfg.API)
 	if err != nil {
 		return err
 	}
@@ -157,18 +157,24 @@ type stack struct {
 	spec    *features.Spec
 }
 
-// openStack opens the stack; the returned function closes it. With kappa (the Kappa
-// architecture) it opens no ClickHouse connection and no batch runner.
-func openStack(ctx context.Context, cfg *batchConfig, log *slog.Logger, kappa bool, attrs ...any) (*stack, func(), error) {
-	c, closeClients, err := openClients(ctx, cfg, log, !kappa, attrs...)
+// stackParts are what openStack opens besides PostgreSQL, the ONNX Runtime and the
+// feature spec. The Kappa architecture has neither.
+type stackParts struct {
+	ClickHouse bool // the master dataset
+	Runner     bool // the batch runner (with ClickHouse)
+}
+
+// openStack opens the stack; the returned function closes it.
+func openStack(ctx context.Context, cfg *batchConfig, log *slog.Logger, parts stackParts, attrs ...any) (*stack, func(), error) {
+	c, closeClients, err := openClients(ctx, cfg, log, parts.ClickHouse || parts.Runner, attrs...)
 	if err != nil {
 		return nil, nil, err
 	}
 	st := &stack{log: log, clients: c, reg: newRegistry()}
-	if kappa {
-		err = inference.InitRuntime(cfg.Runtime.ORTLib)
-	} else {
+	if parts.Runner {
 		st.runner, err = newRunner(ctx, cfg, c, log, st.reg) // also loads the ONNX Runtime
+	} else {
+		err = inference.InitRuntime(cfg.Runtime.ORTLib)
 	}
 	if err == nil {
 		st.spec, err = loadSpec(cfg.Scoring.Spec)

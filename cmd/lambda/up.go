@@ -35,6 +35,8 @@ type upConfig struct {
 	Speed        speedSettings
 	API          apiConfig
 	Arch         architectureSettings
+	Roles        roleSet
+	MetricsAddr  string
 	DemoEvents   int
 	DemoEntities int
 	DemoRate     float64
@@ -43,10 +45,16 @@ type upConfig struct {
 
 func runUp(ctx context.Context, args []string) error {
 	cfg := upConfig{API: apiConfig{gcHeadroomDefault: upGCHeadroomMB}}
-	f := config.NewFlags("up", "lambda up: run every component in one process — the embedded Kafka broker (unless LAMBDA_KAFKA_BROKERS is set), migrations, topics, the forwarder, the archiver, the batch scheduler, the speed layer, the Kappa replays' jobs and the HTTP API — optionally with demo data")
+	f := config.NewFlags("up", "lambda up: run the platform's components in one process — by default every one: the embedded Kafka broker "+
+		"(unless LAMBDA_KAFKA_BROKERS is set), migrations, topics, the forwarder, the archiver, the batch scheduler, the speed layer, "+
+		"the Kappa replays' jobs and the HTTP API — optionally with demo data; with --roles, only some of them, so that a platform "+
+		"runs as several processes"+rolesUsage())
 	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver,
 		&cfg.Archive, &cfg.Speed, &cfg.API, &cfg.Arch)
-	f.IntVar(&cfg.DemoEvents, "demo-events", 0, "produce this many demo events at start, train and activate a demo model if none is active, and run a first batch (0 = none)")
+	var roleList []string
+	f.List(&roleList, "roles", "LAMBDA_ROLES", "all", "comma-separated roles this process runs (see above), or all")
+	f.String(&cfg.MetricsAddr, "metrics-addr", "LAMBDA_METRICS_ADDR", "127.0.0.1:9104", "listen address of /metrics when the roles include no api")
+	f.IntVar(&cfg.DemoEvents, "demo-events", 0, "produce this many demo events at start, train and activate a demo model if none is active, and run a first batch (0 = none; needs the api or scheduler role)")
 	f.IntVar(&cfg.DemoEntities, "demo-entities", 5000, "distinct entities in the demo events")
 	f.Float64Var(&cfg.DemoRate, "demo-rate", 0, "demo events per second; 0 = as fast as possible")
 	var demoHidden string
@@ -66,8 +74,15 @@ func runUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Roles, err = parseRoles(roleList, cfg.Kafka.Embedded(), kappaMode); err != nil {
+		return err
+	}
+	roles := cfg.Roles
+	if cfg.DemoEvents > 0 && !roles.runsBatches() {
+		return errors.New("--demo-events needs the api or scheduler role: it runs the first batch")
+	}
 
-	if cfg.Kafka.Embedded() {
+	if roles[roleBroker] {
 		broker, err := embedded.Start(ctx, embedded.Options{Dir: cfg.Runtime.KafkaDir(), Addr: cfg.Kafka.EmbeddedAddr}, log)
 		if err != nil {
 			return fmt.Errorf("embedded kafka: %w", err)
@@ -75,100 +90,130 @@ func runUp(ctx context.Context, args []string) error {
 		defer broker.Close()
 		cfg.Kafka.Brokers = broker.Addrs() // the real port, when the address asked for port 0
 	}
-	brokers := cfg.Kafka.Brokers
+	brokers := cfg.Kafka.BootstrapBrokers()
 	if err := kafka.EnsureTopics(ctx, log, brokers, cfg.Kafka.Partitions, cfg.Kafka.Topic, cfg.Kafka.DLQTopic); err != nil {
 		return err
 	}
-	ch := &cfg.ClickHouse
-	if kappaMode {
-		ch = nil // no batch layer, no master dataset
+	reg := newRegistry()
+	var st *stack
+	if roles.needsDatabases() {
+		ch := &cfg.ClickHouse
+		if kappaMode {
+			ch = nil // no batch layer, no master dataset
+		}
+		if err := migrateAll(ctx, cfg.Postgres, ch, log); err != nil {
+			return err
+		}
+		var closeStack func()
+		parts := stackParts{ClickHouse: !kappaMode && (roles[roleSpeed] || roles[roleArchiver]), Runner: !kappaMode && roles.runsBatches()}
+		st, closeStack, err = openStack(ctx, &cfg.batchConfig, log, parts, "roles", roles.String(), "archive", cfg.Archive, "speed", cfg.Speed,
+			"api", cfg.API, "metrics_addr", cfg.MetricsAddr, "data_dir", cfg.Runtime.DataDir)
+		if err != nil {
+			return err
+		}
+		defer closeStack()
+		reg = st.reg
+	} else {
+		log.Info("config", "roles", roles.String(), "kafka_brokers", brokers, "topic", cfg.Kafka.Topic, "metrics_addr", cfg.MetricsAddr)
 	}
-	if err := migrateAll(ctx, cfg.Postgres, ch, log); err != nil {
-		return err
+	addr := cfg.MetricsAddr
+	if roles[roleAPI] {
+		addr = cfg.API.Addr
 	}
-	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, kappaMode, "archive", cfg.Archive, "speed", cfg.Speed, "api", cfg.API,
-		"data_dir", cfg.Runtime.DataDir)
-	if err != nil {
-		return err
-	}
-	defer closeStack()
-	c, reg, runner, spec := st.clients, st.reg, st.runner, st.spec
-	models := registry.New(c.pool, log)
-	fwd, closeFwd, err := newForwarder(brokers, cfg.Kafka, reg, log)
-	if err != nil {
-		return err
-	}
-	defer closeFwd()
-	ln, err := net.Listen("tcp", cfg.API.Addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("http listen: %w", err)
 	}
-	api := st.apiDeps(&cfg.batchConfig, cfg.API, brokers, batchSchedule, ln)
 	g, gctx := errgroup.WithContext(ctx)
-	if kappaMode {
+	if kappaMode && st != nil {
 		// No batch layer and no speed layer: a Kappa replay's view answers.
-		r, started, err := replays.EnsureServing(ctx, c.pool, replays.Request{ModelName: cfg.Scoring.Model, RequestedBy: "lambda up (kappa)"})
+		r, started, err := replays.EnsureServing(ctx, st.clients.pool, replays.Request{ModelName: cfg.Scoring.Model, RequestedBy: "lambda up (kappa)"})
 		if err != nil {
 			return err
 		}
 		log.Info("kappa architecture: readers answer from a replay's view", "replay", r.ID, "status", r.Status, "started", started)
-	} else {
+	} else if st != nil {
 		closeLambda, err := startLambda(gctx, g, cfg, st, brokers, batchSchedule)
 		if err != nil {
 			return err
 		}
 		defer closeLambda()
 	}
-	printURLs(os.Stderr, ln.Addr().String(), brokers, cfg.API.AdminToken)
-	g.Go(func() error { return fwd.Run(gctx) })
-	g.Go(func() error {
-		return kappa.New(kappa.Config{Speed: cfg.Speed.config(brokers, cfg.Kafka), DropGrace: cfg.Arch.DropGrace}, c.pool, models, reg, log).Run(gctx)
-	})
-	g.Go(func() error { return runAPI(gctx, api) })
+	if roles[roleForwarder] {
+		fwd, closeFwd, err := newForwarder(brokers, cfg.Kafka, reg, log)
+		if err != nil {
+			return err
+		}
+		defer closeFwd()
+		g.Go(func() error { return fwd.Run(gctx) })
+	}
+	if roles[roleKappa] {
+		g.Go(func() error {
+			return kappa.New(kappa.Config{Speed: cfg.Speed.config(brokers, cfg.Kafka), DropGrace: cfg.Arch.DropGrace},
+				st.clients.pool, registry.New(st.clients.pool, log), reg, log).Run(gctx)
+		})
+	}
+	if roles[roleAPI] {
+		api := st.apiDeps(&cfg.batchConfig, cfg.API, brokers, batchSchedule, ln)
+		g.Go(func() error { return runAPI(gctx, api) })
+		printURLs(os.Stderr, ln.Addr().String(), brokers, cfg.API.AdminToken, roles)
+	} else {
+		g.Go(func() error { return serveMetricsOn(gctx, ln, reg) })
+		fmt.Fprintf(os.Stderr, "\n  lambda is running\n    roles        %s\n    metrics      http://%s/metrics\n    kafka        %s\n\n",
+			roles, ln.Addr(), strings.Join(brokers, ","))
+	}
 	if cfg.DemoEvents > 0 {
 		g.Go(func() error {
-			err := runDemo(gctx, log, cfg, models, spec, runner)
+			err := runDemo(gctx, log, cfg, registry.New(st.clients.pool, log), st.spec, st.runner)
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}
 			return err
 		})
 	}
-	log.Info("lambda is up; Ctrl-C stops it", "architecture", cfg.Arch.Name)
+	log.Info("lambda is up; Ctrl-C stops it", "architecture", cfg.Arch.Name, "roles", roles.String())
 	err = g.Wait()
 	log.Info("lambda stopped")
 	return err
 }
 
-// startLambda starts the Lambda layers of `lambda up` in g: the archiver, the batch
-// scheduler and the speed layer with the watcher that keeps its model current;
-// closeFn closes what it opened once g is done.
+// startLambda starts the Lambda layers of `lambda up` that its roles name in g: the
+// archiver, the batch scheduler, and the speed layer with the watcher that keeps its
+// model current; closeFn closes what it opened once g is done.
 func startLambda(ctx context.Context, g *errgroup.Group, cfg upConfig, st *stack, brokers []string, batchSchedule schedule.Schedule) (closeFn func(), err error) {
 	c, reg, log := st.clients, st.reg, st.log
-	holder := inference.NewHolder(log)
-	// It shares the model metrics with the API's watchers: the loaded version is exported
-	// from start-up, not from the first inference request on.
-	watcher := registry.NewWatcher(registry.New(c.pool, log), cfg.Scoring.Model, holder, registry.WatcherOptions{
-		Model: inference.Options{Observer: inference.NewRunMetrics(reg)}, Metrics: registry.NewMetrics(reg), Logger: log,
-	})
-	speed, err := newSpeedLayer(cfg.Speed, st.spec, speedDeps{
-		Log: log, Registry: reg, Postgres: c.pool, Events: c.events, View: c.view,
-		Brokers: brokers, Kafka: cfg.Kafka, Holder: holder,
-	})
-	if err != nil {
-		_ = holder.Close()
-		return nil, err
+	closeFn = func() {}
+	if cfg.Roles[roleSpeed] {
+		holder := inference.NewHolder(log)
+		// It shares the model metrics with the API's watchers: the loaded version is exported
+		// from start-up, not from the first inference request on.
+		watcher := registry.NewWatcher(registry.New(c.pool, log), cfg.Scoring.Model, holder, registry.WatcherOptions{
+			Model: inference.Options{Observer: inference.NewRunMetrics(reg)}, Metrics: registry.NewMetrics(reg), Logger: log,
+		})
+		speed, err := newSpeedLayer(cfg.Speed, st.spec, speedDeps{
+			Log: log, Registry: reg, Postgres: c.pool, Events: c.events, View: c.view,
+			Brokers: brokers, Kafka: cfg.Kafka, Holder: holder,
+		})
+		if err != nil {
+			_ = holder.Close()
+			return nil, err
+		}
+		g.Go(func() error { return speed.Run(ctx) })
+		g.Go(func() error {
+			watcher.Run(ctx)
+			return nil
+		})
+		closeFn = func() { _ = holder.Close() }
 	}
-	arch := archiver.New(cfg.Archive.config(brokers, cfg.Archiver, cfg.Kafka, cfg.ClickHouse), c.ch, reg, log)
-	sched := schedule.New(batchSchedule, st.runner, log, reg)
-	g.Go(func() error { return arch.Run(ctx) })
-	g.Go(func() error { return speed.Run(ctx) })
-	g.Go(func() error { return sched.Run(ctx) })
-	g.Go(func() error {
-		watcher.Run(ctx)
-		return nil
-	})
-	return func() { _ = holder.Close() }, nil
+	if cfg.Roles[roleArchiver] {
+		arch := archiver.New(cfg.Archive.config(brokers, cfg.Archiver, cfg.Kafka, cfg.ClickHouse), c.ch, reg, log)
+		g.Go(func() error { return arch.Run(ctx) })
+	}
+	if cfg.Roles[roleScheduler] {
+		sched := schedule.New(batchSchedule, st.runner, log, reg)
+		g.Go(func() error { return sched.Run(ctx) })
+	}
+	return closeFn, nil
 }
 
 // runDemo fills an empty platform: demo events into Kafka, a demo model trained and
@@ -214,7 +259,7 @@ func runDemo(ctx context.Context, log *slog.Logger, cfg upConfig, models *regist
 	return nil
 }
 
-func printURLs(w io.Writer, httpAddr string, brokers []string, adminToken string) {
+func printURLs(w io.Writer, httpAddr string, brokers []string, adminToken string, roles roleSet) {
 	base := "http://" + httpAddr
 	token := "(none: set LAMBDA_ADMIN_TOKEN to enable the mutating endpoints)"
 	if adminToken != "" {
@@ -222,6 +267,7 @@ func printURLs(w io.Writer, httpAddr string, brokers []string, adminToken string
 	}
 	fmt.Fprintf(w, `
   lambda is running
+    roles        %[4]s
     api          %[1]s
     openapi      %[1]s/openapi.yaml
     health       %[1]s/healthz
@@ -231,5 +277,5 @@ func printURLs(w io.Writer, httpAddr string, brokers []string, adminToken string
     admin token  %[3]s
     kafka        %[2]s   (e.g. kcat -b %[2]s -C -t events -c 5)
 
-`, base, strings.Join(brokers, ","), token)
+`, base, strings.Join(brokers, ","), token, roles)
 }
