@@ -56,10 +56,10 @@ func (c *edgeSettings) Register(f *config.Flags) {
 
 // LogValue masks the tokens.
 func (c edgeSettings) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("upstream", config.MaskURL(c.Upstream)), slog.String("upstream_token", maskSecret(c.UpstreamToken)),
+	return slog.GroupValue(slog.String("upstream", config.MaskURL(c.Upstream)), slog.String("upstream_token", config.Mask(c.UpstreamToken)),
 		slog.Any("models", c.Models), slog.Any("variants", c.Variants), slog.String("score_variant", c.Score),
 		slog.Duration("poll", c.Poll), slog.Duration("upstream_timeout", c.UpstreamTimeout), slog.String("addr", c.Addr),
-		slog.String("read_token", maskSecret(c.ReadToken)), slog.Duration("timeout", c.Timeout), slog.Any("cors_origins", c.CORSOrigins), slog.Int("gc_headroom_mb", c.GCHeadroomMB))
+		slog.String("read_token", config.Mask(c.ReadToken)), slog.Duration("timeout", c.Timeout), slog.Any("cors_origins", c.CORSOrigins), slog.Int("gc_headroom_mb", c.GCHeadroomMB))
 }
 
 type edgeConfig struct {

@@ -82,8 +82,8 @@ const defaultTradeoffsSample = 10 * time.Second
 
 // LogValue masks the tokens.
 func (c apiConfig) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("admin_token", maskSecret(c.AdminToken)),
-		slog.String("read_token", maskSecret(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
+	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("admin_token", config.Mask(c.AdminToken)),
+		slog.String("read_token", config.Mask(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
 		slog.Duration("timeout", c.Timeout),
 		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("speed_cache_mb", c.SpeedCacheMB), slog.Int("gc_headroom_mb", c.GCHeadroomMB),
 		slog.Any("cors_origins", c.CORSOrigins), slog.String("ort_web_dir", c.ORTWebDir), slog.Duration("tradeoffs_sample", c.TradeoffsSample))
@@ -291,14 +291,6 @@ func tuneGC(mb int) (stop func()) {
 		return func() {}
 	}
 	return gctune.Start(int64(mb) << 20)
-}
-
-// maskSecret hides a token in the logged config.
-func maskSecret(s string) string {
-	if s == "" {
-		return ""
-	}
-	return "***"
 }
 
 // noSpeedView is the speed view of the Kappa architecture: empty.

@@ -63,7 +63,7 @@ func (c ClickHouse) Stream() chstream.Options {
 func (c ClickHouse) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("addr", c.Addr), slog.String("database", c.Database),
-		slog.String("user", c.Username), slog.String("password", mask(c.Password)))
+		slog.String("user", c.Username), slog.String("password", Mask(c.Password)))
 }
 
 // Kafka locates the event log. No brokers means: run the embedded broker.
@@ -160,7 +160,8 @@ func MaskURL(raw string) string {
 	return strings.ReplaceAll(u.String(), "%2A%2A%2A", "***")
 }
 
-func mask(secret string) string {
+// Mask hides a secret (a password, a token) in logged configuration: "***", or "" when unset.
+func Mask(secret string) string {
 	if secret == "" {
 		return ""
 	}
