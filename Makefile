@@ -40,7 +40,7 @@ run: services-up build ## the whole platform with demo data on an embedded Kafka
 	LAMBDA_ADMIN_TOKEN=$${LAMBDA_ADMIN_TOKEN:-$$(cat .run/admin-token)} $(BIN) up --demo-events $(DEMO_EVENTS)
 
 .PHONY: test
-test: services-up ## every test, unit and integration, against the real servers
+test: services-up vegeta ## every test, unit and integration, against the real servers (TestSoak's short form included)
 	go vet ./...
 	$(GO_TEST) ./...
 
@@ -54,9 +54,15 @@ bench: services-up vegeta ## benchmarks of every hot path, each next to the raw 
 VEGETA := $(CURDIR)/.cache/bin/vegeta
 
 .PHONY: vegeta
-vegeta: ## install the vegeta load generator into .cache/bin (BenchmarkUp's load)
+vegeta: ## install the vegeta load generator into .cache/bin (BenchmarkUp's and TestSoak's load)
 	@test -x $(VEGETA) || GOBIN=$(CURDIR)/.cache/bin go install github.com/tsenart/vegeta/v12@v12.13.0
 
+
+.PHONY: soak
+soak: services-up vegeta ## TestSoak's long form: 10 min of 2,000 req/s and 20,000 events/s, a batch run every 2 min
+	LAMBDA_SOAK_DURATION=10m LAMBDA_SOAK_SAMPLE=30s LAMBDA_SOAK_RATE=2000 LAMBDA_SOAK_EVENTS_RATE=20000 \
+	LAMBDA_SOAK_SCHEDULE='0 */2 * * * *' LAMBDA_SOAK_GC_HEADROOM_MB=512 \
+	go test -count=1 -timeout 30m -run '^TestSoak$$' -v ./tests/
 
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (default 60s) each

@@ -49,13 +49,7 @@ const (
 //
 // It needs vegeta: $LAMBDA_VEGETA, or .cache/bin/vegeta, which `make bench` installs.
 func BenchmarkUp(b *testing.B) {
-	vegeta := os.Getenv("LAMBDA_VEGETA")
-	if vegeta == "" {
-		vegeta, _ = filepath.Abs("../.cache/bin/vegeta")
-	}
-	if _, err := os.Stat(vegeta); err != nil {
-		b.Fatalf("vegeta: %v (make bench installs it into .cache/bin)", err)
-	}
+	vegeta := vegetaBin(b)
 	rate := envInt("LAMBDA_BENCH_RATE", upBenchRate)
 	entities := envInt("LAMBDA_BENCH_UP_ENTITIES", upBenchEntities)
 	for range b.N {
@@ -146,7 +140,7 @@ func BenchmarkUp(b *testing.B) {
 		b.ReportMetric(float64(p99)/float64(steady), "publish/steady-p99")
 		b.ReportMetric(float64(failures(res)), "publish-errors")
 		b.ReportMetric(float64(back), "coverage-back")
-		b.ReportMetric(float64(rss(b, up.cmd.Process.Pid))/(1<<20), "up-rss-MB")
+		b.ReportMetric(float64(procMemory(b, up.cmd.Process.Pid, "VmHWM"))/(1<<20), "up-rss-MB")
 		if n := failures(res); n > 0 {
 			b.Errorf("publish: %d of %d requests failed, the first: %s", n, len(res), firstFailure(res))
 		}
@@ -326,15 +320,30 @@ func coverageWentBack(tb testing.TB, res []vegetaResult) int {
 	return back
 }
 
-// rss is the peak resident memory of process pid.
-func rss(tb testing.TB, pid int) int64 {
+// vegetaBin is the vegeta load generator: $LAMBDA_VEGETA, or .cache/bin/vegeta, which
+// `make vegeta` installs.
+func vegetaBin(tb testing.TB) string {
+	tb.Helper()
+	vegeta := os.Getenv("LAMBDA_VEGETA")
+	if vegeta == "" {
+		vegeta, _ = filepath.Abs("../.cache/bin/vegeta")
+	}
+	if _, err := os.Stat(vegeta); err != nil {
+		tb.Fatalf("vegeta: %v (make vegeta installs it into .cache/bin)", err)
+	}
+	return vegeta
+}
+
+// procMemory is a memory figure of process pid from /proc/PID/status, in bytes: field
+// VmHWM is the peak resident memory, VmRSS the resident memory now.
+func procMemory(tb testing.TB, pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		tb.Logf("peak RSS: %v", err)
+		tb.Logf("%s: %v", field, err)
 		return 0
 	}
 	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10
 		}
