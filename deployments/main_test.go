@@ -6,37 +6,20 @@
 package deployments
 
 import (
-	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lambda-platform/lambda/internal/testenv"
 )
 
 // lambdaBin is the binary under test, built once by TestMain.
 var lambdaBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lambda-deployments-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	lambdaBin = filepath.Join(dir, "lambda")
-	build := exec.Command("go", "build", "-o", lambdaBin, "../cmd/lambda")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build lambda:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.MainWithLambda(m, &lambdaBin) }
 
 // command is the subcommand an argument list runs: the words before the first flag
 // ("batch schedule" of `batch schedule --parallel 2`).

@@ -6,11 +6,9 @@ package tests
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,23 +27,7 @@ import (
 // lambdaBin is the binary under test, built once by TestMain.
 var lambdaBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lambda-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	lambdaBin = filepath.Join(dir, "lambda")
-	build := exec.Command("go", "build", "-o", lambdaBin, "../cmd/lambda")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build lambda:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.MainWithLambda(m, &lambdaBin) }
 
 // process is a running `lambda` command whose stderr is collected line by line.
 type process struct {
