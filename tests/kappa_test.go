@@ -549,14 +549,7 @@ func checkTradeoffsComparison(t *testing.T, ctx context.Context, pool *pgxpool.P
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &r) != nil {
 		t.Fatalf("GET /v1/tradeoffs = %d %s", code, body)
 	}
-	batch, err := runs.Get(ctx, pool, runID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := replays.Get(ctx, pool, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	batch, rep := recorded(t, ctx, pool, runID, id)
 	l, k, d := r.LambdaVsKappa.Lambda, r.LambdaVsKappa.Kappa, r.LambdaVsKappa.Divergence
 	if l.What != fmt.Sprintf("batch run %d", runID) || fig(l.WallSeconds) != fig(ptr(batch.FinishedAt.Sub(batch.StartedAt).Seconds())) ||
 		fig(l.CPUSeconds) != fig(&batch.CPUSeconds) || fig(l.Events) != fig(ptr(float64(batch.EventsRead))) {
@@ -573,10 +566,9 @@ func checkTradeoffsComparison(t *testing.T, ctx context.Context, pool *pgxpool.P
 
 func ptr(v float64) *float64 { return &v }
 
-func checkRolloutReport(t *testing.T, ctx context.Context, pool *pgxpool.Pool, env []string, runID, id int64) {
+// recorded is what batch run runID and replay id recorded.
+func recorded(t *testing.T, ctx context.Context, pool *pgxpool.Pool, runID, id int64) (runs.Run, replays.Replay) {
 	t.Helper()
-	out := run(t, ctx, env, "report", "rollout", "--run", strconv.FormatInt(runID, 10), "--replay", strconv.FormatInt(id, 10))
-	t.Logf("lambda report rollout:\n%s", out)
 	batch, err := runs.Get(ctx, pool, runID)
 	if err != nil {
 		t.Fatal(err)
@@ -585,6 +577,14 @@ func checkRolloutReport(t *testing.T, ctx context.Context, pool *pgxpool.Pool, e
 	if err != nil {
 		t.Fatal(err)
 	}
+	return batch, rep
+}
+
+func checkRolloutReport(t *testing.T, ctx context.Context, pool *pgxpool.Pool, env []string, runID, id int64) {
+	t.Helper()
+	out := run(t, ctx, env, "report", "rollout", "--run", strconv.FormatInt(runID, 10), "--replay", strconv.FormatInt(id, 10))
+	t.Logf("lambda report rollout:\n%s", out)
+	batch, rep := recorded(t, ctx, pool, runID, id)
 	lines := map[string][]string{}
 	for _, l := range strings.Split(out, "\n") {
 		if name, rest, ok := strings.Cut(l, "  "); ok {
