@@ -22,12 +22,13 @@
 //     (every vector of the run is taken at it), a row count for progress, and an
 //     event-weighted sample of entity ids that splits the entities into chunks of
 //     about Config.ChunkRows events. The cutoff, as_of and model are recorded.
-//  2. Read, fold, score, write, Config.Parallel chunks at a time: ClickHouse sorts a
-//     chunk by (entity_id, kafka_partition, kafka_offset) and streams it in column
-//     blocks (package chstream); each block becomes an Arrow record of
-//     features.EventSchema without copying (package master), copies of one
-//     (kafka_partition, kafka_offset) are skipped, and features.Stream folds the rows,
-//     handing over each entity's state as its rows end. States are encoded, turned
+//  2. Read, fold, score, write, Config.Parallel chunks at a time: ClickHouse streams
+//     a chunk unsorted in column blocks (package chstream) into columns the chunk
+//     keeps; package master groups the rows by entity and orders each entity's rows
+//     by (kafka_partition, kafka_offset), skips copies of one (kafka_partition,
+//     kafka_offset), and hands the chunk over as one Arrow record of
+//     features.EventSchema (no copy) with the row order; features.Stream folds the
+//     rows in that order, handing over each entity's state as its rows end. States are encoded, turned
 //     into vectors as of as_of, scored with the active model Config.ScoreBatch rows at
 //     a time, and inserted into batch_view (package view) with column inserts under
 //     the run id. An entity whose every event the spec excludes (labels only) gets no

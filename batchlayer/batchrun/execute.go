@@ -197,12 +197,12 @@ func (r *Runner) chunk(ctx context.Context, id int64, p *progress, i int, chunk 
 	})
 	stream := features.NewStream(spec, func(id string, st *features.State) error { return sc.add(ctx, id, st) })
 	queryID := fmt.Sprintf("lambda-batch-run-%d-chunk-%d-shard-%d-of-%d", id, i, cutoff.Shard.Index, max(cutoff.Shard.Of, 1))
-	stats, err := r.deps.Events.Read(ctx, cutoff, chunk, queryID, func(rec arrow.Record) error {
-		if err := stream.AddRecord(rec); err != nil {
+	stats, err := r.deps.Events.Read(ctx, cutoff, chunk, queryID, func(rec arrow.Record, rows []int32) error {
+		if err := stream.AddRows(rec, rows); err != nil {
 			return staged(reasonRead, err)
 		}
-		p.add(rec.NumRows(), 0, 0)
-		r.metrics.eventsRead.Add(float64(rec.NumRows()))
+		p.add(int64(len(rows)), 0, 0)
+		r.metrics.eventsRead.Add(float64(len(rows)))
 		return nil
 	})
 	if err != nil {

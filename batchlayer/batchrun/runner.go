@@ -22,7 +22,7 @@ import (
 // Defaults for the zero fields of Config.
 const (
 	DefaultRetention  = 3
-	DefaultChunkRows  = 1_000_000
+	DefaultChunkRows  = 250_000
 	DefaultParallel   = 2
 	DefaultScoreBatch = inference.DefaultMaxBatch
 	DefaultLockWait   = 5 * time.Second
@@ -43,8 +43,9 @@ type Config struct {
 	Database string
 	// Retention is how many published runs keep their view (the newest ones).
 	Retention int
-	// ChunkRows is about how many events one chunk read holds: ClickHouse sorts a
-	// chunk in memory (roughly 120 bytes per event for the demo events).
+	// ChunkRows is about how many events one chunk read holds: the run holds a
+	// chunk's columns in memory, Parallel chunks at a time (roughly 60 bytes per
+	// event for the demo events), and keeps that memory for its next chunks.
 	ChunkRows int
 	// Parallel is how many chunks are read, folded and written at once.
 	Parallel int

@@ -83,7 +83,7 @@ const (
 func (s *batchSettings) Register(f *config.Flags) {
 	f.String(&s.Schedule, "schedule", "LAMBDA_BATCH_SCHEDULE", schedule.DefaultSpec, "cron expression (5 fields, optionally a leading seconds field, or @hourly, @every 30m) of scheduled batch runs")
 	f.Int(&s.Retention, "retention", "LAMBDA_BATCH_RETENTION", batchrun.DefaultRetention, "published batch runs whose view is kept")
-	f.Int(&s.ChunkRows, "chunk-rows", "LAMBDA_BATCH_CHUNK_ROWS", batchrun.DefaultChunkRows, "about how many events one sorted read from ClickHouse holds")
+	f.Int(&s.ChunkRows, "chunk-rows", "LAMBDA_BATCH_CHUNK_ROWS", batchrun.DefaultChunkRows, "about how many events one chunk read from ClickHouse holds (in memory, --parallel at a time)")
 	f.Int(&s.Parallel, "parallel", "LAMBDA_BATCH_PARALLEL", batchrun.DefaultParallel, "chunks read, folded and written at once (per shard)")
 	f.Int(&s.Shards, "shards", "LAMBDA_BATCH_SHARDS", 1, "shards of a run's entities (by home partition), each read, folded, scored and written by its own worker; the run publishes once all succeeded")
 	f.String(&s.Workers, "workers", "LAMBDA_BATCH_WORKERS", workersGoroutines, "who works the shards of a run: goroutines (of this process) or external (processes of: lambda batch worker --run ID --shard I/N, such as the Kubernetes Indexed Job; the run waits for them)")

@@ -1,6 +1,7 @@
 package chstream
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -80,6 +81,12 @@ func Select(ctx context.Context, opts Options, queryID, query string, result pro
 	// A cancelled context unblocks whatever read or write is in progress.
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	for _, col := range result {
+		if u, ok := col.Data.(bufferUser); ok {
+			u.useBuffer(c.br)
+			defer u.useBuffer(nil)
+		}
+	}
 	err = c.query(queryID, query, result, onBlock)
 	// A context that ended during the query is its outcome, even when the server
 	// finished before the deadline reached the socket: the caller stopped wanting rows.
@@ -92,8 +99,14 @@ func Select(ctx context.Context, opts Options, queryID, query string, result pro
 	return nil
 }
 
+// readBufferSize is the connection's read buffer: at least ch-go's, so that
+// proto.NewReader reads through it rather than a buffer of its own, and the columns
+// that parse strings in place (Strings) see the bytes it has not decoded yet.
+const readBufferSize = 1 << 20
+
 type conn struct {
 	nc          net.Conn
+	br          *bufio.Reader // under r: r never reads ahead of what it decodes
 	r           *proto.Reader
 	w           proto.Buffer
 	readTimeout time.Duration
@@ -118,7 +131,8 @@ func dial(ctx context.Context, opts Options) (*conn, error) {
 	if opts.BytesRead != nil {
 		src = countingReader{nc, opts.BytesRead}
 	}
-	c := &conn{nc: nc, r: proto.NewReader(src), readTimeout: opts.ReadTimeout}
+	br := bufio.NewReaderSize(src, readBufferSize)
+	c := &conn{nc: nc, br: br, r: proto.NewReader(br), readTimeout: opts.ReadTimeout}
 	_ = nc.SetDeadline(time.Now().Add(opts.DialTimeout))
 	if err := c.handshake(opts); err != nil {
 		_ = nc.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -105,5 +106,73 @@ func TestQuote(t *testing.T) {
 		if b.String() != want {
 			t.Errorf("Quote(%q) = %s, want %s", in, b.String(), want)
 		}
+	}
+}
+
+// TestColumnsKeepEveryBlock reads strings of every length from empty to past the
+// connection's buffer (so that strings and their lengths straddle its end), arrays
+// with zero to three of them, and numbers, over many blocks, into the appending
+// columns: every row of every block is kept, equal to what the server computed.
+func TestColumnsKeepEveryBlock(t *testing.T) {
+	var (
+		n    chstream.Fixed[int64]
+		f    chstream.Fixed[float64]
+		u    chstream.Fixed[uint8]
+		p    chstream.Fixed[int32]
+		s    chstream.Strings
+		arr  chstream.StringArrays
+		blks int
+	)
+	const rows = 150000
+	// Row i: s is 'x' repeated 1.2M times (past the 1 MiB buffer) when i%40000 == 1,
+	// (i%300)*7 times when i%7 == 0, else toString(i); a holds i%4 copies of
+	// toString(i).
+	q := `SELECT toInt64(number) AS n, toFloat64(number) / 4 AS f, toUInt8(number % 256) AS u, toInt32(-number) AS p,
+		toUInt64(multiIf(number % 40000 = 1, 1200000, number % 7 = 0, (number % 300) * 7, 0)) AS len,
+		if(number % 7 = 0 OR number % 40000 = 1, arrayStringConcat(arrayMap(x -> 'x', range(len))), toString(number)) AS s, arrayMap(x -> toString(number), range(toUInt64(number % 4))) AS a
+		FROM numbers(` + strconv.Itoa(rows) + `)`
+	err := chstream.Select(t.Context(), options(), "", "SELECT n, f, u, p, s, a FROM ("+q+")",
+		proto.Results{{Name: "n", Data: &n}, {Name: "f", Data: &f}, {Name: "u", Data: &u}, {Name: "p", Data: &p},
+			{Name: "s", Data: &s}, {Name: "a", Data: &arr}},
+		func(int) error { blks++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Rows() != rows || f.Rows() != rows || u.Rows() != rows || p.Rows() != rows || s.Rows() != rows || arr.Rows() != rows || blks < 2 {
+		t.Fatalf("%d blocks; rows: %d %d %d %d %d %d, want %d each", blks, n.Rows(), f.Rows(), u.Rows(), p.Rows(), s.Rows(), arr.Rows(), rows)
+	}
+	long := 0
+	for i := range rows {
+		want := strconv.Itoa(i)
+		switch {
+		case i%40000 == 1:
+			want = strings.Repeat("x", 1200000)
+		case i%7 == 0:
+			want = strings.Repeat("x", (i%300)*7)
+		}
+		long = max(long, len(want))
+		if n.Values[i] != int64(i) || f.Values[i] != float64(i)/4 || u.Values[i] != uint8(i%256) || p.Values[i] != int32(-i) {
+			t.Fatalf("row %d: %d %v %d %d", i, n.Values[i], f.Values[i], u.Values[i], p.Values[i])
+		}
+		if got := string(s.Row(i)); got != want {
+			t.Fatalf("row %d: string of %d bytes, want %d", i, len(got), len(want))
+		}
+		from := uint64(0)
+		if i > 0 {
+			from = arr.Offsets[i-1]
+		}
+		if arr.Offsets[i]-from != uint64(i%4) {
+			t.Fatalf("row %d: %d strings in the array, want %d", i, arr.Offsets[i]-from, i%4)
+		}
+		for j := from; j < arr.Offsets[i]; j++ {
+			if got := string(arr.Data.Row(int(j))); got != strconv.Itoa(i) {
+				t.Fatalf("row %d: array holds %q", i, got)
+			}
+		}
+	}
+	t.Logf("%d rows in %d blocks, strings up to %d bytes", rows, blks, long)
+	s.Truncate()
+	if s.Rows() != 0 || len(s.Buf) != 0 {
+		t.Errorf("after Truncate: %d rows, %d bytes", s.Rows(), len(s.Buf))
 	}
 }

@@ -80,8 +80,9 @@ func compatible(got, want arrow.DataType) bool {
 	return arrow.TypeEqual(got, want)
 }
 
-// addRecord folds every row of rec, calling enter when the entity changes.
-func (c *core) addRecord(rec arrow.Record, enter func(id string) error) error {
+// addRecord folds the rows of rec in the order of rows (every row in record order
+// when rows is nil), calling enter when the entity changes.
+func (c *core) addRecord(rec arrow.Record, rows []int32, enter func(id string) error) error {
 	cols, err := recordColumns(rec)
 	if err != nil {
 		return err
@@ -89,7 +90,18 @@ func (c *core) addRecord(rec arrow.Record, enter func(id string) error) error {
 	ts, vals := cols.ts.Int64Values(), cols.value.Float64Values()
 	valueNulls := cols.value.NullN() > 0
 	lastType, lastIdx := "", c.spec.typeIndex("")
-	for i := range int(rec.NumRows()) {
+	n := int(rec.NumRows())
+	if rows != nil {
+		n = len(rows)
+	}
+	for k := range n {
+		i := k
+		if rows != nil {
+			i = int(rows[k])
+			if i < 0 || int64(i) >= rec.NumRows() {
+				return fmt.Errorf("row %d of a record of %d: %w", i, rec.NumRows(), ErrRecordSchema)
+			}
+		}
 		if ent := cols.entity.Value(i); !c.ok || ent != c.id {
 			if err := enter(ent); err != nil {
 				return fmt.Errorf("row %d: %w", i, err)

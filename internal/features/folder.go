@@ -42,7 +42,7 @@ func (f *Folder) Add(e event.Event) {
 // AddRecord folds an Arrow record with EventSchema's columns. Rows of one entity need
 // not be consecutive, but consecutive rows of one entity cost no map lookup.
 func (f *Folder) AddRecord(rec arrow.Record) error {
-	return f.addRecord(rec, func(id string) error {
+	return f.addRecord(rec, nil, func(id string) error {
 		f.enter(id)
 		return nil
 	})

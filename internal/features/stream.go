@@ -43,7 +43,13 @@ func (s *Stream) Add(e event.Event) error {
 }
 
 // AddRecord folds an Arrow record with EventSchema's columns.
-func (s *Stream) AddRecord(rec arrow.Record) error { return s.addRecord(rec, s.enter) }
+func (s *Stream) AddRecord(rec arrow.Record) error { return s.addRecord(rec, nil, s.enter) }
+
+// AddRows folds the rows of an Arrow record with EventSchema's columns whose indexes
+// rows lists, in that order (sorted by entity_id, as for AddRecord).
+func (s *Stream) AddRows(rec arrow.Record, rows []int32) error {
+	return s.addRecord(rec, rows, s.enter)
+}
 
 // Close emits the last entity. The Stream must not be used afterwards.
 func (s *Stream) Close() error { return s.flush() }

@@ -13,16 +13,21 @@
 //
 // Plan makes one pass over the cutoff's rows for their newest event time (the run's
 // as_of), their count, and an event-weighted sample of entity ids that splits the
-// entities into Chunks of about the same number of rows. Read streams one chunk:
-// ClickHouse sorts it by the table key (entity_id, kafka_partition, kafka_offset) and
-// sends column blocks over the native protocol (package chstream); each block
-// becomes an Arrow record of features.EventSchema whose buffers point into the
-// decoded columns (no copy of strings or numbers), ready for features.Stream. The
-// copies of a row that a redelivery to the archiver left (same partition and offset)
-// are adjacent in that order, so Read skips them by comparing each row with the one
-// before: the result of LIMIT 1 BY kafka_partition, kafka_offset, without the server
-// keeping a set of every key. A chunk range uses the primary key, so a chunk reads
-// only its part of the table, and the server sorts at most a chunk in memory.
+// entities into Chunks of about the same number of rows. Read reads one chunk: a
+// chunk range uses the primary key, so it reads only its part of the table, and
+// ClickHouse sends it unsorted (sorting by the String key was most of the server's
+// work) in column blocks over the native protocol (package chstream), appended into
+// columns the read keeps. Read then groups the rows by entity (a hash table of the
+// chunk's entity ids, the groups sorted by id) and sorts each entity's rows by
+// (kafka_partition, kafka_offset): the order ClickHouse's ORDER BY on the table key
+// gave. The copies of a row that a redelivery to the archiver left (same partition
+// and offset) are then adjacent, and Read skips them by comparing each row with the
+// one before: the result of LIMIT 1 BY kafka_partition, kafka_offset, without the
+// server keeping a set of every key. The chunk goes to the caller as one Arrow
+// record of features.EventSchema whose buffers point into the columns (no copy of
+// strings or numbers), with the row order. A chunk's memory is kept for the next
+// read: on small virtual machines touching fresh memory costs more than decoding
+// into it.
 //
 // # Appending
 //

@@ -1,8 +1,10 @@
 package master
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow/go/v17/arrow"
 
@@ -18,69 +20,152 @@ type ReadStats struct {
 	Copies int64
 }
 
-// Read streams the rows of cutoff whose entity lies in chunk to fn as Arrow records
-// of features.EventSchema, sorted by entity_id (byte order), each (kafka_partition,
-// kafka_offset) once. A record is valid only during the call: its memory is reused.
-// queryID names the server-side query (system.processes, KILL QUERY). fn's error ends
-// the read and is returned as is.
+// readBatch is how many rows of a chunk Read passes to fn at a time.
+const readBatch = 1 << 16
+
+// Read streams the rows of cutoff whose entity lies in chunk to fn: each call gets
+// the chunk's record (features.EventSchema) and the indexes of the rows to fold next,
+// in order. Over all calls the rows come grouped by entity_id (byte order) and,
+// within an entity, in (kafka_partition, kafka_offset) order, each (kafka_partition,
+// kafka_offset) once. The record is valid only during the call. queryID names the
+// server-side query (system.processes, KILL QUERY). fn's error ends the read and is
+// returned as is.
 //
-// ClickHouse sorts each chunk by the table's key (entity_id, kafka_partition,
-// kafka_offset), so the copies of a row are adjacent; Read passes record slices
-// around them, which gives the result of LIMIT 1 BY kafka_partition, kafka_offset
-// without the server holding a set of every key.
-func (d *Dataset) Read(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID string, fn func(arrow.Record) error) (ReadStats, error) {
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND %s ORDER BY entity_id, kafka_partition, kafka_offset",
-		readColumns, d.events, chunk.where(), cutoff.where())
-	b := newBlock()
-	var (
-		st         ReadStats
-		lastPart   int32 = ImportPartition - 1 // no row has it
-		lastOffset int64
-		fnErr      error
-	)
-	holds := cutoff.shardFilter()
-	pass := func(rec arrow.Record, from, to int) error {
-		if from == to {
-			return nil
-		}
-		st.Rows += int64(to - from)
-		if from == 0 && to == int(rec.NumRows()) {
-			return fn(rec)
-		}
-		s := rec.NewSlice(int64(from), int64(to))
-		defer s.Release()
-		return fn(s)
+// ClickHouse sends the chunk unsorted: sorting by a String key is most of a sorted
+// query's cost on the server. Read holds the chunk's columns and puts the rows in
+// order here, by grouping them per entity (a hash table of the chunk's entities)
+// and sorting each entity's few rows by partition and offset; the copies of a row
+// are then adjacent and skipped, which gives the result of LIMIT 1 BY
+// kafka_partition, kafka_offset.
+func (d *Dataset) Read(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID string, fn func(rec arrow.Record, rows []int32) error) (ReadStats, error) {
+	r := d.reader()
+	defer d.idle(r)
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND %s", readColumns, d.events, chunk.where(), cutoff.where())
+	err := chstream.Select(ctx, d.stream, queryID, q, r.chunk.results(), func(int) error { return nil })
+	if err != nil {
+		return ReadStats{}, fmt.Errorf("read %s, %s: %w", d.events, chunk, err)
 	}
-	err := chstream.Select(ctx, d.stream, queryID, q, b.results(), func(rows int) error {
-		rec := b.record(rows)
-		defer rec.Release()
-		from := 0
-		for i := range rows {
-			p, o := b.partition[i], b.offset[i]
-			if p == ImportPartition && !holds(b.entity.Row(i)) {
-				if fnErr = pass(rec, from, i); fnErr != nil {
-					return fnErr
-				}
-				from = i + 1
-				continue
-			}
-			if p == lastPart && o == lastOffset {
-				if fnErr = pass(rec, from, i); fnErr != nil {
-					return fnErr
-				}
-				st.Copies++
-				from = i + 1
+	if err := r.chunk.fitsArrow(); err != nil {
+		return ReadStats{}, fmt.Errorf("read %s, %s: %w", d.events, chunk, err)
+	}
+	order, copies := r.order(cutoff.Shard, len(cutoff.Offsets))
+	st := ReadStats{Copies: int64(copies)}
+	if len(order) == 0 {
+		return st, nil
+	}
+	rec := r.chunk.record(r.chunk.rows())
+	defer rec.Release()
+	for part := range slices.Chunk(order, readBatch) {
+		if err := fn(rec, part); err != nil {
+			return st, err
+		}
+		st.Rows += int64(len(part))
+	}
+	return st, nil
+}
+
+// maxIdleReaders bounds the chunk readers a Dataset keeps between reads.
+const maxIdleReaders = 4
+
+// reader returns an idle chunk reader, or a new one.
+func (d *Dataset) reader() *chunkReader {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n := len(d.readers); n > 0 {
+		r := d.readers[n-1]
+		d.readers = d.readers[:n-1]
+		return r
+	}
+	return &chunkReader{chunk: new(block), ids: map[string]int32{}}
+}
+
+// idle keeps r for the next read, emptied (a sync.Pool would drop it at the next
+// garbage collection, and a run collects often).
+func (d *Dataset) idle(r *chunkReader) {
+	r.chunk.truncate()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.readers) < maxIdleReaders {
+		d.readers = append(d.readers, r)
+	}
+}
+
+// chunkReader holds one chunk read: its rows, and the buffers that put them in
+// order. Its memory is kept for the next read:
+// growing buffers of a million rows anew costs more than reading them.
+type chunkReader struct {
+	chunk  *block
+	ids    map[string]int32 // entity id → group, in order of first appearance
+	names  []string         // group → entity id
+	group  []int32          // row → group
+	ranked []int32          // groups by entity id
+	start  []int32          // counting sort positions, per group
+	rows   []int32          // row indexes in read order
+}
+
+// order returns the indexes of the chunk's rows grouped by entity_id in byte order
+// and, per entity, in (kafka_partition, kafka_offset) order, without the copies of a
+// row (their count is returned) and without the imported rows whose entity is not
+// in shard (of a topic of partitions partitions; Kafka rows are filtered in SQL).
+func (r *chunkReader) order(shard Shard, partitions int) ([]int32, int) {
+	b := r.chunk
+	n := b.rows()
+	clear(r.ids)
+	r.names, r.group = r.names[:0], slices.Grow(r.group[:0], n)[:n]
+	for i := range n {
+		e := b.entity.Row(i)
+		g, ok := r.ids[string(e)]
+		if !ok {
+			g = int32(len(r.names))
+			r.names = append(r.names, string(e))
+			r.ids[r.names[g]] = g
+		}
+		r.group[i] = g
+	}
+	groups := len(r.names)
+	r.ranked = slices.Grow(r.ranked[:0], groups)
+	for g := range groups {
+		r.ranked = append(r.ranked, int32(g))
+	}
+	slices.SortFunc(r.ranked, func(x, y int32) int { return cmp.Compare(r.names[x], r.names[y]) })
+	// A counting sort: start[g+1] is where group g's next row goes.
+	r.start = slices.Grow(r.start[:0], groups+1)[:groups+1]
+	clear(r.start)
+	for _, g := range r.group {
+		r.start[g+1]++
+	}
+	at := int32(0)
+	for _, g := range r.ranked {
+		at, r.start[g+1] = at+r.start[g+1], at
+	}
+	r.rows = slices.Grow(r.rows[:0], n)[:n]
+	for i, g := range r.group {
+		r.rows[r.start[g+1]] = int32(i)
+		r.start[g+1]++
+	}
+	// Each entity's rows by (partition, offset); drop copies and rows outside shard.
+	out, copies, from := r.rows[:0], 0, 0
+	for _, g := range r.ranked {
+		rows := r.rows[from:r.start[g+1]]
+		from = int(r.start[g+1])
+		if len(rows) > 1 {
+			slices.SortFunc(rows, func(x, y int32) int {
+				return cmp.Or(cmp.Compare(b.partition.Values[x], b.partition.Values[y]), cmp.Compare(b.offset.Values[x], b.offset.Values[y]))
+			})
+		}
+		held := shard.Whole() || shard.holdsEntity([]byte(r.names[g]), partitions)
+		lastPart, lastOffset := int32(ImportPartition-1), int64(0) // no row has that partition
+		for _, i := range rows {                                   // out never passes the row being read
+			p, o := b.partition.Values[i], b.offset.Values[i]
+			switch {
+			case p == ImportPartition && !held:
+			case p == lastPart && o == lastOffset:
+				copies++
+			default:
+				out = append(out, i)
 			}
 			lastPart, lastOffset = p, o
 		}
-		fnErr = pass(rec, from, rows)
-		return fnErr
-	})
-	if fnErr != nil {
-		return st, fnErr
 	}
-	if err != nil {
-		return st, fmt.Errorf("read %s, %s: %w", d.events, chunk, err)
-	}
-	return st, nil
+	return out, copies
 }

@@ -3,6 +3,7 @@ package master_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,7 +25,8 @@ type key struct {
 
 // TestReadCoversCutoffOnce reads a master dataset with copies, rows past the cutoff,
 // imported rows and awkward entity ids in many chunks: every row of the cutoff comes
-// back exactly once, as it was appended, sorted by entity within disjoint chunks.
+// back exactly once, as it was appended, sorted by entity within disjoint chunks and
+// by (partition, offset) within an entity.
 func TestReadCoversCutoffOnce(t *testing.T) {
 	env := mastertest.NewClickHouse(t, nil)
 	g := demogen.New(demogen.Config{Entities: 500, Seed: 1})
@@ -77,22 +79,26 @@ func TestReadCoversCutoffOnce(t *testing.T) {
 	}
 	seen := map[key]bool{}
 	var total master.ReadStats
-	lastEntity := ""
+	lastEntity, last := "", key{}
 	for i, c := range plan.Chunks {
 		if i > 0 && c.From != plan.Chunks[i-1].To {
 			t.Fatalf("chunk %d starts at %q, the one before ends at %q", i, c.From, plan.Chunks[i-1].To)
 		}
-		st, err := env.Events.Read(t.Context(), cutoff, c, "", func(rec arrow.Record) error {
+		st, err := env.Events.Read(t.Context(), cutoff, c, "", func(rec arrow.Record, order []int32) error {
 			rows := rowsOf(t, rec)
-			for _, r := range rows {
+			for _, i := range order {
+				r := rows[i]
 				if r.EntityID < lastEntity || r.EntityID < c.From || (c.To != "" && r.EntityID >= c.To) {
 					t.Fatalf("entity %q out of order or outside %s", r.EntityID, c)
 				}
-				lastEntity = r.EntityID
 				k, ok := byID[r.EventID]
 				if !ok {
 					t.Fatalf("row %s of %s is not in the cutoff", r.EventID, r.EntityID)
 				}
+				if r.EntityID == lastEntity && (k.partition < last.partition || k.partition == last.partition && k.offset <= last.offset) {
+					t.Fatalf("entity %q: row %+v after %+v", r.EntityID, k, last)
+				}
+				lastEntity, last = strings.Clone(r.EntityID), k // the record's memory is reused
 				checkRow(t, want[k].Event, r)
 				if seen[k] {
 					t.Fatalf("row %+v read twice", k)
@@ -170,7 +176,7 @@ func TestPlanOfNothing(t *testing.T) {
 	if plan.Rows != 0 || !plan.Newest.IsZero() || len(plan.Chunks) != 1 || plan.Chunks[0] != (master.Chunk{}) {
 		t.Fatalf("plan of nothing: %+v", plan)
 	}
-	st, err := env.Events.Read(t.Context(), cutoff, plan.Chunks[0], "", func(arrow.Record) error {
+	st, err := env.Events.Read(t.Context(), cutoff, plan.Chunks[0], "", func(arrow.Record, []int32) error {
 		t.Fatal("a record of nothing")
 		return nil
 	})

@@ -1,12 +1,17 @@
 package master
 
 import (
+	"errors"
+	"fmt"
+	"math"
+
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/bitutil"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 
+	"github.com/lambda-platform/lambda/internal/chstream"
 	"github.com/lambda-platform/lambda/internal/features"
 )
 
@@ -18,25 +23,21 @@ const foldTime = "least(ts_us, arrival_us)"
 // block.results; the ts_us of EventSchema is the fold time.
 const readColumns = "entity_id, event_id, type, " + foldTime + " AS fold_ts_us, value, has_value, attrs_keys, attrs_values, kafka_partition, kafka_offset"
 
-// block holds one decoded block of the bulk read and turns it into an Arrow record of
-// features.EventSchema without copying strings or numbers: Arrow's buffers point into
-// the decoded columns, so a record is valid only until the next block is decoded. The
-// offset buffers are reused from block to block.
+// block holds the columns of a chunk read, every block of the answer appended, and
+// turns them into an Arrow record of features.EventSchema without copying strings or
+// numbers: Arrow's buffers point into the columns, so a record is valid only until
+// they change.
 type block struct {
-	entity, id, typ proto.ColStr
-	ts              proto.ColInt64
-	value           proto.ColFloat64
-	hasValue        proto.ColUInt8
-	keys, values    *proto.ColArr[string]
-	partition       proto.ColInt32
-	offset          proto.ColInt64
+	entity, id, typ chstream.Strings
+	ts              chstream.Fixed[int64]
+	value           chstream.Fixed[float64]
+	hasValue        chstream.Fixed[uint8]
+	keys, values    chstream.StringArrays
+	partition       chstream.Fixed[int32]
+	offset          chstream.Fixed[int64]
 	offs            [5][]int32 // entity, id, typ, keys, values string offsets
 	listOffs        [2][]int32 // keys, values list offsets
 	valid           []byte
-}
-
-func newBlock() *block {
-	return &block{keys: new(proto.ColStr).Array(), values: new(proto.ColStr).Array()}
 }
 
 // results binds the block's columns to the read's result, in readColumns order.
@@ -44,10 +45,33 @@ func (b *block) results() proto.Results {
 	return proto.Results{
 		{Name: "entity_id", Data: &b.entity}, {Name: "event_id", Data: &b.id}, {Name: "type", Data: &b.typ},
 		{Name: "fold_ts_us", Data: &b.ts}, {Name: "value", Data: &b.value}, {Name: "has_value", Data: &b.hasValue},
-		{Name: "attrs_keys", Data: b.keys}, {Name: "attrs_values", Data: b.values},
+		{Name: "attrs_keys", Data: &b.keys}, {Name: "attrs_values", Data: &b.values},
 		{Name: "kafka_partition", Data: &b.partition}, {Name: "kafka_offset", Data: &b.offset},
 	}
 }
+
+// truncate empties b, keeping its memory.
+func (b *block) truncate() {
+	for _, r := range b.results() {
+		r.Data.(interface{ Truncate() }).Truncate()
+	}
+}
+
+// ErrChunkTooLarge: a chunk's strings pass Arrow's 2 GiB limit per column.
+var ErrChunkTooLarge = errors.New("chunk too large for one Arrow record")
+
+// fitsArrow fails when a string column holds more than Arrow's int32 offsets reach.
+func (b *block) fitsArrow() error {
+	for _, c := range []*chstream.Strings{&b.entity, &b.id, &b.typ, &b.keys.Data, &b.values.Data} {
+		if len(c.Buf) > math.MaxInt32 || len(c.Pos) > math.MaxInt32 {
+			return fmt.Errorf("%w: %d bytes of strings (lower the rows per chunk)", ErrChunkTooLarge, len(c.Buf))
+		}
+	}
+	return nil
+}
+
+// rows is the number of rows b holds.
+func (b *block) rows() int { return len(b.partition.Values) }
 
 // record returns the block as an Arrow record of rows rows.
 func (b *block) record(rows int) arrow.Record {
@@ -56,10 +80,10 @@ func (b *block) record(rows int) arrow.Record {
 		b.strings(1, &b.id),
 		b.strings(2, &b.typ),
 		array.NewInt64Data(array.NewData(arrow.PrimitiveTypes.Int64, rows,
-			[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(b.ts))}, nil, 0, 0)),
+			[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(b.ts.Values))}, nil, 0, 0)),
 		b.values64(rows),
-		b.list(0, 3, b.keys),
-		b.list(1, 4, b.values),
+		b.list(0, 3, &b.keys),
+		b.list(1, 4, &b.values),
 	}
 	rec := array.NewRecord(features.EventSchema, cols, int64(rows))
 	for _, c := range cols {
@@ -69,7 +93,7 @@ func (b *block) record(rows int) arrow.Record {
 }
 
 // stringData is c as Arrow utf8 data, its offsets kept in b.offs[slot].
-func (b *block) stringData(slot int, c *proto.ColStr) arrow.ArrayData {
+func (b *block) stringData(slot int, c *chstream.Strings) arrow.ArrayData {
 	offs := append(b.offs[slot][:0], 0)
 	for _, p := range c.Pos {
 		offs = append(offs, int32(p.End))
@@ -79,7 +103,7 @@ func (b *block) stringData(slot int, c *proto.ColStr) arrow.ArrayData {
 		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offs)), memory.NewBufferBytes(c.Buf)}, nil, 0, 0)
 }
 
-func (b *block) strings(slot int, c *proto.ColStr) arrow.Array {
+func (b *block) strings(slot int, c *chstream.Strings) arrow.Array {
 	d := b.stringData(slot, c)
 	defer d.Release()
 	return array.MakeFromData(d)
@@ -88,7 +112,7 @@ func (b *block) strings(slot int, c *proto.ColStr) arrow.Array {
 // values64 is the value column, null where has_value is 0.
 func (b *block) values64(rows int) arrow.Array {
 	nulls := 0
-	for _, h := range b.hasValue {
+	for _, h := range b.hasValue.Values {
 		if h == 0 {
 			nulls++
 		}
@@ -97,7 +121,7 @@ func (b *block) values64(rows int) arrow.Array {
 	if nulls > 0 {
 		n := int(bitutil.BytesForBits(int64(rows)))
 		b.valid = append(b.valid[:0], make([]byte, n)...)
-		for i, h := range b.hasValue {
+		for i, h := range b.hasValue.Values {
 			if h != 0 {
 				bitutil.SetBit(b.valid, i)
 			}
@@ -105,20 +129,20 @@ func (b *block) values64(rows int) arrow.Array {
 		valid = memory.NewBufferBytes(b.valid)
 	}
 	d := array.NewData(arrow.PrimitiveTypes.Float64, rows,
-		[]*memory.Buffer{valid, memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(b.value))}, nil, nulls, 0)
+		[]*memory.Buffer{valid, memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(b.value.Values))}, nil, nulls, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
 }
 
 // list is c as Arrow list<utf8>, its list offsets in b.listOffs[slot] and its
 // string offsets in b.offs[strSlot].
-func (b *block) list(slot, strSlot int, c *proto.ColArr[string]) arrow.Array {
+func (b *block) list(slot, strSlot int, c *chstream.StringArrays) arrow.Array {
 	offs := append(b.listOffs[slot][:0], 0)
 	for _, end := range c.Offsets {
 		offs = append(offs, int32(end))
 	}
 	b.listOffs[slot] = offs
-	elems := b.stringData(strSlot, c.Data.(*proto.ColStr))
+	elems := b.stringData(strSlot, &c.Data)
 	defer elems.Release()
 	d := array.NewData(arrow.ListOf(arrow.BinaryTypes.String), len(c.Offsets),
 		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offs))}, []arrow.ArrayData{elems}, 0, 0)

@@ -52,22 +52,3 @@ func (s Shard) holdsPartition(p int) bool { return s.Whole() || p%s.Of == s.Inde
 func (s Shard) holdsEntity(id []byte, partitions int) bool {
 	return s.Whole() || s.holdsPartition(kafka.PartitionFor(id, partitions))
 }
-
-// shardFilter reports whether an imported row of entity id is in the cutoff's shard;
-// rows of one entity are adjacent in a read, so the last answer is kept.
-func (c Cutoff) shardFilter() func(id string) bool {
-	if c.Shard.Whole() {
-		return func(string) bool { return true }
-	}
-	var (
-		last string
-		held bool
-		seen bool
-	)
-	return func(id string) bool {
-		if !seen || id != last {
-			last, held, seen = id, c.Shard.holdsEntity([]byte(id), len(c.Offsets)), true
-		}
-		return held
-	}
-}
