@@ -43,6 +43,8 @@ const (
 //     finished its ClickHouse work, publishes complete); the served run does not
 //     change until a complete run publishes, and reads never fail (ClickHouse is not
 //     on the read path).
+//   - PostgreSQL stopped immediately during a batch run and started again after 3 s:
+//     the run fails or publishes a complete view, and is never left marked running.
 //
 // Afterwards the master dataset holds every home message of the log (each log
 // position once, however often the archiver retried) and every unique event, a
@@ -63,7 +65,7 @@ func TestServerRestarts(t *testing.T) {
 		chunk++
 	}
 
-	matrix := []string{matrixLine(fmt.Sprintf("PostgreSQL stop -m immediate, %s down", pgDowntime), serverSeed, f.restartPostgres(pg, next))}
+	matrix := []string{matrixLine(fmt.Sprintf("PostgreSQL immediate stop, %s down", pgDowntime), serverSeed, f.restartPostgres(pg, next))}
 	f.waitCaughtUp()
 	for i, api := range f.urls {
 		p.checkAnswers(api, model, fmt.Sprintf("API replica %d, speed layer after the PostgreSQL restart", i+1))
@@ -75,9 +77,10 @@ func TestServerRestarts(t *testing.T) {
 		if shards > 1 {
 			kind = fmt.Sprintf("%d-shard", shards)
 		}
-		fault := fmt.Sprintf("ClickHouse SIGKILL mid %s run, %s down", kind, chDowntime)
+		fault := fmt.Sprintf("ClickHouse SIGKILL, %s run, %s down", kind, chDowntime)
 		matrix = append(matrix, matrixLine(fault, serverSeed, f.killClickHouseMidRun(ch, shards, next)))
 	}
+	matrix = append(matrix, matrixLine(fmt.Sprintf("PostgreSQL immediate stop mid-run, %s down", pgDowntime), serverSeed, f.restartPostgresMidRun(pg)))
 	f.waitCaughtUp()
 	matrix = append(matrix, matrixLine("(master dataset after the kills)", serverSeed, f.checkArchive(p)))
 	matrix = append(matrix, matrixLine("(batch run after the kills)", serverSeed, f.publish()+"; "+f.checkNoFailedViews()))
@@ -132,55 +135,93 @@ func (f *faultPlatform) restartPostgres(pg *testenv.PrivatePostgres, next func()
 // leave the served run in place, or publish a complete view; reads from both replicas
 // never fail meanwhile.
 func (f *faultPlatform) killClickHouseMidRun(ch *testenv.PrivateClickHouse, shards int, next func()) string {
-	t, ctx := f.t, f.ctx
-	served := f.servedRun()
-	var last, id int64
-	if err := f.pool.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM batch_runs").Scan(&last); err != nil {
-		t.Fatal(err)
-	}
+	t := f.t
 	reads := f.probe("/v1/entities/user-%06d/prediction")
-	batch := start(t, f.env, "batch", "run", "--shards", fmt.Sprint(shards), "--kafka-brokers="+f.brokers)
-	testenv.WaitFor(t, time.Minute, "the batch run to record its cutoff (its read is planned)", func() bool {
-		return f.pool.QueryRow(ctx, "SELECT id FROM batch_runs WHERE id > $1 AND cutoff_offsets <> '{}'", last).Scan(&id) == nil
-	})
+	run := f.startRun(shards)
 	retried := f.archiver.count(archiverRetryLine)
 	ch.Kill(t)
 	killed := time.Now()
 	next()
 	time.Sleep(time.Until(killed.Add(chDowntime)))
 	ch.Start(t)
-	var runErr error
-	select {
-	case runErr = <-batch.done:
-	case <-time.After(time.Minute):
-		t.Fatalf("lambda batch run %d still runs a minute after ClickHouse came back", id)
-	}
-	r, err := runs.Get(ctx, f.pool, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	outcome := fmt.Sprintf("run %d %s", id, r.Status)
-	switch r.Status {
-	case runs.StatusFailed:
-		if runErr == nil {
-			t.Errorf("run %d failed, but lambda batch run exited 0", id)
-		}
-		for _, api := range f.urls {
-			if now := servedRun(t, api); now != served {
-				t.Errorf("%s serves run %d after failed run %d, want %d", api, now, id, served)
-			}
-		}
-		outcome += fmt.Sprintf(" (%.60s), run %d still served", r.Error, served)
-	case runs.StatusPublished:
-		outcome += ", " + f.checkComplete(r)
-	default:
-		t.Fatalf("run %d is %s after ClickHouse's kill: %s", id, r.Status, r.Error)
-	}
+	outcome := f.endRun(run, "ClickHouse's kill")
 	reads.stop()
 	if n := reads.failed(time.Time{}, time.Now()); n > 0 {
 		t.Errorf("%d of %d reads failed while ClickHouse was down; first: %s", n, reads.count(), reads.firstFailure())
 	}
 	return outcome + fmt.Sprintf("; archiver retried %d inserts; %d reads, none failed", f.archiver.count(archiverRetryLine)-retried, reads.count())
+}
+
+// restartPostgresMidRun starts a batch run, stops PostgreSQL immediately once the run
+// has recorded its cutoff and starts it again after pgDowntime. The run must fail and
+// leave the served run in place, or publish a complete view (it retries recording its
+// end until PostgreSQL is back); it must not be left marked running.
+func (f *faultPlatform) restartPostgresMidRun(pg *testenv.PrivatePostgres) string {
+	run := f.startRun(1)
+	down := time.Now()
+	pg.StopImmediate(f.t)
+	time.Sleep(time.Until(down.Add(pgDowntime)))
+	pg.Start(f.t)
+	outcome := f.endRun(run, "PostgreSQL's restart")
+	return outcome + fmt.Sprintf("; its end recorded after %d retries", run.proc.count("batch run registry unavailable, retrying"))
+}
+
+// faultyRun is a `lambda batch run` under a fault.
+type faultyRun struct {
+	proc   *process
+	id     int64
+	served int64 // the run served when it started
+}
+
+// startRun starts `lambda batch run --shards shards` and waits until the run has
+// recorded its cutoff: its read is planned.
+func (f *faultPlatform) startRun(shards int) faultyRun {
+	t, ctx := f.t, f.ctx
+	r := faultyRun{served: f.servedRun()}
+	var last int64
+	if err := f.pool.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM batch_runs").Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	r.proc = start(t, f.env, "batch", "run", "--shards", fmt.Sprint(shards), "--kafka-brokers="+f.brokers)
+	testenv.WaitFor(t, time.Minute, "the batch run to record its cutoff", func() bool {
+		return f.pool.QueryRow(ctx, "SELECT id FROM batch_runs WHERE id > $1 AND cutoff_offsets <> '{}'", last).Scan(&r.id) == nil
+	})
+	return r
+}
+
+// endRun waits for the run's process to exit and checks that the run failed (the
+// process exits non-zero, both replicas still serve the run served before) or
+// published a complete view; fault names the fault for messages.
+func (f *faultPlatform) endRun(run faultyRun, fault string) string {
+	t := f.t
+	var runErr error
+	select {
+	case runErr = <-run.proc.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("lambda batch run %d still runs a minute after %s", run.id, fault)
+	}
+	r, err := runs.Get(f.ctx, f.pool, run.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcome := fmt.Sprintf("run %d %s", run.id, r.Status)
+	switch r.Status {
+	case runs.StatusFailed:
+		if runErr == nil {
+			t.Errorf("run %d failed, but lambda batch run exited 0", run.id)
+		}
+		for _, api := range f.urls {
+			if now := servedRun(t, api); now != run.served {
+				t.Errorf("%s serves run %d after failed run %d, want %d", api, now, run.id, run.served)
+			}
+		}
+		outcome += fmt.Sprintf(" (%.60s), run %d still served", r.Error, run.served)
+	case runs.StatusPublished:
+		outcome += ", " + f.checkComplete(r)
+	default:
+		t.Fatalf("run %d is %s after %s: %s (lambda batch run: %v)", run.id, r.Status, fault, r.Error, runErr)
+	}
+	return outcome
 }
 
 // archiverRetryLine is what the archiver logs when it retries a failed insert.
@@ -213,19 +254,27 @@ func (f *faultPlatform) checkNoFailedViews() string {
 	return fmt.Sprintf("batch_view holds runs %v only", held)
 }
 
-// checkComplete checks that published run r wrote a batch_view row for every entity
-// it scored and for every entity of the stream.
+// checkComplete checks that published run r has a batch_view row for every entity
+// it scored, and scored every entity with a featured (non-label) event in its cutoff.
 func (f *faultPlatform) checkComplete(r runs.Run) string {
-	var rows uint64
 	conn := f.clickHouse()
 	defer conn.Close()
+	var cutoff []string
+	for p, off := range r.CutoffOffsets {
+		cutoff = append(cutoff, fmt.Sprintf("(kafka_partition = %d AND kafka_offset <= %d)", p, off))
+	}
+	var rows, entities uint64
 	if err := conn.QueryRow(f.ctx, "SELECT count() FROM batch_view WHERE run_id = ?", uint64(r.ID)).Scan(&rows); err != nil {
 		f.t.Fatal(err)
 	}
-	if rows != uint64(r.EntitiesScored) || rows != faultEntities {
-		f.t.Errorf("published run %d has %d batch_view rows for %d entities scored, want %d", r.ID, rows, r.EntitiesScored, faultEntities)
+	if err := conn.QueryRow(f.ctx, "SELECT uniqExact(entity_id) FROM events WHERE type != 'label' AND ("+strings.Join(cutoff, " OR ")+")").
+		Scan(&entities); err != nil {
+		f.t.Fatal(err)
 	}
-	return fmt.Sprintf("complete (%d rows)", rows)
+	if rows != uint64(r.EntitiesScored) || rows != entities {
+		f.t.Errorf("published run %d has %d batch_view rows for %d entities scored, want %d (the entities of its cutoff)", r.ID, rows, r.EntitiesScored, entities)
+	}
+	return fmt.Sprintf("complete (%d rows = entities of its cutoff)", rows)
 }
 
 // checkArchive checks that the master dataset holds each home message of the log at
