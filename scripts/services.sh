@@ -5,6 +5,9 @@
 #   scripts/services.sh up      install what is missing (apt, npm) and start it; a second call is a no-op
 #   scripts/services.sh down    stop only what `up` started
 #   scripts/services.sh status  say what runs where
+#   scripts/services.sh clickhouse-config DIR
+#                               write the ClickHouse config (ports and LAMBDA_RUN_DIR below) into DIR,
+#                               for a server of one's own (internal/testenv starts one that tests kill)
 #
 # Settings (environment):
 #   LAMBDA_RUN_DIR               state dir (default .run/ in the repo): configs, data, logs, pid files
@@ -288,5 +291,6 @@ case ${1:-} in
     ;;
   down) stop clickhouse; stop postgres ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  clickhouse-config) [ -n "${2:-}" ] || { echo "usage: $0 clickhouse-config DIR" >&2; exit 2; }; ch_config "$2" ;;
+  *) echo "usage: $0 up|down|status|clickhouse-config DIR" >&2; exit 2 ;;
 esac

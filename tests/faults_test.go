@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/runs"
@@ -31,14 +32,15 @@ const (
 // faultPlatform is one platform of `lambda up --roles` processes: the broker, the
 // archiver with the forwarder, two API replicas and two speed processes.
 type faultPlatform struct {
-	t       *testing.T
-	ctx     context.Context
-	pool    *pgxpool.Pool
-	env     []string
-	brokers string
-	apis    []*process
-	urls    []string
-	speeds  []*process
+	t        *testing.T
+	ctx      context.Context
+	pool     *pgxpool.Pool
+	env      []string
+	brokers  string
+	archiver *process // with the forwarder
+	apis     []*process
+	urls     []string
+	speeds   []*process
 }
 
 // TestFaultsAtScale SIGKILLs, for each of 3 seeds and at seed-chosen points, one of
@@ -52,27 +54,7 @@ func TestFaultsAtScale(t *testing.T) {
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	pool, env, _ := freshPlatform(t)
-	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_SPEED_SESSION_TIMEOUT=6s", "LAMBDA_METRICS_ADDR=127.0.0.1:0")
-	run(t, ctx, env, "migrate")
-	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", strconv.Itoa(faultEntities))
-	model := activeModel(t, ctx, pool)
-
-	f := &faultPlatform{t: t, ctx: ctx, pool: pool}
-	broker := start(t, env, "up", "--roles", "broker")
-	f.brokers = broker.waitLine(t, "kafka", 30*time.Second)
-	f.env = append(env, "LAMBDA_KAFKA_EMBEDDED_ADDR="+f.brokers)
-	start(t, f.env, "up", "--roles", "archiver,forwarder")
-	for range 2 {
-		f.apis = append(f.apis, start(t, f.env, "up", "--roles", "api"))
-		f.speeds = append(f.speeds, start(t, f.env, "up", "--roles", "speed"))
-	}
-	f.urls = make([]string, 2)
-	for i := range f.apis {
-		f.urls[i] = f.waitReady(f.apis[i])
-	}
-
-	p := &producers{t: t, ctx: ctx, brokers: f.brokers, unique: map[string]map[string]event.Event{}}
+	f, p, model := newFaultPlatform(t, ctx)
 	var matrix []string
 	for seed := uint64(1); seed <= 3; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 15))
@@ -83,11 +65,7 @@ func TestFaultsAtScale(t *testing.T) {
 		size := len(evs) / faultChunks
 		var speedOutcome, apiOutcome string
 		for c := range faultChunks {
-			part := evs[c*size : (c+1)*size]
-			p.rest(f.urls[c%2], every(part, 0))
-			p.rest(f.urls[(c+1)%2], every(part, 1))
-			p.kafkaGo(append(every(part, 2), every(part, 3)...), false)
-			p.kafkaGo(every(part, c%4), false) // duplicates: a quarter of the chunk again
+			f.send(p, evs[c*size:(c+1)*size], c)
 			if c == speedAt {
 				speedOutcome = f.killSpeed(speedVictim)
 			}
@@ -104,11 +82,59 @@ func TestFaultsAtScale(t *testing.T) {
 			p.checkAnswers(api, model, fmt.Sprintf("seed %d, API replica %d, after the retried run", seed, i+1))
 		}
 		matrix = append(matrix,
-			fmt.Sprintf("%-42s| seed %d | %s; answers = fold", fmt.Sprintf("speed process %d SIGKILL after chunk %d/%d", speedVictim+1, speedAt+1, faultChunks), seed, speedOutcome),
-			fmt.Sprintf("%-42s| seed %d | %s; answers = fold", fmt.Sprintf("API replica %d SIGKILL after chunk %d/%d", apiVictim+1, apiAt+1, faultChunks), seed, apiOutcome),
-			fmt.Sprintf("%-42s| seed %d | %s; answers = fold", "shard worker SIGKILL mid-run", seed, shardOutcome))
+			matrixLine(fmt.Sprintf("speed process %d SIGKILL after chunk %d/%d", speedVictim+1, speedAt+1, faultChunks), seed, speedOutcome),
+			matrixLine(fmt.Sprintf("API replica %d SIGKILL after chunk %d/%d", apiVictim+1, apiAt+1, faultChunks), seed, apiOutcome),
+			matrixLine("shard worker SIGKILL mid-run", seed, shardOutcome))
 	}
+	logMatrix(t, p, matrix, began)
+}
 
+// newFaultPlatform migrates fresh databases (on the servers LAMBDA_POSTGRES_URL and
+// LAMBDA_CLICKHOUSE_ADDR name), trains and activates a model, starts the platform's
+// processes and waits until both API replicas are ready. It returns the platform,
+// producers on its broker and the active model.
+func newFaultPlatform(t *testing.T, ctx context.Context) (*faultPlatform, *producers, *inference.Model) {
+	t.Helper()
+	pool, env, _ := freshPlatform(t)
+	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_SPEED_SESSION_TIMEOUT=6s", "LAMBDA_METRICS_ADDR=127.0.0.1:0")
+	run(t, ctx, env, "migrate")
+	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", strconv.Itoa(faultEntities))
+	model := activeModel(t, ctx, pool)
+
+	f := &faultPlatform{t: t, ctx: ctx, pool: pool}
+	broker := start(t, env, "up", "--roles", "broker")
+	f.brokers = broker.waitLine(t, "kafka", 30*time.Second)
+	f.env = append(env, "LAMBDA_KAFKA_EMBEDDED_ADDR="+f.brokers)
+	f.archiver = start(t, f.env, "up", "--roles", "archiver,forwarder")
+	for range 2 {
+		f.apis = append(f.apis, start(t, f.env, "up", "--roles", "api"))
+		f.speeds = append(f.speeds, start(t, f.env, "up", "--roles", "speed"))
+	}
+	f.urls = make([]string, 2)
+	for i := range f.apis {
+		f.urls[i] = f.waitReady(f.apis[i])
+	}
+	p := &producers{t: t, ctx: ctx, brokers: f.brokers, unique: map[string]map[string]event.Event{}}
+	return f, p, model
+}
+
+// send sends chunk c of a stream: half of it over REST, one quarter to each replica
+// (which replica takes which quarter alternates with c), the other half with
+// kafka-go's round-robin Writer, and a quarter of it once more (duplicates).
+func (f *faultPlatform) send(p *producers, part []event.Event, c int) {
+	p.rest(f.urls[c%2], every(part, 0))
+	p.rest(f.urls[(c+1)%2], every(part, 1))
+	p.kafkaGo(append(every(part, 2), every(part, 3)...), false)
+	p.kafkaGo(every(part, c%4), false)
+}
+
+// matrixLine is one row of a fault matrix: the fault, the seed, the outcome.
+func matrixLine(fault string, seed uint64, outcome string) string {
+	return fmt.Sprintf("%-42s| seed %d | %s; answers = fold", fault, seed, outcome)
+}
+
+// logMatrix logs a fault matrix with the events it ran on and the test's time so far.
+func logMatrix(t *testing.T, p *producers, matrix []string, began time.Time) {
 	t.Logf("fault matrix (fault | seed | outcome), %d unique events of %d entities, in %s:\n%s",
 		countUnique(p.unique), len(p.unique), time.Since(began).Round(100*time.Millisecond), strings.Join(matrix, "\n"))
 }

@@ -85,6 +85,19 @@ func (p *process) output() string {
 	return strings.Join(p.lines, "\n")
 }
 
+// count is the number of lines so far that hold sub.
+func (p *process) count(sub string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.lines {
+		if strings.Contains(l, sub) {
+			n++
+		}
+	}
+	return n
+}
+
 // waitLine waits until a line starting with prefix (after spaces) appears and returns
 // the rest of it, trimmed.
 func (p *process) waitLine(t testing.TB, prefix string, timeout time.Duration) string {

@@ -43,6 +43,11 @@
 // A run that fails at any step publishes nothing: it is marked failed with its error,
 // its partition is dropped, and the previously published run stays served.
 //
+// Recording a run's end (publish, or failure) is retried with backoff, for up to 30 s,
+// while PostgreSQL cannot be reached: a server restarting as a run ends costs neither
+// the complete view nor the run's record. A server down longer leaves the run marked
+// running, until the next trigger abandons it.
+//
 // # Shards
 //
 // With Config.Shards N > 1, step 2 is split: the run records N shard rows
@@ -74,4 +79,6 @@
 //	lambda_batch_cutoff_event_timestamp_seconds   gauge      newest event time of that run: the batch view's
 //	                                                         staleness is time() minus this
 //	lambda_batch_retention_dropped_runs_total     counter    batch_view partitions dropped by retention
+//	lambda_batch_run_registry_retries_total       counter    attempts to record a run's end (publish, failure)
+//	                                                         retried while PostgreSQL was unavailable
 package batchrun

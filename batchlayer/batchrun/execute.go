@@ -2,6 +2,7 @@ package batchrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lambda-platform/lambda/batchlayer/view"
+	"github.com/lambda-platform/lambda/internal/backoff"
 	"github.com/lambda-platform/lambda/internal/cost"
 	"github.com/lambda-platform/lambda/internal/features"
 	"github.com/lambda-platform/lambda/internal/master"
@@ -42,10 +44,16 @@ func (r *Runner) execute(lock *runs.Lock, e *execution) {
 	case err == nil && r.cfg.Shards > 1: // the shards' rows hold the counts of what they did
 		own := counts
 		own.EventsRead, own.EntitiesScored, own.RowsWritten = 0, 0, 0
-		published, err = runs.PublishShards(bk, r.deps.Postgres, e.run.ID, own)
+		err = r.settle(bk, e.run.ID, "publish", func() (err error) {
+			published, err = runs.PublishShards(bk, r.deps.Postgres, e.run.ID, own)
+			return err
+		})
 		err = staged(reasonPublish, err)
 	case err == nil:
-		published, err = runs.Publish(bk, r.deps.Postgres, e.run.ID, counts)
+		err = r.settle(bk, e.run.ID, "publish", func() (err error) {
+			published, err = runs.Publish(bk, r.deps.Postgres, e.run.ID, counts)
+			return err
+		})
 		err = staged(reasonPublish, err)
 	}
 	elapsed := time.Since(start)
@@ -80,13 +88,38 @@ func (r *Runner) execute(lock *runs.Lock, e *execution) {
 // when the registry cannot tell, or says the run was published after all (a publish
 // whose answer got lost); retention drops a view nobody owns later.
 func (r *Runner) recordFailure(ctx context.Context, id int64, cause error, counts runs.Counts) bool {
-	err := runs.Fail(ctx, r.deps.Postgres, id, errorText(cause), counts)
+	err := r.settle(ctx, id, "record failure", func() error { return runs.Fail(ctx, r.deps.Postgres, id, errorText(cause), counts) })
 	if err == nil {
 		return true
 	}
 	r.log.Error("record batch run failure", "run", id, "err", err)
 	run, err := runs.Get(ctx, r.deps.Postgres, id)
 	return err == nil && run.Status != runs.StatusPublished
+}
+
+// settle calls fn, which records the end of run id in the registry, until it succeeds,
+// the registry answers that it cannot (the run is no longer running, its shards are
+// incomplete) or ctx ends, backing off in between: a PostgreSQL that restarts while a
+// run ends costs neither the run nor its record. The lock the run held went with the
+// server's sessions; Publish and Fail change only a run still running, so a run that
+// another trigger has abandoned meanwhile stays failed.
+func (r *Runner) settle(ctx context.Context, id int64, step string, fn func() error) error {
+	var answer error
+	err := backoff.Retry(ctx, settleFirstWait, settleLastWait, func() error {
+		err := fn()
+		if errors.Is(err, runs.ErrNotRunning) || errors.Is(err, runs.ErrShardsIncomplete) {
+			answer = err
+			return nil
+		}
+		return err
+	}, func(err error, wait time.Duration) {
+		r.metrics.registryRetries.Inc()
+		r.log.Warn("batch run registry unavailable, retrying", "run", id, "step", step, "err", err, "retry_in", wait)
+	})
+	if answer != nil {
+		return answer
+	}
+	return err
 }
 
 // build reads, folds, scores and writes the run's view and returns its counts.

@@ -19,17 +19,18 @@ const (
 )
 
 type metrics struct {
-	duration       *prometheus.HistogramVec
-	eventsRead     prometheus.Counter
-	copies         prometheus.Counter
-	entitiesScored prometheus.Counter
-	rowsWritten    prometheus.Counter
-	failures       *prometheus.CounterVec
-	published      prometheus.Counter
-	inProgress     prometheus.Gauge
-	lastPublish    prometheus.Gauge
-	cutoffEvent    prometheus.Gauge
-	dropped        prometheus.Counter
+	duration        *prometheus.HistogramVec
+	eventsRead      prometheus.Counter
+	copies          prometheus.Counter
+	entitiesScored  prometheus.Counter
+	rowsWritten     prometheus.Counter
+	failures        *prometheus.CounterVec
+	published       prometheus.Counter
+	inProgress      prometheus.Gauge
+	lastPublish     prometheus.Gauge
+	cutoffEvent     prometheus.Gauge
+	dropped         prometheus.Counter
+	registryRetries prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -75,6 +76,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		cutoffEvent: f.NewGauge(prometheus.GaugeOpts{
 			Name: "lambda_batch_cutoff_event_timestamp_seconds",
 			Help: "Newest event time included in the served batch run; staleness is time() minus this.",
+		}),
+		registryRetries: f.NewCounter(prometheus.CounterOpts{
+			Name: "lambda_batch_run_registry_retries_total",
+			Help: "Attempts to record a batch run's end (publish or failure) retried because PostgreSQL was unavailable.",
 		}),
 		dropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "lambda_batch_retention_dropped_runs_total",

@@ -35,6 +35,10 @@ const (
 	// bookkeepingTimeout bounds recording a run's end and dropping its view, which
 	// happen even after the run's context ended.
 	bookkeepingTimeout = 30 * time.Second
+	// settleFirstWait and settleLastWait bound the pauses between attempts to record a
+	// run's end while PostgreSQL is unavailable (doubling from the first to the last).
+	settleFirstWait = 100 * time.Millisecond
+	settleLastWait  = 2 * time.Second
 )
 
 // Config tunes a Runner; zero fields take the defaults above.

@@ -5,6 +5,10 @@
 // The servers are found through the same variables as the binary's
 // (LAMBDA_POSTGRES_URL, LAMBDA_CLICKHOUSE_ADDR, with the same local defaults). A server
 // that cannot be reached fails the test: a test that needs one never silently passes.
+//
+// A test that stops, kills or restarts a server starts one of its own instead
+// (StartPostgres, StartClickHouse: free loopback ports, data in a temporary
+// directory) and points the variables at it; the shared servers are never touched.
 package testenv
 
 import (
