@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lambda-platform/lambda/inference"
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/runs"
@@ -35,6 +36,7 @@ type faultPlatform struct {
 	ctx     context.Context
 	pool    *pgxpool.Pool
 	env     []string
+	broker  *process
 	brokers string
 	apis    []*process
 	urls    []string
@@ -52,26 +54,7 @@ func TestFaultsAtScale(t *testing.T) {
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	pool, env, _ := freshPlatform(t)
-	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_SPEED_SESSION_TIMEOUT=6s", "LAMBDA_METRICS_ADDR=127.0.0.1:0")
-	run(t, ctx, env, "migrate")
-	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", strconv.Itoa(faultEntities))
-	model := activeModel(t, ctx, pool)
-
-	f := &faultPlatform{t: t, ctx: ctx, pool: pool}
-	broker := start(t, env, "up", "--roles", "broker")
-	f.brokers = broker.waitLine(t, "kafka", 30*time.Second)
-	f.env = append(env, "LAMBDA_KAFKA_EMBEDDED_ADDR="+f.brokers)
-	start(t, f.env, "up", "--roles", "archiver,forwarder")
-	for range 2 {
-		f.apis = append(f.apis, start(t, f.env, "up", "--roles", "api"))
-		f.speeds = append(f.speeds, start(t, f.env, "up", "--roles", "speed"))
-	}
-	f.urls = make([]string, 2)
-	for i := range f.apis {
-		f.urls[i] = f.waitReady(f.apis[i])
-	}
-
+	f, model := newFaultPlatform(t, ctx)
 	p := &producers{t: t, ctx: ctx, brokers: f.brokers, unique: map[string]map[string]event.Event{}}
 	var matrix []string
 	for seed := uint64(1); seed <= 3; seed++ {
@@ -113,6 +96,31 @@ func TestFaultsAtScale(t *testing.T) {
 		countUnique(p.unique), len(p.unique), time.Since(began).Round(100*time.Millisecond), strings.Join(matrix, "\n"))
 }
 
+// newFaultPlatform starts the processes of a faultPlatform on fresh databases, with
+// a trained and activated model of faultEntities entities, which it returns.
+func newFaultPlatform(t *testing.T, ctx context.Context) (*faultPlatform, *inference.Model) {
+	pool, env, _ := freshPlatform(t)
+	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_SPEED_SESSION_TIMEOUT=6s", "LAMBDA_METRICS_ADDR=127.0.0.1:0")
+	run(t, ctx, env, "migrate")
+	run(t, ctx, env, "model", "train", "--activate", "--events", "20000", "--entities", strconv.Itoa(faultEntities))
+	model := activeModel(t, ctx, pool)
+
+	f := &faultPlatform{t: t, ctx: ctx, pool: pool}
+	f.broker = start(t, env, "up", "--roles", "broker")
+	f.brokers = f.broker.waitLine(t, "kafka", 30*time.Second)
+	f.env = append(env, "LAMBDA_KAFKA_EMBEDDED_ADDR="+f.brokers)
+	start(t, f.env, "up", "--roles", "archiver,forwarder")
+	for range 2 {
+		f.apis = append(f.apis, start(t, f.env, "up", "--roles", "api"))
+		f.speeds = append(f.speeds, start(t, f.env, "up", "--roles", "speed"))
+	}
+	f.urls = make([]string, 2)
+	for i := range f.apis {
+		f.urls[i] = f.waitReady(f.apis[i])
+	}
+	return f, model
+}
+
 func countUnique(unique map[string]map[string]event.Event) int {
 	n := 0
 	for _, evs := range unique {
@@ -138,10 +146,7 @@ func (f *faultPlatform) waitCaughtUp() {
 
 // killSpeed SIGKILLs speed process i and starts another in its place.
 func (f *faultPlatform) killSpeed(i int) string {
-	if err := f.speeds[i].cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		f.t.Fatal(err)
-	}
-	<-f.speeds[i].done
+	f.speeds[i].kill(f.t)
 	f.speeds[i] = start(f.t, f.env, "up", "--roles", "speed")
 	return "restarted"
 }
@@ -176,10 +181,7 @@ func (f *faultPlatform) killAPI(i int) string {
 		})
 	}
 	time.Sleep(100 * time.Millisecond)
-	if err := f.apis[i].cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		f.t.Fatal(err)
-	}
-	<-f.apis[i].done
+	f.apis[i].kill(f.t)
 	f.apis[i] = start(f.t, f.env, "up", "--roles", "api")
 	f.urls[i] = f.waitReady(f.apis[i])
 	close(stop)

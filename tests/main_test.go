@@ -6,6 +6,7 @@ package tests
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -89,23 +90,58 @@ func (p *process) output() string {
 // the rest of it, trimmed.
 func (p *process) waitLine(t testing.TB, prefix string, timeout time.Duration) string {
 	t.Helper()
+	return p.waitFor(t, 0, fmt.Sprintf("line %q", prefix), timeout, func(l string) (string, bool) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix)
+		return strings.TrimSpace(rest), ok
+	})
+}
+
+// lineCount is the number of lines the process has written so far.
+func (p *process) lineCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.lines)
+}
+
+// waitFor waits, polling every millisecond, until a line from the from-th on (0:
+// the first) matches, and returns what match made of it.
+func (p *process) waitFor(t testing.TB, from int, what string, timeout time.Duration, match func(line string) (string, bool)) string {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		p.mu.Lock()
-		for _, l := range p.lines {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix); ok {
-				p.mu.Unlock()
-				return strings.TrimSpace(rest)
-			}
+		if got, ok := p.find(&from, match); ok {
+			return got
 		}
-		p.mu.Unlock()
 		if p.cmd.ProcessState != nil {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(time.Millisecond)
 	}
-	t.Fatalf("no line %q from lambda within %s", prefix, timeout)
+	t.Fatalf("no %s from lambda within %s", what, timeout)
 	return ""
+}
+
+// find returns what match made of the first line from the *from-th on it accepts,
+// and moves *from past the lines it read.
+func (p *process) find(from *int, match func(line string) (string, bool)) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ; *from < len(p.lines); *from++ {
+		if got, ok := match(p.lines[*from]); ok {
+			*from++
+			return got, true
+		}
+	}
+	return "", false
+}
+
+// kill SIGKILLs the process and waits for it to end.
+func (p *process) kill(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
 }
 
 // stop sends SIGINT and waits for a clean exit.

@@ -1,0 +1,158 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lambda-platform/lambda/internal/demogen"
+	"github.com/lambda-platform/lambda/internal/event"
+	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/testenv"
+)
+
+// TestFaultsBrokerRestart SIGKILLs the broker process and restarts it from its data
+// directory on the same address, once while the two speed processes consume and once
+// while they rebuild their deltas on a batch run just published (2 shards). Events
+// go in with duplicates before each kill and after each restart, and a last 2-shard
+// run publishes after them. After each step every entity's answer from both API
+// replicas equals the fold of its unique events: nothing lost, nothing counted twice.
+// The fault matrix is logged in TestFaultsAtScale's format.
+func TestFaultsBrokerRestart(t *testing.T) {
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	f, model := newFaultPlatform(t, ctx)
+	p := &producers{t: t, ctx: ctx, brokers: f.brokers, unique: map[string]map[string]event.Event{}}
+	gen := demogen.New(demogen.Config{Entities: faultEntities, Seed: 115, Start: time.Now().Add(-time.Hour), EventsPerSecond: 2})
+	send := func(n int) {
+		evs := take(gen, n)
+		p.rest(f.urls[0], every(evs, 0))
+		p.rest(f.urls[1], every(evs, 1))
+		p.kafkaGo(append(every(evs, 2), every(evs, 3)...), false)
+		p.kafkaGo(every(evs, 1), false) // duplicates: a quarter again
+	}
+	check := func(stage string) {
+		f.waitCaughtUp()
+		for i, api := range f.urls {
+			p.checkAnswers(api, model, fmt.Sprintf("API replica %d, %s", i+1, stage))
+		}
+	}
+	var matrix []string
+	outcome := func(fault, got string) {
+		matrix = append(matrix, fmt.Sprintf("%-42s| seed 1 | %s; answers = fold", fault, got))
+	}
+
+	// 1. While the speed processes consume.
+	send(faultPerSeed)
+	behind := f.speedBehind()
+	consuming := f.restartBroker()
+	send(faultPerSeed / 2)
+	check("after a broker restart during consumption")
+	outcome("broker SIGKILL during consumption", fmt.Sprintf("speed %d events behind at the kill; %s", behind, consuming))
+
+	// 2. While the speed processes rebuild their deltas on a newly published run.
+	send(faultPerSeed)
+	f.waitCaughtUp()
+	marks := []int{f.speeds[0].lineCount(), f.speeds[1].lineCount()}
+	published := f.batchRun()
+	seen := f.waitRebuilding(slices.Clone(marks))
+	rebuilding := f.restartBroker()
+	send(faultPerSeed / 2)
+	check(fmt.Sprintf("after a broker restart during the rebuild on run %d", published))
+	outcome("broker SIGKILL during the rebuild on a run", fmt.Sprintf("run %d published; killed as speed process %d began rebuilding; %s; %s",
+		published, seen+1, rebuilding, f.rebuildFailures(marks)))
+
+	// 3. A batch run after the restarts folds every event once.
+	last := f.batchRun()
+	check(fmt.Sprintf("after run %d", last))
+	outcome("2-shard batch run after the restarts", fmt.Sprintf("run %d published and served by both replicas", last))
+
+	t.Logf("fault matrix (fault | seed | outcome), %d unique events of %d entities, in %s:\n%s",
+		countUnique(p.unique), len(p.unique), time.Since(began).Round(100*time.Millisecond), strings.Join(matrix, "\n"))
+}
+
+// restartBroker SIGKILLs the broker and starts another on its data directory and
+// address; it says how long the broker was away.
+func (f *faultPlatform) restartBroker() string {
+	killed := time.Now()
+	f.broker.kill(f.t)
+	f.broker = start(f.t, f.env, "up", "--roles", "broker")
+	if addr := f.broker.waitLine(f.t, "kafka", 30*time.Second); addr != f.brokers {
+		f.t.Fatalf("the restarted broker listens on %s, want %s", addr, f.brokers)
+	}
+	return fmt.Sprintf("broker back on its data dir in %s", time.Since(killed).Round(time.Millisecond))
+}
+
+// speedBehind is how many messages the speed group has not committed yet.
+func (f *faultPlatform) speedBehind() int64 {
+	ends, err := kafka.EndOffsets(f.ctx, []string{f.brokers}, e2eTopic)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	committed, err := kafka.Committed(f.ctx, []string{f.brokers}, e2eSpeed, e2eTopic)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var n int64
+	for p, end := range ends {
+		n += end - max(0, committed[p])
+	}
+	return n
+}
+
+// batchRun runs a 2-shard batch run to its publication, waits until both replicas
+// serve it and returns its id.
+func (f *faultPlatform) batchRun() int64 {
+	r := publishedRun(f.t, f.ctx, f.pool, run(f.t, f.ctx, f.env, "batch", "run", "--shards", "2", "--kafka-brokers="+f.brokers))
+	for _, api := range f.urls {
+		testenv.WaitFor(f.t, 30*time.Second, fmt.Sprintf("%s serves run %d", api, r.ID), func() bool { return servedRun(f.t, api) == r.ID })
+	}
+	return r.ID
+}
+
+// rebuildingLine is what a speed process logs when it starts rebuilding its deltas
+// on a newly published run.
+const rebuildingLine = `msg="batch run published, rebuilding deltas"`
+
+// waitRebuilding waits until a speed process logs, after line marks[i], that it
+// rebuilds its deltas, and returns which one did.
+func (f *faultPlatform) waitRebuilding(marks []int) int {
+	contains := func(l string) (string, bool) { return "", strings.Contains(l, rebuildingLine) }
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, s := range f.speeds {
+			if _, ok := s.find(&marks[i], contains); ok {
+				return i
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	f.t.Fatal("no speed process began rebuilding its deltas within 30s of the publication")
+	return 0
+}
+
+// rebuildFailures counts, per speed process, the failed delta rebuilds and the
+// generations it joined since line marks[i].
+func (f *faultPlatform) rebuildFailures(marks []int) string {
+	var parts []string
+	for i, s := range f.speeds {
+		s.mu.Lock()
+		failed, joined := 0, 0
+		for _, l := range s.lines[marks[i]:] {
+			if strings.Contains(l, `msg="delta rebuild failed, retrying"`) {
+				failed++
+			}
+			if strings.Contains(l, `msg="partitions assigned"`) {
+				joined++
+			}
+		}
+		s.mu.Unlock()
+		parts = append(parts, "speed "+strconv.Itoa(i+1)+": "+strconv.Itoa(failed)+" failed rebuilds, "+strconv.Itoa(joined)+" generations")
+	}
+	return strings.Join(parts, ", ")
+}
