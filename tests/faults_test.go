@@ -54,8 +54,7 @@ func TestFaultsAtScale(t *testing.T) {
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	f, model := newFaultPlatform(t, ctx)
-	p := &producers{t: t, ctx: ctx, brokers: f.brokers, unique: map[string]map[string]event.Event{}}
+	f, p, model := newFaultPlatform(t, ctx)
 	var matrix []string
 	for seed := uint64(1); seed <= 3; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 15))
@@ -97,8 +96,9 @@ func TestFaultsAtScale(t *testing.T) {
 }
 
 // newFaultPlatform starts the processes of a faultPlatform on fresh databases, with
-// a trained and activated model of faultEntities entities, which it returns.
-func newFaultPlatform(t *testing.T, ctx context.Context) (*faultPlatform, *inference.Model) {
+// a trained and activated model of faultEntities entities, and returns it with
+// producers to its broker and the model.
+func newFaultPlatform(t *testing.T, ctx context.Context) (*faultPlatform, *producers, *inference.Model) {
 	pool, env, _ := freshPlatform(t)
 	env = append(env, "LAMBDA_MODEL="+e2eModel, "LAMBDA_SPEED_SESSION_TIMEOUT=6s", "LAMBDA_METRICS_ADDR=127.0.0.1:0")
 	run(t, ctx, env, "migrate")
@@ -118,7 +118,7 @@ func newFaultPlatform(t *testing.T, ctx context.Context) (*faultPlatform, *infer
 	for i := range f.apis {
 		f.urls[i] = f.waitReady(f.apis[i])
 	}
-	return f, model
+	return f, &producers{t: t, ctx: ctx, brokers: f.brokers, unique: map[string]map[string]event.Event{}}, model
 }
 
 func countUnique(unique map[string]map[string]event.Event) int {
@@ -242,9 +242,7 @@ func (f *faultPlatform) killShardWorker(rng *rand.Rand) string {
 		t.Fatalf("run %d is %s after its worker's kill: %s", id, r.Status, r.Error)
 	}
 	retried := publishedRun(t, ctx, f.pool, run(t, ctx, f.env, "batch", "run", "--shards", "2", kafka))
-	for _, api := range f.urls {
-		testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("%s serves run %d", api, retried.ID), func() bool { return servedRun(t, api) == retried.ID })
-	}
+	f.waitServed(retried.ID)
 	return outcome + fmt.Sprintf("; retried run %d published %d entities", retried.ID, retried.EntitiesScored)
 }
 
