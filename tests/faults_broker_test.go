@@ -10,6 +10,7 @@ import (
 
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/testenv"
 )
 
@@ -52,14 +53,15 @@ func TestFaultsBrokerRestart(t *testing.T) {
 	check("after a broker restart during consumption")
 	outcome("broker SIGKILL during consumption", fmt.Sprintf("speed %d events behind at the kill; %s", behind, consuming))
 
-	// 2. While the speed processes rebuild their deltas on a newly published run; the
-	// kill lands within milliseconds of the first one's start, so the step is taken
+	// 2. While the speed processes rebuild their deltas on a newly published run:
+	// events sent after the run took its cutoff are theirs to replay from the broker.
+	// The kill lands milliseconds after the first one began, so the step is taken
 	// again (up to 3 times) until a rebuild has failed.
 	for attempt := 1; ; attempt++ {
 		send(faultPerSeed / 2)
 		f.waitCaughtUp()
 		marks := []int{f.speeds[0].lineCount(), f.speeds[1].lineCount()}
-		published := f.publish()
+		published := f.publishAround(func() { send(faultPerSeed / 2) })
 		seen := f.waitRebuilding(slices.Clone(marks))
 		rebuilding := f.restartBroker()
 		f.waitServed(published)
@@ -118,14 +120,32 @@ func (f *faultPlatform) speedBehind() int64 {
 // batchRun runs a 2-shard batch run to its publication, waits until both replicas
 // serve it and returns its id.
 func (f *faultPlatform) batchRun() int64 {
-	id := f.publish()
+	id := f.publishAround(func() {})
 	f.waitServed(id)
 	return id
 }
 
-// publish runs a 2-shard batch run to its publication and returns its id.
-func (f *faultPlatform) publish() int64 {
-	return publishedRun(f.t, f.ctx, f.pool, run(f.t, f.ctx, f.env, "batch", "run", "--shards", "2", "--kafka-brokers="+f.brokers)).ID
+// publishAround runs a 2-shard batch run, calls during once the run has taken its
+// cutoff, and returns the run's id once it is published.
+func (f *faultPlatform) publishAround(during func()) int64 {
+	t, ctx := f.t, f.ctx
+	var last int64
+	if err := f.pool.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM batch_runs").Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	batch := start(t, f.env, "batch", "run", "--shards", "2", "--kafka-brokers="+f.brokers)
+	var id int64
+	testenv.WaitFor(t, time.Minute, "the batch run to take its cutoff", func() bool {
+		return f.pool.QueryRow(ctx, "SELECT id FROM batch_runs WHERE id > $1 AND cardinality(cutoff_offsets) > 0", last).Scan(&id) == nil
+	})
+	during()
+	if err := <-batch.done; err != nil {
+		t.Fatalf("lambda batch run: %v", err)
+	}
+	if r, err := runs.Get(ctx, f.pool, id); err != nil || r.Status != runs.StatusPublished {
+		t.Fatalf("run %d after lambda batch run: %+v, %v", id, r, err)
+	}
+	return id
 }
 
 // waitServed waits until both replicas serve run id.
