@@ -6,7 +6,6 @@ package tests
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -90,10 +89,23 @@ func (p *process) output() string {
 // the rest of it, trimmed.
 func (p *process) waitLine(t testing.TB, prefix string, timeout time.Duration) string {
 	t.Helper()
-	return p.waitFor(t, 0, fmt.Sprintf("line %q", prefix), timeout, func(l string) (string, bool) {
+	match := func(l string) (string, bool) {
 		rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix)
 		return strings.TrimSpace(rest), ok
-	})
+	}
+	from := 0
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if rest, ok := p.find(&from, match); ok {
+			return rest
+		}
+		if p.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no line %q from lambda within %s", prefix, timeout)
+	return ""
 }
 
 // lineCount is the number of lines the process has written so far.
@@ -101,24 +113,6 @@ func (p *process) lineCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.lines)
-}
-
-// waitFor waits, polling every millisecond, until a line from the from-th on (0:
-// the first) matches, and returns what match made of it.
-func (p *process) waitFor(t testing.TB, from int, what string, timeout time.Duration, match func(line string) (string, bool)) string {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if got, ok := p.find(&from, match); ok {
-			return got
-		}
-		if p.cmd.ProcessState != nil {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("no %s from lambda within %s", what, timeout)
-	return ""
 }
 
 // find returns what match made of the first line from the *from-th on it accepts,
