@@ -39,8 +39,9 @@
 // Per partition p the delta covers the offsets after the published run's cutoff
 // C_p. Assigned a partition, a member replays it from C_p+1 up to the group's
 // committed offset, folding only, writes a row for every entity of the rebuilt
-// delta, and then reads on from the committed offset; every generation of the
-// group (a rebalance) starts over this way. So the delta is rebuilt from the log
+// delta, and then reads on from the committed offset, or from C_p+1 after
+// committing it when the group had committed less; every generation of the group
+// (a rebalance) starts over this way. So the delta is rebuilt from the log
 // and never read back from speed_view, and an (entity_id, event_id)
 // pair is folded once per delta however often it was delivered (see package
 // delta on duplicates, also across the cutoff when Deps.Archive is set). Events

@@ -52,10 +52,15 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, spec: features.DefaultSpec()}
+	return newEnvOn(t, testenv.Kafka(t))
+}
+
+// newEnvOn is newEnv on the given brokers.
+func newEnvOn(t testing.TB, brokers []string) *env {
+	t.Helper()
+	e := &env{t: t, spec: features.DefaultSpec(), brokers: brokers}
 	e.pool, e.pgURL = testenv.Postgres(t)
 	e.ch, e.chDB = testenv.ClickHouse(t)
-	e.brokers = testenv.Kafka(t)
 	e.topic = testenv.Topic(t, e.brokers, testPartitions)
 	h, err := loadModel(e.spec)
 	if err != nil {
@@ -146,6 +151,16 @@ func (e *env) ends(ctx context.Context) []int64 {
 			e.t.Fatal(po.Error)
 		}
 		out[po.Partition] = po.LastOffset
+	}
+	return out
+}
+
+// lastOffsets returns, per partition, the offset of the last message before ends:
+// the cutoff of a run of everything up to ends.
+func lastOffsets(ends []int64) []int64 {
+	out := make([]int64, len(ends))
+	for p, end := range ends {
+		out[p] = end - 1
 	}
 	return out
 }

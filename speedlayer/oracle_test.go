@@ -123,31 +123,37 @@ func fold(spec *features.Spec, evs []event.Event) *features.State {
 	return spec.NewState()
 }
 
-// compareRows reports every difference between got and want.
+// compareRows reports the differences between got and want, failing the test
+// after the first ten.
 func compareRows(t testing.TB, got, want map[string]row) {
 	t.Helper()
-	diffs := 0
-	for _, id := range slices.Sorted(maps.Keys(want)) {
-		if diffs > 10 {
+	for i, d := range rowDiffs(got, want) {
+		if i == 10 {
 			t.Fatalf("more differences left out")
 		}
+		t.Error(d)
+	}
+}
+
+// rowDiffs describes every difference between got and want.
+func rowDiffs(got, want map[string]row) []string {
+	var diffs []string
+	for _, id := range slices.Sorted(maps.Keys(want)) {
 		g, ok := got[id]
 		if !ok {
-			t.Errorf("entity %s: no speed row, want %s", id, want[id])
-			diffs++
+			diffs = append(diffs, fmt.Sprintf("entity %s: no speed row, want %s", id, want[id]))
 			continue
 		}
 		if gs, ws := g.String(), want[id].String(); gs != ws {
-			t.Errorf("entity %s:\n got  %s\n want %s", id, gs, ws)
-			diffs++
+			diffs = append(diffs, fmt.Sprintf("entity %s:\n got  %s\n want %s", id, gs, ws))
 		}
 	}
 	for id, g := range got {
 		if _, ok := want[id]; !ok {
-			t.Errorf("entity %s: unexpected speed row %s", id, g)
-			diffs++
+			diffs = append(diffs, fmt.Sprintf("entity %s: unexpected speed row %s", id, g))
 		}
 	}
+	return diffs
 }
 
 func (r row) String() string {

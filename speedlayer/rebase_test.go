@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/testenv"
 	"github.com/lambda-platform/lambda/speedlayer"
 )
 
@@ -180,4 +181,25 @@ func TestRebaseOnPublishKeepsCoverage(t *testing.T) {
 	if id := r.metric(t, "lambda_speed_base_run_id"); id != float64(b2.run.ID) {
 		t.Errorf("lambda_speed_base_run_id = %v, want %d", id, b2.run.ID)
 	}
+}
+
+// TestAssignmentCommitsUpToTheCutoff starts a group after a run that covers every
+// message was published: no message comes after the cutoff, yet the group commits
+// the whole topic and reports no lag.
+func TestAssignmentCommitsUpToTheCutoff(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	e.produce(ctx, e.topic, eventMessages(demoEvents(2000, 4))...)
+	ends := e.ends(ctx)
+	e.publish(ctx, e.readLog(ctx, ends), lastOffsets(ends))
+	r := e.start("speed", e.pool, speedlayer.Config{})
+	waitCtx, cancelWait := context.WithTimeout(ctx, 20*time.Second)
+	defer cancelWait()
+	e.waitCommitted(waitCtx, "speed", ends)
+	testenv.WaitFor(t, 5*time.Second, "every partition to report no lag", func() bool {
+		return len(r.samples(t, "lambda_speed_consumer_lag_messages")) == testPartitions &&
+			r.metric(t, "lambda_speed_consumer_lag_messages") == 0
+	})
 }

@@ -3,6 +3,7 @@ package speedlayer
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/lambda-platform/lambda/internal/backoff"
@@ -123,11 +124,30 @@ func (s *session) install(ctx, ioCtx context.Context, res rebuilt) bool {
 	s.log.Info("delta installed", "partition", pt.id, "kind", res.job.kind, "run", run.ID, "cutoff", run.Cutoff,
 		"offset", d.Pos(), "entities", d.Len(), "took", time.Since(res.job.started))
 	if first {
+		if d.Pos() > pt.assigned && !s.commitCutoff(ioCtx, pt.id, d.Pos()) {
+			return false
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			s.fetch(ctx, pt.id, d.Pos()+1, s.records)
 		}()
+	}
+	return true
+}
+
+// commitCutoff commits partition p past offset pos, where a delta rebuilt on
+// assignment starts because the run's cutoff is ahead of the group's committed
+// offset: the run covers every record up to it, so none is needed again, and
+// without the commit a partition that gets no record after the cutoff would count
+// them as lag for good. It reports false when ctx ended first.
+func (s *session) commitCutoff(ctx context.Context, p int, pos int64) bool {
+	commit := map[string]map[int]int64{s.cfg.Topic: {p: pos + 1}}
+	if s.retry(ctx, stageCommit, func() error { return s.gen.CommitOffsets(commit) }) != nil {
+		return false
+	}
+	if _, end, err := s.bounds(ctx, p); err == nil {
+		s.m.lag.WithLabelValues(strconv.Itoa(p)).Set(float64(max(0, end-pos-1)))
 	}
 	return true
 }

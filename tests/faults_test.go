@@ -36,6 +36,7 @@ type faultPlatform struct {
 	ctx      context.Context
 	pool     *pgxpool.Pool
 	env      []string
+	broker   *process
 	brokers  string
 	archiver *process // with the forwarder
 	apis     []*process
@@ -102,8 +103,8 @@ func newFaultPlatform(t *testing.T, ctx context.Context) (*faultPlatform, *produ
 	model := activeModel(t, ctx, pool)
 
 	f := &faultPlatform{t: t, ctx: ctx, pool: pool}
-	broker := start(t, env, "up", "--roles", "broker")
-	f.brokers = broker.waitLine(t, "kafka", 30*time.Second)
+	f.broker = start(t, env, "up", "--roles", "broker")
+	f.brokers = f.broker.waitLine(t, "kafka", 30*time.Second)
 	f.env = append(env, "LAMBDA_KAFKA_EMBEDDED_ADDR="+f.brokers)
 	f.archiver = start(t, f.env, "up", "--roles", "archiver,forwarder")
 	for range 2 {
@@ -164,10 +165,7 @@ func (f *faultPlatform) waitCaughtUp() {
 
 // killSpeed SIGKILLs speed process i and starts another in its place.
 func (f *faultPlatform) killSpeed(i int) string {
-	if err := f.speeds[i].cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		f.t.Fatal(err)
-	}
-	<-f.speeds[i].done
+	f.speeds[i].kill(f.t)
 	f.speeds[i] = start(f.t, f.env, "up", "--roles", "speed")
 	return "restarted"
 }
@@ -202,10 +200,7 @@ func (f *faultPlatform) killAPI(i int) string {
 		})
 	}
 	time.Sleep(100 * time.Millisecond)
-	if err := f.apis[i].cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		f.t.Fatal(err)
-	}
-	<-f.apis[i].done
+	f.apis[i].kill(f.t)
 	f.apis[i] = start(f.t, f.env, "up", "--roles", "api")
 	f.urls[i] = f.waitReady(f.apis[i])
 	close(stop)
@@ -266,9 +261,7 @@ func (f *faultPlatform) killShardWorker(rng *rand.Rand) string {
 		t.Fatalf("run %d is %s after its worker's kill: %s", id, r.Status, r.Error)
 	}
 	retried := publishedRun(t, ctx, f.pool, run(t, ctx, f.env, "batch", "run", "--shards", "2", kafka))
-	for _, api := range f.urls {
-		testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("%s serves run %d", api, retried.ID), func() bool { return servedRun(t, api) == retried.ID })
-	}
+	f.waitServed(retried.ID)
 	return outcome + fmt.Sprintf("; retried run %d published %d entities", retried.ID, retried.EntitiesScored)
 }
 

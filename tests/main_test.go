@@ -102,16 +102,16 @@ func (p *process) count(sub string) int {
 // the rest of it, trimmed.
 func (p *process) waitLine(t testing.TB, prefix string, timeout time.Duration) string {
 	t.Helper()
+	match := func(l string) (string, bool) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix)
+		return strings.TrimSpace(rest), ok
+	}
+	from := 0
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		p.mu.Lock()
-		for _, l := range p.lines {
-			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix); ok {
-				p.mu.Unlock()
-				return strings.TrimSpace(rest)
-			}
+		if rest, ok := p.find(&from, match); ok {
+			return rest
 		}
-		p.mu.Unlock()
 		if p.cmd.ProcessState != nil {
 			break
 		}
@@ -119,6 +119,36 @@ func (p *process) waitLine(t testing.TB, prefix string, timeout time.Duration) s
 	}
 	t.Fatalf("no line %q from lambda within %s", prefix, timeout)
 	return ""
+}
+
+// lineCount is the number of lines the process has written so far.
+func (p *process) lineCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.lines)
+}
+
+// find returns what match made of the first line from the *from-th on it accepts,
+// and moves *from past the lines it read.
+func (p *process) find(from *int, match func(line string) (string, bool)) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ; *from < len(p.lines); *from++ {
+		if got, ok := match(p.lines[*from]); ok {
+			*from++
+			return got, true
+		}
+	}
+	return "", false
+}
+
+// kill SIGKILLs the process and waits for it to end.
+func (p *process) kill(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
 }
 
 // stop sends SIGINT and waits for a clean exit.

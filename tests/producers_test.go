@@ -229,10 +229,12 @@ func (p *producers) kcatLines(lines ...string) {
 }
 
 // kafkaGo produces evs with kafka-go's default Writer (round-robin), keyed by
-// entity_id or keyless.
+// entity_id or keyless, waiting for the broker's acknowledgement: with kafka-go's
+// default acks=0 (fire and forget), what it writes to a broker that restarted since
+// its last call is lost without an error.
 func (p *producers) kafkaGo(evs []event.Event, keyed bool) {
 	p.t.Helper()
-	w := &kafkago.Writer{Addr: kafkago.TCP(p.brokers), Topic: e2eTopic}
+	w := &kafkago.Writer{Addr: kafkago.TCP(p.brokers), Topic: e2eTopic, RequiredAcks: kafkago.RequireAll}
 	defer w.Close()
 	msgs := make([]kafkago.Message, len(evs))
 	for i, e := range evs {
