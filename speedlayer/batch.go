@@ -51,10 +51,7 @@ func (s *session) prepare(ctx context.Context, batch []record) (*prepared, error
 	var items []item
 	for id, sp := range spans {
 		pt := s.parts[id]
-		ents, err := pt.live.Apply(sp.recs)
-		if err != nil {
-			return nil, err
-		}
+		ents := pt.live.Apply(sp.recs)
 		pt.live.Advance(sp.last.offset)
 		if pt.job != nil {
 			pt.pending = append(pt.pending, sp.recs...)

@@ -31,22 +31,24 @@ func benchSetting(name string, def int) int {
 }
 
 // BenchmarkSpeedLayer offers demo events at a fixed rate (LAMBDA_SPEED_BENCH_RATE
-// events/s, default 50000, for LAMBDA_SPEED_BENCH_SECONDS, default 10) to a speed
+// events/s, default 100000, for LAMBDA_SPEED_BENCH_SECONDS, default 10), from a
+// producer process of its own (this test binary, see startProducer), to a speed
 // layer whose deltas build on a published batch run of 100000 entities, and reports
 // the sustained rate, the event→prediction latency (p50, p99, interpolated in the
 // latency histogram) and, next to it, a raw PostgreSQL upsert of the same number of
 // rows in batches of the same size, with the speed layer's statement and with COPY
 // into a temporary table + INSERT ... ON CONFLICT.
 func BenchmarkSpeedLayer(b *testing.B) {
-	rate := benchSetting("LAMBDA_SPEED_BENCH_RATE", 50_000)
+	rate := benchSetting("LAMBDA_SPEED_BENCH_RATE", 100_000)
 	seconds := benchSetting("LAMBDA_SPEED_BENCH_SECONDS", 10)
 	e := newEnv(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
 	// History: a published run over 200k events of 100k entities.
+	const historyEvents = 200_000
 	g := demogen.New(demogen.Config{Entities: 100_000, Seed: 9, EventsPerSecond: float64(rate)})
-	history := make([]kafkago.Message, 200_000)
+	history := make([]kafkago.Message, historyEvents)
 	for i := range history {
 		history[i] = kafka.EventMessage(g.Next())
 	}
@@ -57,28 +59,15 @@ func BenchmarkSpeedLayer(b *testing.B) {
 	}
 	e.publish(ctx, e.readLog(ctx, e.ends(ctx)), cut)
 
-	offered := make([]kafkago.Message, rate*seconds)
-	for i := range offered {
-		offered[i] = kafka.EventMessage(g.Next())
-	}
 	r := e.start("bench", e.pool, speedlayer.Config{})
 	time.Sleep(2 * time.Second) // assignment and the first (empty) rebuilds
 
-	w, err := kafka.NewWriter(e.brokers, e.topic)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Close()
-	const tick = 20 * time.Millisecond
-	perTick := rate * int(tick) / int(time.Second)
+	// The offered load comes from a process of its own: the same stream, after the history.
+	producer := startProducer(b, e, rate, seconds, historyEvents)
 	b.ResetTimer()
 	start := time.Now()
-	for i := 0; i < len(offered); i += perTick {
-		chunk := offered[i:min(i+perTick, len(offered))]
-		if err := w.WriteMessages(ctx, chunk...); err != nil {
-			b.Fatal(err)
-		}
-		time.Sleep(time.Until(start.Add(time.Duration(i/perTick+1) * tick)))
+	if err := producer.Wait(); err != nil {
+		b.Fatalf("producer: %v", err)
 	}
 	produced := time.Since(start)
 	ends := e.ends(ctx)

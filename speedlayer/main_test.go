@@ -8,10 +8,14 @@ import (
 )
 
 // TestMain loads the real ONNX Runtime; without it the tests fail, they never skip. In
-// a child process started by TestKillAndRestart it runs a consumer instead.
+// a child process started by TestKillAndRestart it runs a consumer instead, and in one
+// started by BenchmarkSpeedLayer the producer of the offered load.
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(runChild())
+	}
+	if os.Getenv(producerEnv) != "" {
+		os.Exit(runProducer())
 	}
 	ortenv.Main(m)
 }

@@ -51,8 +51,8 @@ func (s *session) rebuild(ctx context.Context, p int, run runs.Run, target int64
 		}
 	}
 	last, err := s.replay(ctx, p, d.Pos()+1, target, func(recs []delta.Record) error {
-		_, err := d.Apply(recs)
-		return err
+		d.Apply(recs)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -94,11 +94,7 @@ func (s *session) install(ctx, ioCtx context.Context, res rebuilt) bool {
 	}
 	d := res.d
 	if len(pt.pending) > 0 {
-		ents, err := d.Apply(pt.pending)
-		if err != nil {
-			s.log.Error("apply records to the rebuilt delta", "partition", pt.id, "err", err)
-			return false
-		}
+		ents := d.Apply(pt.pending)
 		items := make([]item, len(ents))
 		for i, e := range ents {
 			items[i] = item{d, e}

@@ -40,22 +40,60 @@ func (c *core) addEvent(e *event.Event) {
 	if t < 0 || !c.firstSeen(e.EventID) {
 		return
 	}
-	refs := &c.spec.refs[t]
-	c.ev.ts = e.TS.UnixMicro()
-	c.ev.hasV = false
+	c.ev.set(c.spec, t, e)
+	c.st.fold(&c.spec.refs[t], &c.ev)
+}
+
+// Adder folds single events into states of its spec, with no check for duplicates:
+// for a caller that deduplicates itself and keeps its states (the speed layer's
+// deltas). Folding an event into a state gives the state merged with the event's
+// fold, without building and merging that fold. An Adder is not safe for concurrent
+// use.
+type Adder struct {
+	spec *Spec
+	ev   row
+}
+
+// NewAdder returns an Adder for spec.
+func (s *Spec) NewAdder() *Adder { return &Adder{spec: s, ev: newCore(s).ev} }
+
+// Add folds e into each of states, which must be states of the Adder's spec, and
+// reports whether the spec counts e at all (an excluded type changes nothing). Call
+// Settle on a state once its events of a batch are added.
+func (a *Adder) Add(e *event.Event, states ...*State) bool {
+	t := a.spec.typeIndex(e.Type)
+	if t < 0 {
+		return false
+	}
+	a.ev.id, a.ev.hashed = e.EventID, false
+	a.ev.set(a.spec, t, e)
+	for _, st := range states {
+		st.fold(&a.spec.refs[t], &a.ev)
+	}
+	return true
+}
+
+// Settle puts st in canonical form (prunes window buckets no as_of can read), as a
+// Folder's States do.
+func (st *State) Settle() { st.prune() }
+
+// set makes r the event e, of type index t, as far as spec reads it.
+func (r *row) set(spec *Spec, t int, e *event.Event) {
+	refs := &spec.refs[t]
+	r.ts = e.TS.UnixMicro()
+	r.hasV = false
 	if refs.values && e.Value != nil {
-		c.ev.v, c.ev.hasV = cleanValue(*e.Value)
+		r.v, r.hasV = cleanValue(*e.Value)
 	}
 	if refs.attrs {
-		for a, name := range c.spec.attrs {
+		for a, name := range spec.attrs {
 			v, ok := e.Attrs[name]
-			c.ev.attrOK[a] = ok
+			r.attrOK[a] = ok
 			if ok {
-				c.ev.attrHash[a] = xxhash.Sum64String(v)
+				r.attrHash[a] = xxhash.Sum64String(v)
 			}
 		}
 	}
-	c.st.fold(refs, &c.ev)
 }
 
 // firstSeen sets the event id of ev and reports whether the current entity has not

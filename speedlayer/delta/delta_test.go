@@ -60,9 +60,7 @@ func TestApplyDoesNotDependOnBatching(t *testing.T) {
 	recs := stream(3000, 100, 1)
 	run := delta.Run{ID: 1, Cutoff: 99, AsOf: recs[0].Event.TS}
 	whole := delta.New(spec, 0, run)
-	if _, err := whole.Apply(recs); err != nil {
-		t.Fatal(err)
-	}
+	whole.Apply(recs)
 	want := snapshots(t, whole)
 	for seed := range uint64(5) {
 		r := rand.New(rand.NewPCG(seed, 2))
@@ -71,10 +69,7 @@ func TestApplyDoesNotDependOnBatching(t *testing.T) {
 			n := 1 + r.IntN(200)
 			chunk := rest[:min(n, len(rest))]
 			// Attach bases midway, as the consumer does for new entities.
-			touched, err := d.Apply(chunk)
-			if err != nil {
-				t.Fatal(err)
-			}
+			touched := d.Apply(chunk)
 			for _, e := range touched {
 				if !e.HasBase() && r.IntN(2) == 0 {
 					if err := d.SetBase(e, nil); err != nil {
@@ -123,10 +118,7 @@ func TestApplyMatchesFoldOfEventsAfterCutoff(t *testing.T) {
 	// The whole log, twice: records at or below the position are skipped.
 	for range 2 {
 		for chunk := range slices.Chunk(recs, 128) {
-			touched, err := d.Apply(chunk)
-			if err != nil {
-				t.Fatal(err)
-			}
+			touched := d.Apply(chunk)
 			for _, e := range touched {
 				if !e.HasBase() {
 					var b *features.State
@@ -169,10 +161,7 @@ func TestAdvanceSkipsInvalidOffsets(t *testing.T) {
 	d := delta.New(spec, 3, delta.Run{Cutoff: -1})
 	recs := stream(10, 0, 4)
 	d.Advance(4)
-	touched, err := d.Apply(recs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	touched := d.Apply(recs)
 	for _, e := range touched {
 		if e.Covered() <= 4 {
 			t.Errorf("entity %s covers offset %d, at or below the advanced position", e.ID(), e.Covered())

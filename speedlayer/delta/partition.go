@@ -32,6 +32,7 @@ type Record struct {
 // for concurrent use.
 type Partition struct {
 	spec      *features.Spec
+	adder     *features.Adder
 	partition int
 	run       Run
 	pos       int64
@@ -60,8 +61,10 @@ func New(spec *features.Spec, partition int, run Run) *Partition {
 	if !run.AsOf.IsZero() {
 		wm = run.AsOf.UnixMicro()
 	}
+	speed := spec.Speed()
 	return &Partition{
-		spec:      spec.Speed(),
+		spec:      speed,
+		adder:     speed.NewAdder(),
 		partition: partition,
 		run:       run,
 		pos:       run.Cutoff,
@@ -88,10 +91,11 @@ func (p *Partition) Len() int { return len(p.entities) }
 func (p *Partition) Entities() iter.Seq[*Entity] { return maps.Values(p.entities) }
 
 // Apply folds the records after Pos(), which must come in offset order, and returns
-// the entities they touched, each once. Records at or below Pos() are skipped.
-func (p *Partition) Apply(recs []Record) ([]*Entity, error) {
+// the entities they touched, each once. Records at or below Pos() are skipped. Each
+// new event is folded straight into its entity's delta and, once the base is set,
+// its merged state (fold(delta ∪ e) = delta ⊕ fold(e), and the same for base ⊕ delta).
+func (p *Partition) Apply(recs []Record) []*Entity {
 	p.batch++
-	var folder *features.Folder
 	var touched []*Entity
 	for i := range recs {
 		r := &recs[i]
@@ -102,7 +106,7 @@ func (p *Partition) Apply(recs []Record) ([]*Entity, error) {
 		p.wm = max(p.wm, r.Event.TS.UnixMicro())
 		e := p.entities[r.Event.EntityID]
 		if e == nil {
-			e = &Entity{id: r.Event.EntityID, key: p.entityKey(r.Event.EntityID)}
+			e = &Entity{id: r.Event.EntityID, key: p.entityKey(r.Event.EntityID), delta: p.spec.NewState()}
 			p.entities[e.id] = e
 		}
 		e.covered, e.asOf = r.Offset, p.wm
@@ -110,42 +114,22 @@ func (p *Partition) Apply(recs []Record) ([]*Entity, error) {
 			e.batch = p.batch
 			touched = append(touched, e)
 		}
-		if p.firstSeen(e, r.Event.EventID) {
-			if folder == nil {
-				folder = features.NewFolder(p.spec)
-			}
-			folder.Add(r.Event)
+		if !p.firstSeen(e, r.Event.EventID) {
+			continue // a copy of an event folded already (here or by the batch run)
 		}
-	}
-	if folder != nil {
-		if err := p.merge(folder); err != nil {
-			return nil, err
+		if e.full != nil {
+			p.adder.Add(&r.Event, e.delta, e.full)
+		} else {
+			p.adder.Add(&r.Event, e.delta)
 		}
 	}
 	for _, e := range touched {
-		if e.delta == nil { // every record was a copy of an event the batch run folded
-			e.delta = p.spec.NewState()
-		}
-	}
-	return touched, nil
-}
-
-// merge adds a micro-batch's fold to the entities' deltas and merged states.
-func (p *Partition) merge(folder *features.Folder) error {
-	for id, st := range folder.States() {
-		e := p.entities[id]
-		if e.delta == nil {
-			e.delta = st
-		} else if err := e.delta.Merge(st); err != nil {
-			return fmt.Errorf("partition %d entity %q: %w", p.partition, id, err)
-		}
+		e.delta.Settle()
 		if e.full != nil {
-			if err := e.full.Merge(st); err != nil {
-				return fmt.Errorf("partition %d entity %q: %w", p.partition, id, err)
-			}
+			e.full.Settle()
 		}
 	}
-	return nil
+	return touched
 }
 
 // Advance records that every offset up to offset was seen: records at or below it
