@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"unsafe"
 
@@ -28,11 +29,13 @@ type bufferUser interface {
 	useBuffer(br *bufio.Reader)
 }
 
-// Strings is a String column: row i is Buf[Pos[i].Start:Pos[i].End].
+// Strings is a String column: row i is Buf[Offsets[i]:Offsets[i+1]]. Offsets starts
+// with 0 once the column holds a row: Arrow's layout of a utf8 or binary array, so an
+// Arrow array can point at Offsets and Buf. A column holds at most 2 GiB of strings.
 type Strings struct {
-	Buf []byte
-	Pos []proto.Position
-	br  *bufio.Reader // the connection's: strings are parsed from it; nil: one at a time
+	Buf     []byte
+	Offsets []int32
+	br      *bufio.Reader // the connection's: strings are parsed from it; nil: one at a time
 }
 
 func (c *Strings) useBuffer(br *bufio.Reader) { c.br = br }
@@ -41,20 +44,26 @@ func (c *Strings) useBuffer(br *bufio.Reader) { c.br = br }
 func (c *Strings) Type() proto.ColumnType { return proto.ColumnTypeString }
 
 // Rows is the number of strings held.
-func (c *Strings) Rows() int { return len(c.Pos) }
+func (c *Strings) Rows() int { return max(len(c.Offsets)-1, 0) }
 
 // Reset does nothing: the column keeps the rows of every block (see Truncate).
 func (c *Strings) Reset() {}
 
 // Truncate empties the column, keeping its memory.
-func (c *Strings) Truncate() { c.Buf, c.Pos = c.Buf[:0], c.Pos[:0] }
+func (c *Strings) Truncate() { c.Buf, c.Offsets = c.Buf[:0], c.Offsets[:0] }
 
 // Row returns string i, pointing into the column's buffer.
-func (c *Strings) Row(i int) []byte { return c.Buf[c.Pos[i].Start:c.Pos[i].End] }
+func (c *Strings) Row(i int) []byte { return c.Buf[c.Offsets[i]:c.Offsets[i+1]] }
+
+// ErrColumnFull: a Strings column would pass 2 GiB.
+var ErrColumnFull = errors.New("string column over 2 GiB")
 
 // DecodeColumn appends rows strings.
 func (c *Strings) DecodeColumn(r *proto.Reader, rows int) error {
-	c.Pos = grow(c.Pos, rows)
+	if len(c.Offsets) == 0 {
+		c.Offsets = append(c.Offsets, 0)
+	}
+	c.Offsets = grow(c.Offsets, rows)
 	for rows > 0 {
 		n, err := c.buffered(rows)
 		if err != nil {
@@ -74,8 +83,8 @@ func (c *Strings) DecodeColumn(r *proto.Reader, rows int) error {
 // buffered appends up to rows strings that lie whole in the connection's buffer and
 // returns how many it appended.
 func (c *Strings) buffered(rows int) (int, error) {
-	if c.br == nil || c.br.Buffered() == 0 {
-		return 0, nil
+	if c.br == nil || c.br.Buffered() == 0 || len(c.Buf)+c.br.Buffered() > math.MaxInt32 {
+		return 0, nil // readOne checks the size
 	}
 	buf, _ := c.br.Peek(c.br.Buffered())
 	c.Buf = grow(c.Buf, len(buf))
@@ -83,14 +92,13 @@ func (c *Strings) buffered(rows int) (int, error) {
 	for n < rows {
 		size, w := binary.Uvarint(buf[k:])
 		if w < 0 || w > 0 && size > maxStringBytes {
-			return 0, fmt.Errorf("%w at row %d", ErrStringLength, len(c.Pos))
+			return 0, fmt.Errorf("%w at row %d", ErrStringLength, c.Rows())
 		}
 		if w == 0 || uint64(len(buf)-k-w) < size { // the length or the string goes on past the buffer
 			break
 		}
-		start := len(c.Buf)
 		c.Buf = append(c.Buf, buf[k+w:k+w+int(size)]...)
-		c.Pos = append(c.Pos, proto.Position{Start: start, End: len(c.Buf)})
+		c.Offsets = append(c.Offsets, int32(len(c.Buf)))
 		k += w + int(size)
 		n++
 	}
@@ -105,25 +113,30 @@ const maxStringBytes = 1 << 30
 func (c *Strings) readOne(r *proto.Reader) error {
 	size, err := r.StrLen()
 	if err != nil {
-		return fmt.Errorf("row %d: %w", len(c.Pos), err)
+		return fmt.Errorf("row %d: %w", c.Rows(), err)
 	}
 	if size > maxStringBytes {
-		return fmt.Errorf("%w %d at row %d", ErrStringLength, size, len(c.Pos))
+		return fmt.Errorf("%w %d at row %d", ErrStringLength, size, c.Rows())
 	}
 	start := len(c.Buf)
+	if start+size > math.MaxInt32 {
+		return fmt.Errorf("%w at row %d", ErrColumnFull, c.Rows())
+	}
 	c.Buf = grow(c.Buf, size)[:start+size]
 	if err := r.ReadFull(c.Buf[start:]); err != nil {
-		return fmt.Errorf("row %d: %w", len(c.Pos), err)
+		return fmt.Errorf("row %d: %w", c.Rows(), err)
 	}
-	c.Pos = append(c.Pos, proto.Position{Start: start, End: len(c.Buf)})
+	c.Offsets = append(c.Offsets, int32(len(c.Buf)))
 	return nil
 }
 
 // StringArrays is an Array(String) column: row i is the strings Data holds from
-// Offsets[i-1] (0 for the first row) up to Offsets[i].
+// Offsets[i] up to Offsets[i+1]. Offsets starts with 0 once the column holds a row,
+// Arrow's layout of a list array.
 type StringArrays struct {
-	Offsets []uint64
+	Offsets []int32
 	Data    Strings
+	ends    []uint64 // a block's offsets as sent, reused
 }
 
 func (c *StringArrays) useBuffer(br *bufio.Reader) { c.Data.useBuffer(br) }
@@ -132,7 +145,7 @@ func (c *StringArrays) useBuffer(br *bufio.Reader) { c.Data.useBuffer(br) }
 func (c *StringArrays) Type() proto.ColumnType { return proto.ColumnTypeString.Array() }
 
 // Rows is the number of arrays held.
-func (c *StringArrays) Rows() int { return len(c.Offsets) }
+func (c *StringArrays) Rows() int { return max(len(c.Offsets)-1, 0) }
 
 // Reset does nothing: the column keeps the rows of every block (see Truncate).
 func (c *StringArrays) Reset() {}
@@ -143,18 +156,21 @@ func (c *StringArrays) Truncate() { c.Offsets = c.Offsets[:0]; c.Data.Truncate()
 // DecodeColumn appends rows arrays: their end offsets (counted from the block's first
 // element), then their strings.
 func (c *StringArrays) DecodeColumn(r *proto.Reader, rows int) error {
-	from := len(c.Offsets)
-	if err := readFixed(r, &c.Offsets, rows); err != nil {
+	c.ends = c.ends[:0]
+	if err := readFixed(r, &c.ends, rows); err != nil {
 		return fmt.Errorf("array offsets: %w", err)
 	}
-	base := uint64(c.Data.Rows())
-	prev := uint64(0)
-	for i := from; i < len(c.Offsets); i++ {
-		if c.Offsets[i] < prev || c.Offsets[i] > maxStringBytes {
-			return fmt.Errorf("array offsets: %d after %d at row %d", c.Offsets[i], prev, i)
+	if len(c.Offsets) == 0 {
+		c.Offsets = append(c.Offsets, 0)
+	}
+	c.Offsets = grow(c.Offsets, rows)
+	base, prev := uint64(c.Data.Rows()), uint64(0)
+	for i, end := range c.ends {
+		if end < prev || base+end > math.MaxInt32 {
+			return fmt.Errorf("array offsets: %d after %d at row %d", end, prev, c.Rows()+i)
 		}
-		prev = c.Offsets[i]
-		c.Offsets[i] += base
+		prev = end
+		c.Offsets = append(c.Offsets, int32(base+end))
 	}
 	return c.Data.DecodeColumn(r, int(prev))
 }

@@ -157,14 +157,11 @@ func TestColumnsKeepEveryBlock(t *testing.T) {
 		if got := string(s.Row(i)); got != want {
 			t.Fatalf("row %d: string of %d bytes, want %d", i, len(got), len(want))
 		}
-		from := uint64(0)
-		if i > 0 {
-			from = arr.Offsets[i-1]
+		from, to := arr.Offsets[i], arr.Offsets[i+1]
+		if to-from != int32(i%4) {
+			t.Fatalf("row %d: %d strings in the array, want %d", i, to-from, i%4)
 		}
-		if arr.Offsets[i]-from != uint64(i%4) {
-			t.Fatalf("row %d: %d strings in the array, want %d", i, arr.Offsets[i]-from, i%4)
-		}
-		for j := from; j < arr.Offsets[i]; j++ {
+		for j := from; j < to; j++ {
 			if got := string(arr.Data.Row(int(j))); got != strconv.Itoa(i) {
 				t.Fatalf("row %d: array holds %q", i, got)
 			}

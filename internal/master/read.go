@@ -45,9 +45,6 @@ func (d *Dataset) Read(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID 
 	if err != nil {
 		return ReadStats{}, fmt.Errorf("read %s, %s: %w", d.events, chunk, err)
 	}
-	if err := r.chunk.fitsArrow(); err != nil {
-		return ReadStats{}, fmt.Errorf("read %s, %s: %w", d.events, chunk, err)
-	}
 	order, copies := r.order(cutoff.Shard, len(cutoff.Offsets))
 	st := ReadStats{Copies: int64(copies)}
 	if len(order) == 0 {

@@ -1,10 +1,6 @@
 package master
 
 import (
-	"errors"
-	"fmt"
-	"math"
-
 	"github.com/ClickHouse/ch-go/proto"
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -35,8 +31,6 @@ type block struct {
 	keys, values    chstream.StringArrays
 	partition       chstream.Fixed[int32]
 	offset          chstream.Fixed[int64]
-	offs            [5][]int32 // entity, id, typ, keys, values string offsets
-	listOffs        [2][]int32 // keys, values list offsets
 	valid           []byte
 }
 
@@ -57,33 +51,20 @@ func (b *block) truncate() {
 	}
 }
 
-// ErrChunkTooLarge: a chunk's strings pass Arrow's 2 GiB limit per column.
-var ErrChunkTooLarge = errors.New("chunk too large for one Arrow record")
-
-// fitsArrow fails when a string column holds more than Arrow's int32 offsets reach.
-func (b *block) fitsArrow() error {
-	for _, c := range []*chstream.Strings{&b.entity, &b.id, &b.typ, &b.keys.Data, &b.values.Data} {
-		if len(c.Buf) > math.MaxInt32 || len(c.Pos) > math.MaxInt32 {
-			return fmt.Errorf("%w: %d bytes of strings (lower the rows per chunk)", ErrChunkTooLarge, len(c.Buf))
-		}
-	}
-	return nil
-}
-
 // rows is the number of rows b holds.
 func (b *block) rows() int { return len(b.partition.Values) }
 
 // record returns the block as an Arrow record of rows rows.
 func (b *block) record(rows int) arrow.Record {
 	cols := []arrow.Array{
-		b.strings(0, &b.entity),
-		b.strings(1, &b.id),
-		b.strings(2, &b.typ),
+		utf8(&b.entity),
+		utf8(&b.id),
+		utf8(&b.typ),
 		array.NewInt64Data(array.NewData(arrow.PrimitiveTypes.Int64, rows,
 			[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(b.ts.Values))}, nil, 0, 0)),
 		b.values64(rows),
-		b.list(0, 3, &b.keys),
-		b.list(1, 4, &b.values),
+		list(&b.keys),
+		list(&b.values),
 	}
 	rec := array.NewRecord(features.EventSchema, cols, int64(rows))
 	for _, c := range cols {
@@ -92,19 +73,22 @@ func (b *block) record(rows int) arrow.Record {
 	return rec
 }
 
-// stringData is c as Arrow utf8 data, its offsets kept in b.offs[slot].
-func (b *block) stringData(slot int, c *chstream.Strings) arrow.ArrayData {
-	offs := append(b.offs[slot][:0], 0)
-	for _, p := range c.Pos {
-		offs = append(offs, int32(p.End))
-	}
-	b.offs[slot] = offs
-	return array.NewData(arrow.BinaryTypes.String, len(c.Pos),
-		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offs)), memory.NewBufferBytes(c.Buf)}, nil, 0, 0)
+// stringData is c as Arrow utf8 data, pointing at its offsets and bytes.
+func stringData(c *chstream.Strings) arrow.ArrayData {
+	return array.NewData(arrow.BinaryTypes.String, c.Rows(),
+		[]*memory.Buffer{nil, int32Buffer(c.Offsets), memory.NewBufferBytes(c.Buf)}, nil, 0, 0)
 }
 
-func (b *block) strings(slot int, c *chstream.Strings) arrow.Array {
-	d := b.stringData(slot, c)
+// int32Buffer is offsets as an Arrow buffer: a column of no rows still has its one 0.
+func int32Buffer(offsets []int32) *memory.Buffer {
+	if len(offsets) == 0 {
+		offsets = []int32{0}
+	}
+	return memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets))
+}
+
+func utf8(c *chstream.Strings) arrow.Array {
+	d := stringData(c)
 	defer d.Release()
 	return array.MakeFromData(d)
 }
@@ -134,18 +118,12 @@ func (b *block) values64(rows int) arrow.Array {
 	return array.MakeFromData(d)
 }
 
-// list is c as Arrow list<utf8>, its list offsets in b.listOffs[slot] and its
-// string offsets in b.offs[strSlot].
-func (b *block) list(slot, strSlot int, c *chstream.StringArrays) arrow.Array {
-	offs := append(b.listOffs[slot][:0], 0)
-	for _, end := range c.Offsets {
-		offs = append(offs, int32(end))
-	}
-	b.listOffs[slot] = offs
-	elems := b.stringData(strSlot, &c.Data)
+// list is c as Arrow list<utf8>, pointing at its offsets and strings.
+func list(c *chstream.StringArrays) arrow.Array {
+	elems := stringData(&c.Data)
 	defer elems.Release()
-	d := array.NewData(arrow.ListOf(arrow.BinaryTypes.String), len(c.Offsets),
-		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offs))}, []arrow.ArrayData{elems}, 0, 0)
+	d := array.NewData(arrow.ListOf(arrow.BinaryTypes.String), c.Rows(),
+		[]*memory.Buffer{nil, int32Buffer(c.Offsets)}, []arrow.ArrayData{elems}, 0, 0)
 	defer d.Release()
 	return array.MakeFromData(d)
 }

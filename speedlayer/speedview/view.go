@@ -13,16 +13,18 @@ package speedview
 import (
 	"context"
 	"fmt"
-	"time"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lambda-platform/lambda/speedlayer"
 )
 
-// DB is the part of a pgx pool or connection the view uses.
+// DB is the part of a pgx pool the view uses.
 type DB interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	AcquireFunc(ctx context.Context, f func(*pgxpool.Conn) error) error
 }
 
 // View is the speed_view table, or one of its shape; it implements speedlayer.View.
@@ -30,6 +32,7 @@ type View struct {
 	db                  DB
 	table               string
 	upsertSQL, pruneSQL string
+	bufs                sync.Pool // of *[]byte: encoded parameters
 }
 
 // New returns the view speed_view on db.
@@ -38,14 +41,15 @@ func New(db DB) *View { return NewTable(db, "speed_view") }
 // NewTable returns the view on db's table, which has speed_view's columns and key
 // (a Kappa replay's view, see package replays). table must be a plain identifier.
 func NewTable(db DB, table string) *View {
-	return &View{db: db, table: table,
+	return &View{db: db, table: table, bufs: sync.Pool{New: func() any { return new([]byte) }},
 		upsertSQL: fmt.Sprintf(upsertSQL, table),
 		pruneSQL: fmt.Sprintf(`DELETE FROM %s WHERE kafka_partition = $1
 			AND base_run_id IS DISTINCT FROM NULLIF($2::bigint, 0) AND covered_offset <= $3`, table)}
 }
 
 // upsertSQL, for a table %s, takes the columns as arrays $1-$7 and $8 (scores), the
-// flat vectors $9 of $10 values per row, and the model $11, $12 (NULL: unscored).
+// flat vectors $9 of $10 values per row, and the model $11, $12 (NULL: unscored);
+// their types are upsertParamOIDs.
 const upsertSQL = `INSERT INTO %s AS v (entity_id, base_run_id, kafka_partition, covered_offset,
 	last_event_at, as_of, delta_state, vector, score, model_name, model_version, updated_at)
 SELECT r.entity_id, NULLIF(r.base_run_id, 0), r.kafka_partition, r.covered_offset, r.last_event_at, r.as_of,
@@ -68,45 +72,37 @@ WHERE v.covered_offset < excluded.covered_offset
 			OR v.model_version IS DISTINCT FROM excluded.model_version))`
 
 // Upsert implements speedlayer.View: rows must name each entity once. Rows without a
-// vector are stored unscored (model columns NULL) whatever model says.
+// vector are stored unscored (model columns NULL) whatever model says. The parameters
+// go in PostgreSQL's binary format, encoded here (see upsertParams).
 func (v *View) Upsert(ctx context.Context, model speedlayer.Model, rows []speedlayer.Row) (int64, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	n := len(rows)
 	var (
-		ids        = make([]string, n)
-		bases      = make([]int64, n)
-		partitions = make([]int32, n)
-		covered    = make([]int64, n)
-		lastEvent  = make([]time.Time, n)
-		asOf       = make([]time.Time, n)
-		states     = make([][]byte, n)
-		scores     []float32
-		vectors    []float32
-		width      int
-		name       *string
-		version    *int64
+		width   int
+		name    *string
+		version *int64
 	)
 	if rows[0].Vector != nil {
-		width = len(rows[0].Vector)
-		scores, vectors = make([]float32, n), make([]float32, 0, n*width)
-		name, version = &model.Name, &model.Version
-	}
-	for i, r := range rows {
-		ids[i], bases[i], partitions[i], covered[i] = r.EntityID, r.BaseRunID, int32(r.Partition), r.CoveredOffset
-		lastEvent[i], asOf[i], states[i] = r.LastEventAt, r.AsOf, r.DeltaState
-		if name != nil {
+		width, name, version = len(rows[0].Vector), &model.Name, &model.Version
+		for i, r := range rows {
 			if len(r.Vector) != width {
 				return 0, fmt.Errorf("upsert %s: row %d has %d features, row 0 has %d", v.table, i, len(r.Vector), width)
 			}
-			scores[i], vectors = r.Score, append(vectors, r.Vector...)
 		}
 	}
-	tag, err := v.db.Exec(ctx, v.upsertSQL, ids, bases, partitions, covered, lastEvent, asOf, states,
-		scores, vectors, width, name, version)
+	buf := v.bufs.Get().(*[]byte)
+	defer v.bufs.Put(buf)
+	var params [][]byte
+	*buf, params = upsertParams((*buf)[:0], rows, width, name, version)
+	var tag pgconn.CommandTag
+	err := v.db.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+		var err error
+		tag, err = c.Conn().PgConn().ExecParams(ctx, v.upsertSQL, params, upsertParamOIDs, binaryFormats, nil).Close()
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("upsert %d %s rows: %w", n, v.table, err)
+		return 0, fmt.Errorf("upsert %d %s rows: %w", len(rows), v.table, err)
 	}
 	return tag.RowsAffected(), nil
 }
