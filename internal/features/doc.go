@@ -110,8 +110,11 @@
 //
 // # Folding
 //
-// Folder folds events of any entities in any order (the speed layer); Stream folds
-// input sorted by entity_id and emits each entity's state when its rows end (the
-// batch layer). Both take event.Event values or Arrow records of EventSchema; the
-// Arrow path reads columns in place and does no per-row allocation or map lookup.
+// Folder folds events of any entities in any order; Stream folds input sorted by
+// entity_id and emits each entity's state when its rows end (the batch layer, which
+// passes each chunk as one Arrow record and the order of its rows, AddRows). Both take
+// event.Event values or Arrow records of EventSchema; the Arrow path reads columns in
+// place and does no per-row allocation or map lookup. An Adder folds one event into
+// states the caller keeps, with no duplicate check (the speed layer, which checks
+// duplicates itself, folds each event into its entity's delta and merged state).
 package features

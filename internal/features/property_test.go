@@ -170,3 +170,36 @@ func randomState(r *rand.Rand, spec *features.Spec) *features.State {
 	}
 	return st.Clone()
 }
+
+// TestAdderEqualsFoldAndMerge checks that adding events straight into a state (the
+// speed layer's deltas) gives that state merged with the events' fold, in every spec,
+// also when one event goes into two states at once.
+func TestAdderEqualsFoldAndMerge(t *testing.T) {
+	for name, spec := range specs(t) {
+		t.Run(name, func(t *testing.T) {
+			for seed := range uint64(propertyIterations) {
+				r := rand.New(rand.NewPCG(seed, 5))
+				base, other := randomState(r, spec), randomState(r, spec)
+				log := randomLog(r, 1+r.IntN(60), 1, 0) // one entity, no duplicates
+				want, wantOther := base.Clone(), other.Clone()
+				for _, st := range foldEvents(spec, log) {
+					if err := want.Merge(st); err != nil {
+						t.Fatal(err)
+					}
+					if err := wantOther.Merge(st); err != nil {
+						t.Fatal(err)
+					}
+				}
+				a := spec.NewAdder()
+				for i := range log {
+					a.Add(&log[i], base, other)
+				}
+				base.Settle()
+				other.Settle()
+				if !base.Equal(want) || !other.Equal(wantOther) {
+					t.Fatalf("seed %d: %d events added differ from their fold merged", seed, len(log))
+				}
+			}
+		})
+	}
+}
