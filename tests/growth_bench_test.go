@@ -37,10 +37,10 @@ const (
 //     of 1M entities many entities have none) to the broker, and the archiver appends
 //     them to the master dataset; the time both took is logged;
 //  2. `lambda batch run`, in its own process, folds and scores every archived event
-//     with the active model: run_s is its wall time, run_cpu_s its CPU time,
-//     batch_rss_MiB its peak resident memory (rusage), run_events/s the recorded run's
-//     rate (events read over started→finished, as BenchmarkRun and
-//     BenchmarkReplayVsBatch report it);
+//     with the active model: run_s is its wall time, run_cpu_s its CPU time (not
+//     ClickHouse's, which sorts and sends the chunks), batch_rss_MiB its peak
+//     resident memory (rusage), run_events/s the recorded run's rate (events read
+//     over started→finished, as BenchmarkRun and BenchmarkReplayVsBatch report it);
 //  3. an API process (`lambda up --roles api`) loads the published view, then a live
 //     stream of 1% of the point's events (at most growthSpeedMax, growthSpeedRate per
 //     second) of the same entities goes to a speed process (`--roles speed`);
