@@ -48,9 +48,9 @@ const (
 //     with Go's default GC (LAMBDA_GC_HEADROOM_MB=0; `up`'s default of 512 MB of
 //     headroom would fill either process with up to that much garbage at any size);
 //  4. vegeta, from its own process, asks the API for the merged prediction of random
-//     entities of the batch view at growthLookupRate per second (p99-ms), then for
-//     GET /v2/health/live at the same rate (live-p99-ms: the machine's HTTP floor in
-//     the same minute, to read p99-ms against);
+//     entities of the batch view at growthLookupRate per second (p50-ms, p99-ms),
+//     then for GET /v2/health/live at the same rate (live-p99-ms: the machine's HTTP
+//     floor in the same minute, to read p99-ms against);
 //  5. speed_view_MiB is the PostgreSQL table with its indexes and TOAST
 //     (pg_total_relation_size), batch_view_MiB the run's partition on disk in
 //     ClickHouse (batch_runs.bytes_stored).
@@ -137,7 +137,7 @@ type growthRow struct {
 	batchRSS, speedRSS, apiRSS int64   // peak resident bytes
 	speedView, batchView       int64   // bytes
 	speedEvents                int
-	p99, liveP99               time.Duration
+	p50, p99, liveP99          time.Duration
 }
 
 func (r growthRow) report(b *testing.B) {
@@ -149,6 +149,7 @@ func (r growthRow) report(b *testing.B) {
 	b.ReportMetric(mib(r.apiRSS), "api_rss_MiB")
 	b.ReportMetric(mib(r.speedView), "speed_view_MiB")
 	b.ReportMetric(mib(r.batchView), "batch_view_MiB")
+	b.ReportMetric(ms(r.p50), "p50-ms")
 	b.ReportMetric(ms(r.p99), "p99-ms")
 	b.ReportMetric(ms(r.liveP99), "live-p99-ms")
 }
@@ -158,13 +159,13 @@ func mib(bytes int64) float64 { return float64(bytes) / (1 << 20) }
 // growthTable is the rows as a markdown table.
 func growthTable(rows []growthRow) string {
 	var s strings.Builder
-	s.WriteString("| events | entities (in the view) | batch run s (CPU s) | run events/s | peak RSS batch / speed / api MiB | speed view MiB (events) | batch view MiB | lookup p99 ms (live floor) |\n")
+	s.WriteString("| events | entities (in the view) | batch run s (CPU s) | run events/s | peak RSS batch / speed / api MiB | speed view MiB (events) | batch view MiB | lookup p50 / p99 ms (live p99) |\n")
 	s.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rows {
-		fmt.Fprintf(&s, "| %s | %s (%d) | %.1f (%.1f) | %.0f | %.0f / %.0f / %.0f | %.1f (%d) | %.1f | %.1f (%.1f) |\n",
+		fmt.Fprintf(&s, "| %s | %s (%d) | %.1f (%.1f) | %.0f | %.0f / %.0f / %.0f | %.1f (%d) | %.1f | %.1f / %.1f (%.1f) |\n",
 			r.point.events, r.point.entities, r.entitiesScored,
 			r.runWall.Seconds(), r.runCPU.Seconds(), r.runRate, mib(r.batchRSS), mib(r.speedRSS), mib(r.apiRSS),
-			mib(r.speedView), r.speedEvents, mib(r.batchView), ms(r.p99), ms(r.liveP99))
+			mib(r.speedView), r.speedEvents, mib(r.batchView), ms(r.p50), ms(r.p99), ms(r.liveP99))
 	}
 	return s.String()
 }
@@ -193,8 +194,17 @@ func measureGrowth(b *testing.B, vegeta string, p growthPoint) growthRow {
 	run(b, ctx, env, "produce", "--seed", "51", "--entities", strconv.Itoa(p.nEntities), "--events", strconv.Itoa(p.nEvents), "--kafka-brokers", brokers)
 	produced := time.Since(began)
 	waitCommittedFor(b, ctx, brokers, e2eArchiver, 20*time.Minute)
-	b.Logf("%d events of %d entities produced in %s, archived in %s", p.nEvents, p.nEntities,
-		produced.Round(100*time.Millisecond), time.Since(began).Round(100*time.Millisecond))
+	archived := time.Since(began)
+	var (
+		bytes uint64
+		parts uint64
+	)
+	if err := ch.QueryRow(ctx, "SELECT sum(bytes_on_disk), count() FROM system.parts WHERE database = ? AND table = 'events' AND active",
+		database).Scan(&bytes, &parts); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%d events of %d entities produced in %s, archived in %s: %.0f MiB in %d active parts", p.nEvents, p.nEntities,
+		produced.Round(100*time.Millisecond), archived.Round(100*time.Millisecond), mib(int64(bytes)), parts)
 
 	began = time.Now()
 	out, state := runState(b, ctx, env, "batch", "run", "--kafka-brokers", brokers)
@@ -220,7 +230,7 @@ func measureGrowth(b *testing.B, vegeta string, p growthPoint) growthRow {
 	b.Logf("%d events after the cutoff produced at %d/s and folded by the speed layer in %s", row.speedEvents, growthSpeedRate,
 		time.Since(began).Round(100*time.Millisecond))
 
-	row.p99, row.liveP99 = lookupP99(b, ctx, vegeta, url, ch, r.ID)
+	row.p50, row.p99, row.liveP99 = lookupLatency(b, ctx, vegeta, url, ch, r.ID)
 	row.speedRSS = procMemory(b, speed.cmd.Process.Pid, "VmHWM")
 	row.apiRSS = procMemory(b, api.cmd.Process.Pid, "VmHWM")
 	if err := pool.QueryRow(ctx, "SELECT pg_total_relation_size('speed_view')").Scan(&row.speedView); err != nil {
@@ -232,11 +242,12 @@ func measureGrowth(b *testing.B, vegeta string, p growthPoint) growthRow {
 	return row
 }
 
-// lookupP99 offers merged lookups of random entities of run's batch view (in ch's
+// lookupLatency offers merged lookups of random entities of run's batch view (in ch's
 // database) to the API at url, growthLookupRate per second for growthLookupSecs after
 // a warm-up of growthWarmSecs, then GET /v2/health/live (the machine's HTTP floor) as
-// long at the same rate, and returns both p99s; failed requests fail the benchmark.
-func lookupP99(b *testing.B, ctx context.Context, vegeta, url string, ch driver.Conn, run int64) (merged, live time.Duration) {
+// long at the same rate, and returns the lookups' p50 and p99 and the floor's p99;
+// failed requests fail the benchmark.
+func lookupLatency(b *testing.B, ctx context.Context, vegeta, url string, ch driver.Conn, run int64) (p50, p99, live time.Duration) {
 	rows, err := ch.Query(ctx, "SELECT entity_id FROM batch_view WHERE run_id = ? ORDER BY rand() LIMIT ?",
 		uint64(run), uint64(growthLookupIDs))
 	if err != nil {
@@ -265,5 +276,5 @@ func lookupP99(b *testing.B, ctx context.Context, vegeta, url string, ch driver.
 			b.Errorf("%s: %d of %d requests failed, the first: %s", name, n, len(res), firstFailure(res))
 		}
 	}
-	return percentile(m, 0.99), percentile(l, 0.99)
+	return percentile(m, 0.5), percentile(m, 0.99), percentile(l, 0.99)
 }
