@@ -53,7 +53,7 @@ bench: services-up vegeta ## benchmarks of every hot path, each next to the raw 
 
 .PHONY: growth
 growth: services-up vegeta ## BenchmarkGrowth: batch run, peak RSS, view sizes and lookup p99 from 1M to 10M events, 100k to 1M entities (LAMBDA_GROWTH_POINTS)
-	go test -count=1 -run '^$$' -bench '^BenchmarkGrowth$$' -benchtime 1x -timeout 90m ./tests/ | grep -v '^=== RUN'
+	go test -count=1 -run '^$$' -bench '^BenchmarkGrowth$$' -benchtime 1x -timeout 90m ./tests/
 
 VEGETA := $(CURDIR)/.cache/bin/vegeta
 
