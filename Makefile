@@ -51,6 +51,10 @@ bench: services-up vegeta ## benchmarks of every hot path, each next to the raw 
 	go test -run '^$$' -bench 'BenchmarkHandler' -benchmem -benchtime 1s ./servinglayer/...
 	go test -run '^$$' -bench 'BenchmarkUp|BenchmarkReplayVsBatch' -benchtime 1x -timeout 45m ./tests/
 
+.PHONY: growth
+growth: services-up vegeta ## BenchmarkGrowth: batch run, peak RSS, view sizes and lookup p99 from 1M to 10M events, 100k to 1M entities (LAMBDA_GROWTH_POINTS)
+	go test -count=1 -run '^$$' -bench '^BenchmarkGrowth$$' -benchtime 1x -timeout 90m ./tests/
+
 VEGETA := $(CURDIR)/.cache/bin/vegeta
 
 .PHONY: vegeta

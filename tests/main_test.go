@@ -170,13 +170,21 @@ func (p *process) stop(t testing.TB, timeout time.Duration) {
 // run runs a lambda command to completion and returns its combined output.
 func run(t testing.TB, ctx context.Context, env []string, args ...string) string {
 	t.Helper()
+	out, _ := runState(t, ctx, env, args...)
+	return out
+}
+
+// runState is run that also returns the ended process's state: its resource usage
+// (SysUsage) and run time are the command's own.
+func runState(t testing.TB, ctx context.Context, env []string, args ...string) (string, *os.ProcessState) {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, lambdaBin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("lambda %v: %v\n%s", args, err, out)
 	}
-	return string(out)
+	return string(out), cmd.ProcessState
 }
 
 // dropDatabase drops the PostgreSQL database that url names.

@@ -3,14 +3,12 @@ package tests
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lambda-platform/lambda/internal/replays"
-	"github.com/lambda-platform/lambda/internal/runs"
 )
 
 // BenchmarkReplayVsBatch processes one log both ways and prints `lambda report rollout`:
@@ -38,13 +36,9 @@ func BenchmarkReplayVsBatch(b *testing.B) {
 	b.Logf("%d events produced, archived and folded by the speed layer in %s", events, time.Since(began).Round(time.Second))
 
 	b.ResetTimer()
-	out := run(b, ctx, env, "batch", "run", "--kafka-brokers", brokers)
-	m := regexp.MustCompile(`batch run (\d+) published:`).FindStringSubmatch(out)
-	if m == nil {
-		b.Fatalf("lambda batch run printed %q", out)
-	}
-	runID, _ := strconv.ParseInt(m[1], 10, 64)
-	out = run(b, ctx, env, "kappa", "replay")
+	r := publishedRun(b, ctx, pool, run(b, ctx, env, "batch", "run", "--kafka-brokers", brokers))
+	runID := r.ID
+	out := run(b, ctx, env, "kappa", "replay")
 	var replayID int64
 	if _, err := fmt.Sscanf(out, "replay %d started", &replayID); err != nil {
 		b.Fatalf("lambda kappa replay printed %q", out)
@@ -53,10 +47,6 @@ func BenchmarkReplayVsBatch(b *testing.B) {
 	// Printed whole (a benchmark's log is cut after a few lines).
 	fmt.Printf("lambda report rollout --run %d --replay %d (%d events, %d entities):\n%s\n", runID, replayID, events, entities,
 		run(b, ctx, env, "report", "rollout", "--run", strconv.FormatInt(runID, 10), "--replay", strconv.FormatInt(replayID, 10)))
-	r, err := runs.Get(ctx, pool, runID)
-	if err != nil {
-		b.Fatal(err)
-	}
 	rep, err := replays.Get(ctx, pool, replayID)
 	if err != nil {
 		b.Fatal(err)

@@ -104,7 +104,7 @@ func TestShardWorkerProcesses(t *testing.T) {
 }
 
 // publishedRun is the run `lambda batch run` printed as published.
-func publishedRun(t *testing.T, ctx context.Context, pool *pgxpool.Pool, out string) runs.Run {
+func publishedRun(t testing.TB, ctx context.Context, pool *pgxpool.Pool, out string) runs.Run {
 	t.Helper()
 	m := regexp.MustCompile(`batch run (\d+) published:`).FindStringSubmatch(out)
 	if m == nil {
