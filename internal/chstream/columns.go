@@ -19,7 +19,8 @@ import (
 //
 // Strings and StringArrays parse the strings straight out of the connection's read
 // buffer, several at a time, rather than one length and one read call per string
-// as ch-go's ColStr does; that measured about 4x faster on the events table.
+// as ch-go's ColStr does: a whole read of the events table went from 2.7M to 4.7-4.9M
+// rows/s with them (BenchmarkRun's read_events/s).
 
 // ErrStringLength is returned for a string length that cannot be right.
 var ErrStringLength = errors.New("invalid string length")
