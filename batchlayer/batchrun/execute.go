@@ -158,12 +158,20 @@ func (r *Runner) fold(ctx context.Context, id int64, p *progress, chunks []maste
 	var copies atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.Parallel)
+	// One read buffer per chunk in flight, reused by the next chunk and dropped with
+	// the run: a long-lived process does not keep a run's largest chunk.
+	bufs := make(chan *master.ReadBuffer, r.cfg.Parallel)
+	for range r.cfg.Parallel {
+		bufs <- new(master.ReadBuffer)
+	}
 	for i, chunk := range chunks {
 		if gctx.Err() != nil {
 			break
 		}
 		g.Go(func() error {
-			n, err := r.chunk(gctx, id, p, i, chunk, cutoff, vr, m, spec)
+			buf := <-bufs
+			defer func() { bufs <- buf }()
+			n, err := r.chunk(gctx, id, p, i, chunk, cutoff, buf, vr, m, spec)
 			copies.Add(n)
 			return err
 		})
@@ -220,7 +228,7 @@ func (r *Runner) plan(ctx context.Context, e *execution, m Model) (master.Cutoff
 
 // chunk reads, folds, scores and writes the entities of one chunk and returns how
 // many copies of rows it skipped.
-func (r *Runner) chunk(ctx context.Context, id int64, p *progress, i int, chunk master.Chunk, cutoff master.Cutoff,
+func (r *Runner) chunk(ctx context.Context, id int64, p *progress, i int, chunk master.Chunk, cutoff master.Cutoff, buf *master.ReadBuffer,
 	vr view.Run, m Model, spec *features.Spec) (int64, error) {
 	w := view.NewWriter(r.deps.ClickHouse, r.cfg.Database, vr, r.cfg.FlushRows)
 	sc := newScorer(m, spec.Len(), r.cfg.ScoreBatch, cutoff, vr.AsOf, w, func(scored, written int64) {
@@ -230,7 +238,7 @@ func (r *Runner) chunk(ctx context.Context, id int64, p *progress, i int, chunk 
 	})
 	stream := features.NewStream(spec, func(id string, st *features.State) error { return sc.add(ctx, id, st) })
 	queryID := fmt.Sprintf("lambda-batch-run-%d-chunk-%d-shard-%d-of-%d", id, i, cutoff.Shard.Index, max(cutoff.Shard.Of, 1))
-	stats, err := r.deps.Events.Read(ctx, cutoff, chunk, queryID, func(rec arrow.Record, rows []int32) error {
+	stats, err := r.deps.Events.Read(ctx, cutoff, chunk, queryID, buf, func(rec arrow.Record, rows []int32) error {
 		if err := stream.AddRows(rec, rows); err != nil {
 			return staged(reasonRead, err)
 		}

@@ -3,7 +3,6 @@ package master
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -33,8 +32,6 @@ type Dataset struct {
 	events   string // database-qualified table names
 	offsets  string
 	streamed *atomic.Int64 // bytes the bulk reads received
-	mu       sync.Mutex
-	readers  []*chunkReader // idle: a chunk's buffers, kept for the next read
 }
 
 // New returns the master dataset in database; stream locates the same server for

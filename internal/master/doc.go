@@ -25,9 +25,9 @@
 // one before: the result of LIMIT 1 BY kafka_partition, kafka_offset, without the
 // server keeping a set of every key. The chunk goes to the caller as one Arrow
 // record of features.EventSchema whose buffers point into the columns (no copy of
-// strings or numbers), with the row order. A chunk's memory is kept for the next
-// read: on small virtual machines touching fresh memory costs more than decoding
-// into it.
+// strings or numbers), with the row order. A chunk's memory (a ReadBuffer) is
+// reused by the caller's next chunk: on small virtual machines touching fresh memory
+// costs more than decoding into it.
 //
 // # Appending
 //

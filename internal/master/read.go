@@ -37,9 +37,12 @@ const readBatch = 1 << 16
 // and sorting each entity's few rows by partition and offset; the copies of a row
 // are then adjacent and skipped, which gives the result of LIMIT 1 BY
 // kafka_partition, kafka_offset.
-func (d *Dataset) Read(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID string, fn func(rec arrow.Record, rows []int32) error) (ReadStats, error) {
-	r := d.reader()
-	defer d.idle(r)
+//
+// The chunk's columns and the order live in buf, which the next Read with it reuses:
+// one buffer per read in flight (a ReadBuffer is not safe for concurrent use).
+func (d *Dataset) Read(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID string, buf *ReadBuffer, fn func(rec arrow.Record, rows []int32) error) (ReadStats, error) {
+	r := buf
+	r.chunk.truncate()
 	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND %s", readColumns, d.events, chunk.where(), cutoff.where())
 	err := chstream.Select(ctx, d.stream, queryID, q, r.chunk.results(), func(int) error { return nil })
 	if err != nil {
@@ -61,37 +64,12 @@ func (d *Dataset) Read(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID 
 	return st, nil
 }
 
-// maxIdleReaders bounds the chunk readers a Dataset keeps between reads.
-const maxIdleReaders = 4
-
-// reader returns an idle chunk reader, or a new one.
-func (d *Dataset) reader() *chunkReader {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if n := len(d.readers); n > 0 {
-		r := d.readers[n-1]
-		d.readers = d.readers[:n-1]
-		return r
-	}
-	return &chunkReader{chunk: new(block), ids: map[string]int32{}}
-}
-
-// idle keeps r for the next read, emptied (a sync.Pool would drop it at the next
-// garbage collection, and a run collects often).
-func (d *Dataset) idle(r *chunkReader) {
-	r.chunk.truncate()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.readers) < maxIdleReaders {
-		d.readers = append(d.readers, r)
-	}
-}
-
-// chunkReader holds one chunk read: its rows, and the buffers that put them in
-// order. Its memory is kept for the next read:
-// growing buffers of a million rows anew costs more than reading them.
-type chunkReader struct {
-	chunk  *block
+// ReadBuffer holds a chunk read: its rows, and the buffers that put them in order.
+// Reusing it for the next chunk saves growing buffers of a million rows anew, which
+// costs more than reading them on machines where first touching memory is slow.
+// The zero value is ready to use.
+type ReadBuffer struct {
+	chunk  block
 	ids    map[string]int32 // entity id → group, in order of first appearance
 	names  []string         // group → entity id
 	group  []int32          // row → group
@@ -104,9 +82,12 @@ type chunkReader struct {
 // and, per entity, in (kafka_partition, kafka_offset) order, without the copies of a
 // row (their count is returned) and without the imported rows whose entity is not
 // in shard (of a topic of partitions partitions; Kafka rows are filtered in SQL).
-func (r *chunkReader) order(shard Shard, partitions int) ([]int32, int) {
-	b := r.chunk
+func (r *ReadBuffer) order(shard Shard, partitions int) ([]int32, int) {
+	b := &r.chunk
 	n := b.rows()
+	if r.ids == nil {
+		r.ids = map[string]int32{}
+	}
 	clear(r.ids)
 	r.names, r.group = r.names[:0], slices.Grow(r.group[:0], n)[:n]
 	for i := range n {

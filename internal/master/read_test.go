@@ -80,11 +80,12 @@ func TestReadCoversCutoffOnce(t *testing.T) {
 	seen := map[key]bool{}
 	var total master.ReadStats
 	lastEntity, last := "", key{}
+	buf := new(master.ReadBuffer) // reused by every chunk, as a run does
 	for i, c := range plan.Chunks {
 		if i > 0 && c.From != plan.Chunks[i-1].To {
 			t.Fatalf("chunk %d starts at %q, the one before ends at %q", i, c.From, plan.Chunks[i-1].To)
 		}
-		st, err := env.Events.Read(t.Context(), cutoff, c, "", func(rec arrow.Record, order []int32) error {
+		st, err := env.Events.Read(t.Context(), cutoff, c, "", buf, func(rec arrow.Record, order []int32) error {
 			rows := rowsOf(t, rec)
 			for _, i := range order {
 				r := rows[i]
@@ -176,7 +177,7 @@ func TestPlanOfNothing(t *testing.T) {
 	if plan.Rows != 0 || !plan.Newest.IsZero() || len(plan.Chunks) != 1 || plan.Chunks[0] != (master.Chunk{}) {
 		t.Fatalf("plan of nothing: %+v", plan)
 	}
-	st, err := env.Events.Read(t.Context(), cutoff, plan.Chunks[0], "", func(arrow.Record, []int32) error {
+	st, err := env.Events.Read(t.Context(), cutoff, plan.Chunks[0], "", new(master.ReadBuffer), func(arrow.Record, []int32) error {
 		t.Fatal("a record of nothing")
 		return nil
 	})
