@@ -62,6 +62,7 @@ type Service struct {
 	syncMu     sync.Mutex // one sync at a time
 	served     atomic.Pointer[served]
 	speedCache *speedCache
+	speedReads *coalescer // the cache's misses, read together
 
 	kappa     KappaViews
 	liveKappa atomic.Pointer[replayView] // the live replay; nil: none
@@ -100,6 +101,7 @@ func New(batch BatchSource, speed SpeedView, runs Runs, cfg Config, log *slog.Lo
 	s := &Service{batch: batch, speed: speed, runs: runs, cfg: cfg.withDefaults(), log: log}
 	s.served.Store(&served{err: errors.New("batch view: the published run has not been read yet")})
 	s.speedCache = newSpeedCache(s.cfg.SpeedCacheBytes)
+	s.speedReads = newCoalescer(speed.SpeedRows, s.cfg.LookupTimeout)
 	s.metrics = newMetrics(reg, s.servedStore, &s.speedCache.bytes)
 	return s
 }
@@ -394,7 +396,7 @@ func (s *Service) readSpeed(ctx context.Context, ids []string) ([]SpeedRow, erro
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
 	defer cancel()
 	start := time.Now()
-	rows, err := s.speed.SpeedRows(ctx, ids)
+	rows, err := s.speedReads.rows(ctx, ids)
 	s.metrics.readDuration.WithLabelValues(string(Speed)).Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.metrics.viewErrors.WithLabelValues(string(Speed)).Inc()

@@ -28,9 +28,14 @@ type fakeViews struct {
 	scans     []int64       // the runs scanned, in order
 	gate      chan struct{} // when set, a scan waits for it to close
 	publishes chan struct{}
-	speedRead []string      // the ids read from the speed view, in order
-	changes   chan []string // speed view changes announced to the listener
-	listenErr chan error    // ends the listener with an error
+	speedRead []string // the ids read from the speed view, in order
+	// speedDelay is how long a speed view read takes; speedCalls counts the reads and
+	// maxInFlight the most at once.
+	speedDelay            time.Duration
+	speedCalls            int
+	inFlight, maxInFlight int
+	changes               chan []string // speed view changes announced to the listener
+	listenErr             chan error    // ends the listener with an error
 }
 
 func newFakeViews() *fakeViews {
@@ -64,7 +69,15 @@ func (f *fakeViews) Scan(ctx context.Context, runID int64, _ views.Fields, fn fu
 
 func (f *fakeViews) SpeedRows(_ context.Context, ids []string) ([]predict.SpeedRow, error) {
 	f.mu.Lock()
+	f.speedCalls++
+	f.inFlight++
+	f.maxInFlight = max(f.maxInFlight, f.inFlight)
+	delay := f.speedDelay
+	f.mu.Unlock()
+	time.Sleep(delay)
+	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.inFlight--
 	if f.speedErr != nil {
 		return nil, f.speedErr
 	}
@@ -456,4 +469,35 @@ func TestSpeedCache(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestConcurrentMissesShareReads looks up 400 entities at once, each in a lookup of
+// its own, against a speed view whose reads take 20 ms: every answer is right, no
+// more than 4 reads run at once, and the lookups share far fewer reads than 400.
+func TestConcurrentMissesShareReads(t *testing.T) {
+	f := newFakeViews()
+	f.publish(1)
+	const n = 400
+	for i := range n {
+		id := fmt.Sprintf("user-%03d", i)
+		f.speed[id] = speedRow(id, 5, float32(i))
+	}
+	f.speedDelay = 20 * time.Millisecond
+	s := newService(t, f)
+	var wg sync.WaitGroup
+	got := make([]map[string]summary, n)
+	for i := range n {
+		wg.Go(func() { got[i] = summarize(s.Lookup(t.Context(), []string{fmt.Sprintf("user-%03d", i)})) })
+	}
+	wg.Wait()
+	for i := range n {
+		id := fmt.Sprintf("user-%03d", i)
+		check(t, got[i], map[string]summary{id: {source: predict.Speed, score: float32(i)}})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.maxInFlight > 4 || f.speedCalls > n/4 {
+		t.Errorf("%d lookups made %d speed view reads, %d at once; want at most %d reads, 4 at once", n, f.speedCalls, f.maxInFlight, n/4)
+	}
+	t.Logf("%d lookups, %d speed view reads, at most %d at once", n, f.speedCalls, f.maxInFlight)
 }
