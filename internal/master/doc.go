@@ -27,7 +27,10 @@
 // record of features.EventSchema whose buffers point into the columns (no copy of
 // strings or numbers), with the row order. A chunk's memory (a ReadBuffer) is
 // reused by the caller's next chunk: on small virtual machines touching fresh memory
-// costs more than decoding into it.
+// costs more than decoding into it. A chunk never splits an entity, so under skewed
+// activity one heavy entity's chunk grows with the history; a chunk the plan
+// estimates above MaxHeldRows is therefore read sorted by ClickHouse and passed on
+// block by block, in memory one block at a time.
 //
 // # Appending
 //

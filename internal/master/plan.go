@@ -29,6 +29,8 @@ type Plan struct {
 // Chunk is the range of entity ids From ≤ id < To; an empty From or To is unbounded.
 type Chunk struct {
 	From, To string
+	// Rows estimates the rows the chunk holds, from the plan's sample (0: unknown).
+	Rows int64
 }
 
 // Plan reads the newest event time and the row count of cutoff and splits the
@@ -51,14 +53,14 @@ func (d *Dataset) Plan(ctx context.Context, cutoff Cutoff, chunkRows int) (Plan,
 	}
 	slices.Sort(sample)
 	per := max(1, chunkRows/sampleModulus) // sampled rows per chunk
-	from := ""
+	from, at := "", 0
 	for i := per; i < len(sample); i += per {
 		if to := sample[i]; to > from {
-			p.Chunks = append(p.Chunks, Chunk{From: from, To: to})
-			from = to
+			p.Chunks = append(p.Chunks, Chunk{From: from, To: to, Rows: int64(i-at) * sampleModulus})
+			from, at = to, i
 		}
 	}
-	p.Chunks = append(p.Chunks, Chunk{From: from})
+	p.Chunks = append(p.Chunks, Chunk{From: from, Rows: int64(len(sample)-at) * sampleModulus})
 	return p, nil
 }
 

@@ -40,7 +40,14 @@ const readBatch = 1 << 16
 //
 // The chunk's columns and the order live in buf, which the next Read with it reuses:
 // one buffer per read in flight (a ReadBuffer is not safe for concurrent use).
+//
+// A chunk the plan estimates at more than MaxHeldRows rows (one heavy entity's, under
+// skewed activity, grows with the history) is not held: ClickHouse sorts it and Read
+// passes it on block by block, memory bounded by a block.
 func (d *Dataset) Read(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID string, buf *ReadBuffer, fn func(rec arrow.Record, rows []int32) error) (ReadStats, error) {
+	if chunk.Rows > MaxHeldRows {
+		return d.readSorted(ctx, cutoff, chunk, queryID, buf, fn)
+	}
 	r := buf
 	r.chunk.truncate()
 	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND %s", readColumns, d.events, chunk.where(), cutoff.where())
@@ -60,6 +67,66 @@ func (d *Dataset) Read(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID 
 			return st, err
 		}
 		st.Rows += int64(len(part))
+	}
+	return st, nil
+}
+
+// MaxHeldRows is the most rows of a chunk Read holds in memory to order them itself.
+const MaxHeldRows = 1_000_000
+
+// readSorted reads chunk sorted by the table key from ClickHouse and passes each block
+// on as it comes, skipping copies (adjacent in that order, also across blocks) and the
+// imported rows outside the cutoff's shard.
+func (d *Dataset) readSorted(ctx context.Context, cutoff Cutoff, chunk Chunk, queryID string, buf *ReadBuffer, fn func(rec arrow.Record, rows []int32) error) (ReadStats, error) {
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s AND %s ORDER BY entity_id, kafka_partition, kafka_offset",
+		readColumns, d.events, chunk.where(), cutoff.where())
+	b := &buf.chunk
+	b.truncate()
+	var (
+		st                ReadStats
+		lastPart          = int32(ImportPartition - 1) // no row has it
+		lastOffset        int64
+		lastEntity, holds = "", true
+		partitions        = len(cutoff.Offsets)
+		fnErr             error
+	)
+	err := chstream.Select(ctx, d.stream, queryID, q, b.results(), func(int) error {
+		defer b.truncate() // the next block replaces this one
+		rows := buf.rows[:0]
+		for i := range b.rows() {
+			p, o := b.partition.Values[i], b.offset.Values[i]
+			if p == ImportPartition && !cutoff.Shard.Whole() {
+				if e := b.entity.Row(i); string(e) != lastEntity {
+					lastEntity, holds = string(e), cutoff.Shard.holdsEntity(e, partitions)
+				}
+				if !holds {
+					continue
+				}
+			}
+			if p == lastPart && o == lastOffset {
+				st.Copies++
+				continue
+			}
+			lastPart, lastOffset = p, o
+			rows = append(rows, int32(i))
+		}
+		buf.rows = rows
+		if len(rows) == 0 {
+			return nil
+		}
+		rec := b.record(b.rows())
+		defer rec.Release()
+		if fnErr = fn(rec, rows); fnErr != nil {
+			return fnErr
+		}
+		st.Rows += int64(len(rows))
+		return nil
+	})
+	if fnErr != nil {
+		return st, fnErr
+	}
+	if err != nil {
+		return st, fmt.Errorf("read %s, %s: %w", d.events, chunk, err)
 	}
 	return st, nil
 }

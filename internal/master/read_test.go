@@ -73,6 +73,18 @@ func TestReadCoversCutoffOnce(t *testing.T) {
 		t.Fatalf("plan: %d rows, newest %v, %d chunks; want %d rows, newest %v, several chunks",
 			plan.Rows, plan.Newest, len(plan.Chunks), len(want)+copies, newest)
 	}
+	// The plan's chunks, held and ordered by Read; then the whole cutoff as one chunk
+	// too large to hold, sorted by ClickHouse and passed on block by block.
+	checkRead(t, env.Events, cutoff, plan.Chunks, want, copies)
+	checkRead(t, env.Events, cutoff, []master.Chunk{{Rows: master.MaxHeldRows + 1}}, want, copies)
+}
+
+// checkRead reads chunks (consecutive, covering every entity) with one buffer, as a
+// run does, and checks that every row of want comes back once, as it was appended,
+// sorted by entity and by (partition, offset) within an entity, with copies copies
+// skipped.
+func checkRead(t *testing.T, events *master.Dataset, cutoff master.Cutoff, chunks []master.Chunk, want map[key]mastertest.Logged, copies int) {
+	t.Helper()
 	byID := map[string]key{}
 	for k, l := range want {
 		byID[l.EventID] = k
@@ -80,12 +92,12 @@ func TestReadCoversCutoffOnce(t *testing.T) {
 	seen := map[key]bool{}
 	var total master.ReadStats
 	lastEntity, last := "", key{}
-	buf := new(master.ReadBuffer) // reused by every chunk, as a run does
-	for i, c := range plan.Chunks {
-		if i > 0 && c.From != plan.Chunks[i-1].To {
-			t.Fatalf("chunk %d starts at %q, the one before ends at %q", i, c.From, plan.Chunks[i-1].To)
+	buf := new(master.ReadBuffer)
+	for i, c := range chunks {
+		if i > 0 && c.From != chunks[i-1].To {
+			t.Fatalf("chunk %d starts at %q, the one before ends at %q", i, c.From, chunks[i-1].To)
 		}
-		st, err := env.Events.Read(t.Context(), cutoff, c, "", buf, func(rec arrow.Record, order []int32) error {
+		st, err := events.Read(t.Context(), cutoff, c, "", buf, func(rec arrow.Record, order []int32) error {
 			rows := rowsOf(t, rec)
 			for _, i := range order {
 				r := rows[i]
