@@ -13,6 +13,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/demogen"
 	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/master"
 	"github.com/lambda-platform/lambda/internal/master/mastertest"
 )
@@ -77,6 +78,34 @@ func TestReadCoversCutoffOnce(t *testing.T) {
 	// too large to hold, sorted by ClickHouse and passed on block by block.
 	checkRead(t, env.Events, cutoff, plan.Chunks, want, copies)
 	checkRead(t, env.Events, cutoff, []master.Chunk{{Rows: master.MaxHeldRows + 1}}, want, copies)
+
+	// Each shard of 2, both ways: the Kafka rows of its partitions, the imported rows
+	// of the entities homed in them.
+	for index := range 2 {
+		sharded := cutoff
+		sharded.Shard = master.Shard{Index: index, Of: 2}
+		home := func(l mastertest.Logged) int {
+			if l.Partition == master.ImportPartition {
+				return kafka.PartitionFor([]byte(l.EntityID), len(cutoff.Offsets))
+			}
+			return int(l.Partition)
+		}
+		wantShard, copiesShard := map[key]mastertest.Logged{}, 0
+		for i, l := range logged {
+			if _, ok := want[key{l.Partition, l.Offset}]; ok && home(l)%2 == index {
+				wantShard[key{l.Partition, l.Offset}] = l
+				if i >= 5000 && i < 6000 {
+					copiesShard++
+				}
+			}
+		}
+		plan, err := env.Events.Plan(t.Context(), sharded, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRead(t, env.Events, sharded, plan.Chunks, wantShard, copiesShard)
+		checkRead(t, env.Events, sharded, []master.Chunk{{Rows: master.MaxHeldRows + 1}}, wantShard, copiesShard)
+	}
 }
 
 // checkRead reads chunks (consecutive, covering every entity) with one buffer, as a
