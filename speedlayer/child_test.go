@@ -46,8 +46,7 @@ const (
 // succeeded: rows written, offsets not committed.
 func (e *env) startChild(t *testing.T, group string, maxBatch, killAfter int) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
+	cmd := selfCommand(
 		childEnv+"=1",
 		childBrokersEnv+"="+strings.Join(e.brokers, ","),
 		childTopicEnv+"="+e.topic,
@@ -65,6 +64,14 @@ func (e *env) startChild(t *testing.T, group string, maxBatch, killAfter int) *e
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
+	return cmd
+}
+
+// selfCommand is this test binary run again with env added to the environment, no test
+// selected: TestMain picks the child's role from env.
+func selfCommand(env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
 	return cmd
 }
 

@@ -42,8 +42,7 @@ const producerReady = "producing"
 // once the producer starts sending.
 func startProducer(b *testing.B, e *env, rate, seconds, skip int) *exec.Cmd {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
+	cmd := selfCommand(
 		producerEnv+"=1",
 		producerBrokersEnv+"="+strings.Join(e.brokers, ","),
 		producerTopicEnv+"="+e.topic,

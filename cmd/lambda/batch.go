@@ -154,6 +154,22 @@ func openClients(ctx context.Context, cfg *batchConfig, log *slog.Logger, withCl
 	return c, func() { _ = c.ch.Close(); pool.Close() }, nil
 }
 
+// openRunner opens the batch clients and a runner on them for a batch command; close
+// closes the runner (cancelling, and marking failed, a run it started) and then the
+// clients.
+func openRunner(ctx context.Context, cfg *batchConfig, log *slog.Logger, reg prometheus.Registerer, attrs ...any) (*batchrun.Runner, func(), error) {
+	c, closeClients, err := openBatch(ctx, cfg, log, attrs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	runner, err := newRunner(ctx, cfg, c, log, reg)
+	if err != nil {
+		closeClients()
+		return nil, nil, err
+	}
+	return runner, func() { runner.Close(); closeClients() }, nil
+}
+
 // newRunner wires a batch runner: cutoff from the archiver group's committed offsets,
 // the active version of the model from the registry, loaded for each run.
 func newRunner(ctx context.Context, cfg *batchConfig, c *batchClients, log *slog.Logger, reg prometheus.Registerer) (*batchrun.Runner, error) {
@@ -297,16 +313,11 @@ func runBatchRun(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, closeClients, err := openBatch(ctx, &cfg, log)
+	runner, closeRunner, err := openRunner(ctx, &cfg, log, prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}
-	defer closeClients()
-	runner, err := newRunner(ctx, &cfg, c, log, prometheus.NewRegistry())
-	if err != nil {
-		return err
-	}
-	defer runner.Close() // Ctrl-C: the run is cancelled and marked failed
+	defer closeRunner() // Ctrl-C: the run is cancelled and marked failed
 	run, started, err := runner.Trigger(ctx, runs.TriggerCLI, requester())
 	if err != nil {
 		return err
@@ -438,17 +449,12 @@ func runBatchSchedule(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, closeClients, err := openBatch(ctx, &cfg, log, "metrics_addr", metricsAddr)
-	if err != nil {
-		return err
-	}
-	defer closeClients()
 	reg := newRegistry()
-	runner, err := newRunner(ctx, &cfg, c, log, reg)
+	runner, closeRunner, err := openRunner(ctx, &cfg, log, reg, "metrics_addr", metricsAddr)
 	if err != nil {
 		return err
 	}
-	defer runner.Close()
+	defer closeRunner()
 	sched := schedule.New(batchSchedule, runner, log, reg)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sched.Run(gctx) })

@@ -47,7 +47,7 @@ func TestRecordFoldMatchesEvents(t *testing.T) {
 					return nil
 				})
 				for _, rec := range records(t, r, sorted) {
-					if err := stream.AddRecord(rec); err != nil {
+					if err := stream.AddRows(rec, nil); err != nil {
 						t.Fatal(err)
 					}
 					rec.Release()

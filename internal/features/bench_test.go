@@ -126,7 +126,7 @@ func BenchmarkFoldRecords(b *testing.B) {
 			for b.Loop() {
 				s := features.NewStream(spec, func(string, *features.State) error { return nil })
 				for _, rec := range recs {
-					if err := s.AddRecord(rec); err != nil {
+					if err := s.AddRows(rec, nil); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -42,11 +42,9 @@ func (s *Stream) Add(e event.Event) error {
 	return nil
 }
 
-// AddRecord folds an Arrow record with EventSchema's columns.
-func (s *Stream) AddRecord(rec arrow.Record) error { return s.addRecord(rec, nil, s.enter) }
-
 // AddRows folds the rows of an Arrow record with EventSchema's columns whose indexes
-// rows lists, in that order (sorted by entity_id, as for AddRecord).
+// rows lists, in that order, or every row in record order when rows is nil; over all
+// calls the rows must come sorted by entity_id.
 func (s *Stream) AddRows(rec arrow.Record, rows []int32) error {
 	return s.addRecord(rec, rows, s.enter)
 }
