@@ -65,7 +65,7 @@ vegeta: ## install the vegeta load generator into .cache/bin (BenchmarkUp's and 
 .PHONY: soak
 soak: services-up vegeta ## TestSoak's long form: 10 min of 2,000 req/s and 20,000 events/s, a batch run every 2 min
 	LAMBDA_SOAK_DURATION=10m LAMBDA_SOAK_SAMPLE=30s LAMBDA_SOAK_RATE=2000 LAMBDA_SOAK_EVENTS_RATE=20000 \
-	LAMBDA_SOAK_SCHEDULE='0 */2 * * * *' \
+	LAMBDA_SOAK_SCHEDULE='0 */2 * * * *' LAMBDA_SOAK_HISTORY=12000000 \
 	go test -count=1 -timeout 30m -run '^TestSoak$$' -v ./tests/
 
 .PHONY: fuzz

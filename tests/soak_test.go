@@ -28,6 +28,14 @@ const (
 	soakEvRate   = 2000 // LAMBDA_SOAK_EVENTS_RATE: events per second of `lambda produce`
 	soakSchedule = "*/20 * * * * *"
 	soakEntities = 2000
+	// soakHistory is how many events (LAMBDA_SOAK_HISTORY) the platform holds, archived
+	// and folded by a published run, before the soak starts. The batch run's memory
+	// follows the largest chunk it holds, and a chunk never splits an entity: on an
+	// empty platform it grows with the history until the heaviest entities' chunks are
+	// read streamed (above master.MaxHeldRows), and the rebuilds after each run replay
+	// more as runs take longer. A history puts the first third of the soak in the
+	// steady state the last third is compared with; the short form starts empty.
+	soakHistory = 0
 	// soakLagSeconds bounds the speed layer's lag after the warm-up: at most this many
 	// seconds of the event rate.
 	soakLagSeconds = 10
@@ -71,7 +79,8 @@ func TestSoak(t *testing.T) {
 	reqRate := envInt("LAMBDA_SOAK_RATE", soakReqRate)
 	evRate := envInt("LAMBDA_SOAK_EVENTS_RATE", soakEvRate)
 	schedule := cmp.Or(os.Getenv("LAMBDA_SOAK_SCHEDULE"), soakSchedule)
-	ctx, cancel := context.WithTimeout(t.Context(), duration+5*time.Minute)
+	history := envInt("LAMBDA_SOAK_HISTORY", soakHistory)
+	ctx, cancel := context.WithTimeout(t.Context(), duration+15*time.Minute)
 	defer cancel()
 
 	_, env, _ := freshPlatform(t)
@@ -88,11 +97,22 @@ func TestSoak(t *testing.T) {
 	broker := start(t, env, "up", "--roles", "broker")
 	brokers := broker.waitLine(t, "kafka", 30*time.Second)
 	env = append(env, "LAMBDA_KAFKA_EMBEDDED_ADDR="+brokers)
-	procs := []soakProc{{name: "broker", p: broker}}
-	for _, roles := range []string{"api", "speed", "archiver,forwarder"} {
+	procs := []soakProc{{name: "broker", p: broker}, {name: "archiver,forwarder", p: start(t, env, "up", "--roles", "archiver,forwarder")}}
+	if history > 0 {
+		// A history first, archived and folded by a published run, so that the soak
+		// measures a platform in its steady state (see soakHistory).
+		began := time.Now()
+		run(t, ctx, env, "produce", "--events", strconv.Itoa(history), "--entities", strconv.Itoa(soakEntities), "--seed", "14")
+		waitCommittedFor(t, ctx, brokers, e2eArchiver, 10*time.Minute)
+		archived := time.Since(began)
+		run(t, ctx, env, "batch", "run")
+		t.Logf("history: %d events produced and archived in %s, folded by a batch run in %s", history,
+			archived.Round(time.Second), (time.Since(began) - archived).Round(time.Second))
+	}
+	for _, roles := range []string{"api", "speed"} {
 		procs = append(procs, soakProc{name: roles, p: start(t, env, "up", "--roles", roles)})
 	}
-	api := procs[1].p.waitLine(t, "api", time.Minute)
+	api := procs[2].p.waitLine(t, "api", time.Minute)
 	testenv.WaitFor(t, time.Minute, api+"/readyz = 200", func() bool { code, _ := get(t, api+"/readyz"); return code == http.StatusOK })
 	for i := range procs {
 		if procs[i].name == "api" {
@@ -101,6 +121,12 @@ func TestSoak(t *testing.T) {
 			procs[i].metrics = procs[i].p.waitLine(t, "metrics", time.Minute)
 		}
 	}
+	speed := procs[3].metrics
+	testenv.WaitFor(t, time.Minute, speed+" shows the speed layer's lag", func() bool {
+		_, body := get(t, speed)
+		_, ok := metricSum(body, "lambda_speed_consumer_lag_messages")
+		return ok
+	})
 
 	// The events, then the scheduler: the first run has events to read.
 	producer := start(t, env, "produce", "--rate", strconv.Itoa(evRate), "--events", strconv.Itoa(evRate*int(duration.Seconds()+120)),
