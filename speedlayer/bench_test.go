@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -64,16 +65,19 @@ func BenchmarkSpeedLayer(b *testing.B) {
 
 	// The offered load comes from a process of its own: the same stream, after the history.
 	producer := startProducer(b, e, rate, seconds, historyEvents)
+	producerCPU, pgCPU, benchCPU := testenv.ProcessCPU(producer.Process.Pid), testenv.ServerCPU(testenv.PostgresComm), testenv.SelfCPU()
 	b.ResetTimer()
 	start := time.Now()
 	if err := producer.Wait(); err != nil {
 		b.Fatalf("producer: %v", err)
 	}
 	produced := time.Since(start)
+	producerCPU = producer.ProcessState.UserTime() + producer.ProcessState.SystemTime() - producerCPU
 	ends := e.ends(ctx)
 	e.waitCommitted(ctx, "bench", ends)
 	took := time.Since(start)
 	b.StopTimer()
+	pgCPU, benchCPU = testenv.ServerCPU(testenv.PostgresComm)-pgCPU, testenv.SelfCPU()-benchCPU
 
 	events := counter(b, r.reg, "lambda_speed_events_total")
 	rows := counter(b, r.reg, "lambda_speed_rows_upserted_total")
@@ -87,10 +91,21 @@ func BenchmarkSpeedLayer(b *testing.B) {
 		rate, time.Duration(seconds)*time.Second, produced.Round(time.Millisecond), events, took.Round(time.Millisecond),
 		events/took.Seconds(), p50*1000, p99*1000, rows, batches, batchRows, bp50*1000, bp99*1000)
 
-	rawStatement := rawUpsert(ctx, b, int(rows), batchRows, false)
-	rawCopy := rawUpsert(ctx, b, int(rows), batchRows, true)
-	b.Logf("raw PostgreSQL upsert of %.0f rows in batches of %d: speed layer statement %.0f rows/s, COPY + INSERT ON CONFLICT %.0f rows/s; speed layer end to end %.0f rows/s",
-		rows, batchRows, rawStatement, rawCopy, rows/took.Seconds())
+	// Where the CPU went: the two cores are shared by the producer, this process (the
+	// speed layer and the in-process broker) and PostgreSQL.
+	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / events }
+	b.Logf("CPU: producer %.2f µs/event, speed layer + broker %.2f µs/event, PostgreSQL %.2f µs/event (%.2f µs/row); %.2f cores busy of %d",
+		perEvent(producerCPU), perEvent(benchCPU), perEvent(pgCPU), float64(pgCPU.Microseconds())/max(rows, 1),
+		(producerCPU+benchCPU+pgCPU).Seconds()/took.Seconds(), runtime.NumCPU())
+	b.ReportMetric(perEvent(benchCPU), "speed-cpu-µs/event")
+	b.ReportMetric(perEvent(pgCPU), "pg-cpu-µs/event")
+	b.ReportMetric(perEvent(producerCPU), "producer-cpu-µs/event")
+
+	rawStatement, rawStatementCPU := rawUpsert(ctx, b, int(rows), batchRows, false)
+	rawCopy, rawCopyCPU := rawUpsert(ctx, b, int(rows), batchRows, true)
+	b.Logf("raw PostgreSQL upsert of %.0f rows in batches of %d: speed layer statement %.0f rows/s (PostgreSQL %.2f µs/row), "+
+		"COPY + INSERT ON CONFLICT %.0f rows/s (%.2f µs/row); speed layer end to end %.0f rows/s",
+		rows, batchRows, rawStatement, rawStatementCPU, rawCopy, rawCopyCPU, rows/took.Seconds())
 	b.ReportMetric(events/took.Seconds(), "events/s")
 	b.ReportMetric(p50*1000, "p50-ms")
 	b.ReportMetric(p99*1000, "p99-ms")
@@ -100,8 +115,9 @@ func BenchmarkSpeedLayer(b *testing.B) {
 }
 
 // rawUpsert upserts n rows into a fresh speed_view in batches of size, over as
-// many distinct entities as batches hold rows, and returns rows/s.
-func rawUpsert(ctx context.Context, b *testing.B, n, size int, viaCopy bool) float64 {
+// many distinct entities as batches hold rows, and returns rows/s and PostgreSQL's CPU
+// time per row in µs.
+func rawUpsert(ctx context.Context, b *testing.B, n, size int, viaCopy bool) (rowsPerSecond, cpuPerRow float64) {
 	b.Helper()
 	pool, _ := testenv.Postgres(b)
 	view := speedview.New(pool)
@@ -110,7 +126,7 @@ func rawUpsert(ctx context.Context, b *testing.B, n, size int, viaCopy bool) flo
 	entities := max(size*4, 1)
 	now := time.Now()
 	batch := make([]speedlayer.Row, 0, size)
-	start := time.Now()
+	start, cpu := time.Now(), testenv.ServerCPU(testenv.PostgresComm)
 	for i := range n {
 		batch = append(batch, speedlayer.Row{EntityID: fmt.Sprintf("user-%06d", (i*7919)%entities), BaseRunID: 1,
 			Partition: i % 6, CoveredOffset: int64(i), LastEventAt: now, AsOf: now, DeltaState: state, Vector: vec, Score: 0.5})
@@ -128,7 +144,7 @@ func rawUpsert(ctx context.Context, b *testing.B, n, size int, viaCopy bool) flo
 			batch = batch[:0]
 		}
 	}
-	return float64(n) / time.Since(start).Seconds()
+	return float64(n) / time.Since(start).Seconds(), float64((testenv.ServerCPU(testenv.PostgresComm) - cpu).Microseconds()) / float64(n)
 }
 
 // dedup keeps the last row of each entity.

@@ -35,10 +35,19 @@ const (
 	replayChunk = 4096
 	// fetchQueue is how many fetched messages a partition reader buffers ahead.
 	fetchQueue = 4096
-	// fetchMaxWait bounds how long the broker holds a fetch with nothing new.
-	fetchMaxWait = 250 * time.Millisecond
-	// fetchMaxBytes bounds one fetch response.
-	fetchMaxBytes = 16 << 20
+	// fetchMaxWait bounds how long the broker holds a fetch with nothing new. kafka-go
+	// also gives the broker that long to start answering any fetch before it drops
+	// the connection and fetches again: at 250 ms, a broker slowed by the rebuilds'
+	// fetches after a run (the 10-minute soak) got every partition's live fetch
+	// dropped for seconds at a time. A reader's Close waits for its fetch, so this
+	// also bounds how long a stopping reader takes.
+	fetchMaxWait = time.Second
+	// fetchMaxBytes bounds one fetch response: 1 MiB, Kafka's own consumers' default
+	// (max.partition.fetch.bytes), so that a rebuild replaying minutes of events asks
+	// the broker for short answers, between which the live fetches are answered (it
+	// was 16 MiB: the embedded broker, which answers one request at a time, then
+	// kept live fetches waiting past fetchMaxWait).
+	fetchMaxBytes = 1 << 20
 	// clientID names the speed layer's Kafka connections in broker logs.
 	clientID = "lambda-speed"
 )

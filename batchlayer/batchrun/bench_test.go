@@ -16,6 +16,7 @@ import (
 	"github.com/lambda-platform/lambda/internal/master"
 	"github.com/lambda-platform/lambda/internal/master/mastertest"
 	"github.com/lambda-platform/lambda/internal/runs"
+	"github.com/lambda-platform/lambda/internal/testenv"
 )
 
 // benchEventsEnv overrides the size of the benchmark's master dataset.
@@ -32,7 +33,10 @@ const benchEventsEnv = "LAMBDA_BENCH_EVENTS"
 //   - scan_events/s: the same SELECT through clickhouse-go's row Scan;
 //   - run_events/s: rows / duration of Trigger until the run is published
 //     (cutoff, plan, chunk reads, grouping, fold, score, batch_view inserts, publish);
-//   - run_vs_read: run_events/s ÷ read_events/s (goal ≥ 0.7).
+//   - run_vs_read: run_events/s ÷ read_events/s (goal ≥ 0.7);
+//   - read_ch_cpu_µs/event, read_go_cpu_µs/event, run_ch_cpu_µs/event,
+//     run_go_cpu_µs/event: the CPU time the read and the run cost per event, in the
+//     ClickHouse server (when it runs on this machine) and in this process.
 func BenchmarkRun(b *testing.B) {
 	f, total, insertT := benchDataset(b)
 	scanT := scanRead(b, f)
@@ -46,19 +50,24 @@ func BenchmarkRun(b *testing.B) {
 	}
 	defer r.Close()
 	var runT, readT time.Duration
-	for b.Loop() { // the read and the run side by side, under the same load
+	var read, run cpu // CPU time spent by ClickHouse and by this process
+	for b.Loop() {    // the read and the run side by side, under the same load
+		before := now()
 		readT += rawRead(b, f)
+		read.add(before)
+		before = now()
 		start := time.Now()
-		run, _, err := r.Trigger(b.Context(), runs.TriggerCLI, "bench")
+		published, _, err := r.Trigger(b.Context(), runs.TriggerCLI, "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
-		if run, err = r.Wait(b.Context(), run.ID); err != nil || run.Status != runs.StatusPublished {
-			b.Fatalf("run %d: %s %s %v", run.ID, run.Status, run.Error, err)
+		if published, err = r.Wait(b.Context(), published.ID); err != nil || published.Status != runs.StatusPublished {
+			b.Fatalf("run %d: %s %s %v", published.ID, published.Status, published.Error, err)
 		}
 		runT += time.Since(start)
-		if run.EventsRead != int64(total) {
-			b.Fatalf("run read %d events, want %d", run.EventsRead, total)
+		run.add(before)
+		if published.EventsRead != int64(total) {
+			b.Fatalf("run read %d events, want %d", published.EventsRead, total)
 		}
 	}
 	rate := func(d time.Duration) float64 { return float64(total) / d.Seconds() }
@@ -69,6 +78,23 @@ func BenchmarkRun(b *testing.B) {
 	b.ReportMetric(rate(scanT), "scan_events/s")
 	b.ReportMetric(runRate, "run_events/s")
 	b.ReportMetric(runRate/rates(readT), "run_vs_read")
+	events := float64(total) * float64(b.N)
+	b.ReportMetric(read.clickhouse.Seconds()*1e6/events, "read_ch_cpu_µs/event")
+	b.ReportMetric(read.self.Seconds()*1e6/events, "read_go_cpu_µs/event")
+	b.ReportMetric(run.clickhouse.Seconds()*1e6/events, "run_ch_cpu_µs/event")
+	b.ReportMetric(run.self.Seconds()*1e6/events, "run_go_cpu_µs/event")
+}
+
+// cpu is CPU time spent by the local ClickHouse server and by this process.
+type cpu struct{ clickhouse, self time.Duration }
+
+func now() cpu { return cpu{testenv.ServerCPU(testenv.ClickHouseComm), testenv.SelfCPU()} }
+
+// add adds the CPU time spent since before.
+func (c *cpu) add(before cpu) {
+	after := now()
+	c.clickhouse += after.clickhouse - before.clickhouse
+	c.self += after.self - before.self
 }
 
 // benchDataset generates the benchmarks' master dataset: LAMBDA_BENCH_EVENTS (default
