@@ -16,12 +16,16 @@ const (
 	DefaultSessionTimeout  = 10 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultWriteChunk      = 10_000
+	DefaultCatchUp         = 10_000
 	DefaultDedupHorizon    = 100_000
 	DefaultPruneDelay      = time.Minute
 )
 
 // Fixed tuning.
 const (
+	// maxCatchUps is how many times a finished rebuild is handed back to apply the
+	// records taken meanwhile off the consumer's loop (see Config.CatchUp).
+	maxCatchUps = 3
 	// Failed steps are retried after minBackoff, doubling up to maxBackoff.
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
@@ -77,6 +81,13 @@ type Config struct {
 	// WriteChunk is the most rows one upsert writes when a whole partition's delta
 	// is written (after a rebuild, or to rescore with a new model).
 	WriteChunk int
+	// CatchUp is the most records taken during a rebuild that the consumer's loop
+	// applies to the rebuilt delta itself, holding up the live micro-batches while
+	// it does. With more, the rebuild's goroutine applies them and hands the delta
+	// back, up to 3 times, the records taken meanwhile waiting for the next round:
+	// after a run that took minutes, a partition can have taken hundreds of
+	// thousands.
+	CatchUp int
 	// DedupHorizon is how many offsets before the cutoff, per partition, the
 	// duplicate check across the cutoff covers: an event sent again (same event_id)
 	// after the cutoff is folded once if its first copy is at most this many offsets
@@ -115,6 +126,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.WriteChunk <= 0 {
 		c.WriteChunk = DefaultWriteChunk
+	}
+	if c.CatchUp <= 0 {
+		c.CatchUp = DefaultCatchUp
 	}
 	if c.PruneDelay <= 0 {
 		c.PruneDelay = DefaultPruneDelay

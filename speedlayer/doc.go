@@ -74,7 +74,9 @@
 // background, by replaying the log from C_p+1 up to the offset processed when the
 // rebuild started, while the live delta on the old run keeps serving: rows based
 // on the old run stay exact up to their coverage. When the rebuild is done, the
-// records applied meanwhile are applied to it too, a row is written for each of
+// records applied meanwhile are applied to it too (when there are more than
+// Config.CatchUp, first by the rebuild's goroutine, up to 3 rounds, so that the live
+// micro-batches do not wait for them), a row is written for each of
 // its entities (a row moves to the new run once it covers at least as much as the
 // stored one, so coverage never goes down), and the rebuilt delta replaces the live
 // one. Config.PruneDelay later (time for every serving replica to serve the new
@@ -105,6 +107,7 @@
 //	lambda_speed_fetched_bytes_total             counter    bytes of the messages read (keys and values), live and in rebuilds
 //	lambda_speed_rebase_duration_seconds         histogram  delta rebuild start → rebuilt rows written, by kind
 //	                                                        (rebase: a run was published; assign: a partition was assigned)
+//	lambda_speed_rebuild_catchup_records_total   counter    records taken during a rebuild, applied off the loop
 //	lambda_speed_rows_upserted_total             counter    speed_view rows sent in upserts
 //	lambda_speed_batch_duration_seconds          histogram  micro-batch processing start → commit
 //	lambda_speed_errors_total                    counter    failed attempts, each retried, by stage

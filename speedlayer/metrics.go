@@ -30,6 +30,7 @@ type metrics struct {
 	skipped    *prometheus.CounterVec
 	fetched    prometheus.Counter
 	rebuild    *prometheus.HistogramVec
+	catchUp    prometheus.Counter
 	rows       prometheus.Counter
 	batch      prometheus.Histogram
 	errors     *prometheus.CounterVec
@@ -78,6 +79,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "From the start of a partition's delta rebuild to the rebuilt rows being written, by kind (rebase, assign).",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 15),
 		}, []string{"kind"}),
+		catchUp: f.NewCounter(prometheus.CounterOpts{
+			Name: "lambda_speed_rebuild_catchup_records_total",
+			Help: "Records taken during a delta rebuild that the rebuild applied off the consumer's loop before it was installed (Config.CatchUp).",
+		}),
 		rows: f.NewCounter(prometheus.CounterOpts{
 			Name: "lambda_speed_rows_upserted_total",
 			Help: "speed_view rows sent in upserts (a row that covers nothing new changes nothing).",

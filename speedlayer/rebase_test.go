@@ -136,7 +136,8 @@ func TestRebaseOnPublishKeepsCoverage(t *testing.T) {
 		<-sampled
 	}()
 
-	r := e.start("speed", e.pool, speedlayer.Config{MaxBatch: 500, MaxWait: 10 * time.Millisecond, PruneDelay: 300 * time.Millisecond})
+	// CatchUp 1: the records taken during the rebuilds are applied off the loop first.
+	r := e.start("speed", e.pool, speedlayer.Config{MaxBatch: 500, MaxWait: 10 * time.Millisecond, PruneDelay: 300 * time.Millisecond, CatchUp: 1})
 	// Events keep flowing, about 6000/s, while a new run is published.
 	produced := make(chan struct{})
 	go func() {
@@ -177,6 +178,11 @@ func TestRebaseOnPublishKeepsCoverage(t *testing.T) {
 	compareRows(t, speedRows(ctx, t, e.pool), e.expected(ctx, e.readLog(ctx, final), b2))
 	if n := r.metric(t, "lambda_speed_rebase_duration_seconds", "kind", "rebase"); n != testPartitions {
 		t.Errorf("%v rebases observed, want one per partition (%d)", n, testPartitions)
+	}
+	if n := r.metric(t, "lambda_speed_rebuild_catchup_records_total"); n == 0 {
+		t.Error("no record taken during the rebuilds was applied off the loop (lambda_speed_rebuild_catchup_records_total = 0)")
+	} else {
+		t.Logf("%v records taken during the rebuilds applied off the loop", n)
 	}
 	if id := r.metric(t, "lambda_speed_base_run_id"); id != float64(b2.run.ID) {
 		t.Errorf("lambda_speed_base_run_id = %v, want %d", id, b2.run.ID)

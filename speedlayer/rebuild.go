@@ -23,7 +23,7 @@ func (s *session) startJob(ctx context.Context, pt *part, delay time.Duration) {
 		kind, target = rebuildRebase, pt.live.Pos()
 	}
 	jctx, cancel := context.WithCancel(ctx)
-	j := &job{cancel: cancel, kind: kind, started: time.Now()}
+	j := &job{ctx: jctx, cancel: cancel, kind: kind, started: time.Now()}
 	pt.job, pt.pending = j, nil
 	run, p := s.run, pt.id
 	s.wg.Add(1)
@@ -89,16 +89,16 @@ func (s *session) install(ctx, ioCtx context.Context, res rebuilt) bool {
 		s.startJob(ctx, pt, delay)
 		return true
 	}
+	if len(pt.pending) > s.cfg.CatchUp && res.job.catchUps < maxCatchUps {
+		s.catchUp(pt, res)
+		return true
+	}
 	if s.settle() != nil {
 		return false
 	}
 	d := res.d
 	if len(pt.pending) > 0 {
-		ents := d.Apply(pt.pending)
-		items := make([]item, len(ents))
-		for i, e := range ents {
-			items[i] = item{d, e}
-		}
+		items := itemsOf(d, d.Apply(pt.pending))
 		if s.retry(ioCtx, stageBase, func() error { return s.attachBases(ioCtx, items) }) != nil {
 			return false
 		}
@@ -130,6 +130,37 @@ func (s *session) install(ctx, ioCtx context.Context, res rebuilt) bool {
 		}()
 	}
 	return true
+}
+
+// catchUp applies the records pt took during its rebuild to the rebuilt delta on a
+// goroutine of the rebuild's, off the consumer's loop, and hands the delta back to
+// install; the records taken meanwhile wait in pt.pending for the next round.
+func (s *session) catchUp(pt *part, res rebuilt) {
+	j, recs := res.job, pt.pending
+	pt.pending = nil
+	j.catchUps++
+	s.m.catchUp.Add(float64(len(recs)))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.metered(func() {
+			items := itemsOf(res.d, res.d.Apply(recs))
+			res.err = s.retry(j.ctx, stageBase, func() error { return s.attachBases(j.ctx, items) })
+		})
+		select {
+		case s.rebuilt <- res:
+		case <-j.ctx.Done():
+		}
+	}()
+}
+
+// itemsOf pairs entities of d with it.
+func itemsOf(d *delta.Partition, ents []*delta.Entity) []item {
+	items := make([]item, len(ents))
+	for i, e := range ents {
+		items[i] = item{d, e}
+	}
+	return items
 }
 
 // commitCutoff commits partition p past offset pos, where a delta rebuilt on

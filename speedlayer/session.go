@@ -53,9 +53,11 @@ type part struct {
 }
 
 type job struct {
-	cancel  context.CancelFunc
-	kind    string
-	started time.Time
+	ctx      context.Context
+	cancel   context.CancelFunc
+	kind     string
+	started  time.Time
+	catchUps int // times its delta was handed back to apply taken records (catchUp)
 }
 
 type rebuilt struct {
