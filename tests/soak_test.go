@@ -121,18 +121,20 @@ func TestSoak(t *testing.T) {
 			procs[i].metrics = procs[i].p.waitLine(t, "metrics", time.Minute)
 		}
 	}
-	speed := procs[3].metrics
-	testenv.WaitFor(t, time.Minute, speed+" shows the speed layer's lag", func() bool {
-		_, body := get(t, speed)
-		_, ok := metricSum(body, "lambda_speed_consumer_lag_messages")
-		return ok
-	})
 
 	// The events, then the scheduler: the first run has events to read.
 	producer := start(t, env, "produce", "--rate", strconv.Itoa(evRate), "--events", strconv.Itoa(evRate*int(duration.Seconds()+120)),
 		"--entities", strconv.Itoa(soakEntities), "--seed", "15")
 	procs = append(procs, soakProc{name: "scheduler", p: start(t, append(env, "LAMBDA_BATCH_SCHEDULE="+schedule), "up", "--roles", "scheduler")})
 	procs[len(procs)-1].metrics = procs[len(procs)-1].p.waitLine(t, "metrics", time.Minute)
+	// The speed layer sets its lag once it has committed (after a history, once its
+	// deltas are installed).
+	speed := procs[3].metrics
+	testenv.WaitFor(t, time.Minute, speed+" shows the speed layer's lag", func() bool {
+		_, body := get(t, speed)
+		_, ok := metricSum(body, "lambda_speed_consumer_lag_messages")
+		return ok
+	})
 
 	dir := t.TempDir()
 	targets := filepath.Join(dir, "targets.txt")
