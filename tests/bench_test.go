@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/lambda-platform/lambda/internal/testenv"
 )
@@ -66,21 +69,8 @@ func BenchmarkUp(b *testing.B) {
 		live := filepath.Join(dir, "live.txt")
 		merged := filepath.Join(dir, "merged.txt")
 		writeTargets(b, live, []string{"GET " + api + "/v2/health/live"})
-		rows, err := ch.Query(b.Context(), "SELECT DISTINCT entity_id FROM `"+chDB+"`.batch_view WHERE run_id = ?", uint64(first))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var ids []string // every entity of the batch view
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				b.Fatal(err)
-			}
-			ids = append(ids, "GET "+api+"/v1/entities/"+id+"/prediction")
-		}
-		if err := rows.Err(); err != nil {
-			b.Fatal(err)
-		}
+		// every entity of the batch view
+		ids := predictionTargets(b, b.Context(), ch, api, "SELECT DISTINCT entity_id FROM `"+chDB+"`.batch_view WHERE run_id = ?", uint64(first))
 		b.ReportMetric(float64(len(ids)), "entities")
 		rand.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 		writeTargets(b, merged, ids)
@@ -371,4 +361,26 @@ func logWindows(tb testing.TB, res []vegetaResult, publish time.Time) {
 		from = to
 	}
 	tb.Logf("p99 ms per second from the publish:%s", line.String())
+}
+
+// predictionTargets are vegeta targets, GET prediction at api, of the entity ids
+// query (one column) selects in ClickHouse.
+func predictionTargets(b *testing.B, ctx context.Context, ch driver.Conn, api, query string, args ...any) []string {
+	rows, err := ch.Query(ctx, query, args...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var targets []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			b.Fatal(err)
+		}
+		targets = append(targets, "GET "+api+"/v1/entities/"+id+"/prediction")
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return targets
 }

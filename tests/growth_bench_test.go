@@ -248,22 +248,8 @@ func measureGrowth(b *testing.B, vegeta string, p growthPoint) growthRow {
 // long at the same rate, and returns the lookups' p50 and p99 and the floor's p99;
 // failed requests fail the benchmark.
 func lookupLatency(b *testing.B, ctx context.Context, vegeta, url string, ch driver.Conn, run int64) (p50, p99, live time.Duration) {
-	rows, err := ch.Query(ctx, "SELECT entity_id FROM batch_view WHERE run_id = ? ORDER BY rand() LIMIT ?",
+	targets := predictionTargets(b, ctx, ch, url, "SELECT entity_id FROM batch_view WHERE run_id = ? ORDER BY rand() LIMIT ?",
 		uint64(run), uint64(growthLookupIDs))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var targets []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			b.Fatal(err)
-		}
-		targets = append(targets, "GET "+url+"/v1/entities/"+id+"/prediction")
-	}
-	if err := rows.Err(); err != nil {
-		b.Fatal(err)
-	}
 	dir := b.TempDir()
 	lookups, floor := filepath.Join(dir, "lookups.txt"), filepath.Join(dir, "live.txt")
 	writeTargets(b, lookups, targets)
