@@ -56,6 +56,10 @@ func (s *session) prepare(ctx context.Context, batch []record) (*prepared, error
 		if pt.job != nil {
 			pt.pending = append(pt.pending, sp.recs...)
 		}
+		if pt.next != nil {
+			pt.next.Apply(sp.recs)
+			pt.next.Advance(sp.last.offset)
+		}
 		for _, e := range ents {
 			items = append(items, item{pt.live, e})
 		}

@@ -83,6 +83,14 @@
 // run), the rows of older runs that cover nothing after the new cutoff are
 // deleted: the new run's batch view covers at least as much of them.
 //
+// A batch run takes its cutoff when it starts and records it (batch_runs), and
+// the run in progress is checked every Config.RunPoll too. Once its cutoff is
+// recorded, each partition's next delta is prebuilt the same way, off the loop,
+// and the micro-batches fold into it as well as into the live one. When that run
+// publishes, only its bases are read and its rows written: the events that arrived
+// while it ran, as many as its duration brings, are not replayed. A run that fails
+// drops its prebuilt deltas.
+//
 // # Approximation
 //
 // Deltas fold with the spec's speed variant (features.Spec.Speed): a distinct
@@ -106,7 +114,9 @@
 //	lambda_speed_skipped_messages_total          counter    messages not folded, by reason: stray, or why invalid
 //	lambda_speed_fetched_bytes_total             counter    bytes of the messages read (keys and values), live and in rebuilds
 //	lambda_speed_rebase_duration_seconds         histogram  delta rebuild start → rebuilt rows written, by kind
-//	                                                        (rebase: a run was published; assign: a partition was assigned)
+//	                                                        (rebase: a run was published, its delta replayed; prebuilt:
+//	                                                        a run was published, its prebuilt delta installed; assign: a
+//	                                                        partition was assigned; prebuild: start → prebuilt delta ready)
 //	lambda_speed_rebuild_catchup_records_total   counter    records taken during a rebuild, applied off the loop
 //	lambda_speed_rows_upserted_total             counter    speed_view rows sent in upserts
 //	lambda_speed_batch_duration_seconds          histogram  micro-batch processing start → commit

@@ -48,7 +48,16 @@ type env struct {
 	topic   string
 	spec    *features.Spec
 	holder  *inference.Holder
+	// runs is the registry the consumers read (nil: the database's).
+	runs speedlayer.Runs
 }
+
+// publishedOnly is the database's registry without the runs in progress: a consumer
+// reading it prebuilds nothing and replays the log at every publish, as one started
+// after a run recorded its cutoff does.
+type publishedOnly struct{ *runs.Reader }
+
+func (publishedOnly) Running(context.Context) (runs.Run, bool, error) { return runs.Run{}, false, nil }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
@@ -308,8 +317,12 @@ func (e *env) archive(ctx context.Context, log [][]logRecord, cutoff []int64) {
 
 // deps wires a consumer to the test's servers and pool (the speed_view it writes).
 func (e *env) deps(pool *pgxpool.Pool, holder *inference.Holder) speedlayer.Deps {
+	registry := e.runs
+	if registry == nil {
+		registry = runs.NewReader(e.pool)
+	}
 	return speedlayer.Deps{
-		Runs:    runs.NewReader(e.pool),
+		Runs:    registry,
 		Bases:   views.NewBatch(testenv.ClickHouseStream(""), e.chDB),
 		Archive: master.New(e.ch, testenv.ClickHouseStream(""), e.chDB),
 		View:    speedview.New(pool),

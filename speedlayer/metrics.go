@@ -19,8 +19,10 @@ const (
 
 // Kinds of delta rebuilds.
 const (
-	rebuildAssign = "assign" // a partition was assigned to this member
-	rebuildRebase = "rebase" // a new batch run was published
+	rebuildAssign   = "assign"   // a partition was assigned to this member
+	rebuildRebase   = "rebase"   // a new batch run was published: its delta replayed from the log
+	rebuildPrebuild = "prebuild" // a batch run in progress: its delta replayed before it publishes
+	rebuildPrebuilt = "prebuilt" // a new batch run was published: its prebuilt delta installed
 )
 
 type metrics struct {
@@ -76,7 +78,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"reason"}),
 		rebuild: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "lambda_speed_rebase_duration_seconds",
-			Help:    "From the start of a partition's delta rebuild to the rebuilt rows being written, by kind (rebase, assign).",
+			Help:    "From the start of a partition's delta rebuild to the rebuilt rows being written, by kind (assign, rebase, prebuilt; prebuild: to the delta being ready for the run's publish).",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 15),
 		}, []string{"kind"}),
 		catchUp: f.NewCounter(prometheus.CounterOpts{

@@ -10,10 +10,13 @@ import (
 	"github.com/lambda-platform/lambda/internal/runs"
 )
 
-// Runs finds the published batch run (*runs.Reader is one).
+// Runs finds the published batch run and the one in progress (*runs.Reader is one).
 type Runs interface {
 	// Published returns the run readers are served; ok is false when none is.
 	Published(ctx context.Context) (run runs.Run, ok bool, err error)
+	// Running returns the run in progress once its cutoff is recorded; ok is false
+	// when there is none.
+	Running(ctx context.Context) (run runs.Run, ok bool, err error)
 }
 
 // Bases reads the batch view of a run (*views.Batch is one).

@@ -2,6 +2,7 @@ package speedlayer_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -9,7 +10,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/lambda-platform/lambda/internal/event"
 	"github.com/lambda-platform/lambda/internal/kafka"
+	"github.com/lambda-platform/lambda/internal/runs"
 	"github.com/lambda-platform/lambda/internal/testenv"
 	"github.com/lambda-platform/lambda/speedlayer"
 )
@@ -112,6 +115,60 @@ func (s *coverageSampler) state() (int, map[int64]int) {
 	return s.samples, s.bases
 }
 
+// sample runs a coverageSampler, starting from run b, until the returned stop is
+// called.
+func sample(ctx context.Context, t *testing.T, pool *pgxpool.Pool, b batchRun) (*coverageSampler, func()) {
+	sampler := &coverageSampler{t: t, pool: pool, runs: map[int64]batchRun{b.run.ID: b}}
+	sctx, cancel := context.WithCancel(ctx)
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		sampler.run(sctx)
+	}()
+	return sampler, func() {
+		cancel()
+		<-sampled
+	}
+}
+
+// produceSlowly produces evs in the background, 300 every pause; the channel is
+// closed once all are.
+func (e *env) produceSlowly(ctx context.Context, evs []event.Event, pause time.Duration) <-chan struct{} {
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		for i := 0; i < len(evs); i += 300 {
+			e.produce(ctx, e.topic, eventMessages(evs[i:min(i+300, len(evs))])...)
+			time.Sleep(pause)
+		}
+	}()
+	return produced
+}
+
+// writeRunNow records a running batch run of every message produced so far and
+// writes its batch view (writeRun).
+func (e *env) writeRunNow(ctx context.Context) batchRun {
+	e.t.Helper()
+	ends := e.ends(ctx)
+	return e.writeRun(ctx, e.readLog(ctx, ends), lastOffsets(ends))
+}
+
+// waitBasedOn waits until the sampler has seen every speed row based on b's run.
+func waitBasedOn(ctx context.Context, t *testing.T, sampler *coverageSampler, b batchRun) {
+	t.Helper()
+	for {
+		samples, bases := sampler.state()
+		if samples > 20 && len(bases) == 1 && bases[b.run.ID] > 0 {
+			t.Logf("%d coverage samples; every speed row is based on run %d", samples, b.run.ID)
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("rows are not all based on run %d after %d samples: rows per base run %v", b.run.ID, samples, bases)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestRebaseOnPublishKeepsCoverage(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -119,62 +176,28 @@ func TestRebaseOnPublishKeepsCoverage(t *testing.T) {
 
 	evs := withDuplicates(demoEvents(24000, 2), 300, 2)
 	e.produce(ctx, e.topic, eventMessages(evs[:3000])...)
-	cut := e.ends(ctx)
-	for p := range cut {
-		cut[p]--
-	}
-	b1 := e.publish(ctx, e.readLog(ctx, e.ends(ctx)), cut)
-	sampler := &coverageSampler{t: t, pool: e.pool, runs: map[int64]batchRun{b1.run.ID: b1}}
-	sctx, stopSampling := context.WithCancel(ctx)
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		sampler.run(sctx)
-	}()
-	defer func() {
-		stopSampling()
-		<-sampled
-	}()
+	b1 := e.writeRunNow(ctx)
+	e.publishRun(ctx, b1)
+	sampler, stopSampling := sample(ctx, t, e.pool, b1)
+	defer stopSampling()
 
-	// CatchUp 1: the records taken during the rebuilds are applied off the loop first.
+	// The rebuilds replay the log (the run's cutoff is not seen before it publishes),
+	// and with CatchUp 1 the records taken meanwhile are applied off the loop first.
+	e.runs = publishedOnly{runs.NewReader(e.pool)}
 	r := e.start("speed", e.pool, speedlayer.Config{MaxBatch: 500, MaxWait: 10 * time.Millisecond, PruneDelay: 300 * time.Millisecond, CatchUp: 1})
 	// Events keep flowing, about 6000/s, while a new run is published.
-	produced := make(chan struct{})
-	go func() {
-		defer close(produced)
-		rest := evs[3000:]
-		for i := 0; i < len(rest); i += 300 {
-			e.produce(ctx, e.topic, eventMessages(rest[i:min(i+300, len(rest))])...)
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
+	produced := e.produceSlowly(ctx, evs[3000:], 50*time.Millisecond)
 	time.Sleep(1500 * time.Millisecond)
-	ends := e.ends(ctx)
-	cut2 := make([]int64, len(ends))
-	for p := range ends {
-		cut2[p] = ends[p] - 1
-	}
-	b2 := e.writeRun(ctx, e.readLog(ctx, ends), cut2)
+	b2 := e.writeRunNow(ctx)
 	sampler.addRun(b2)
 	e.publishRun(ctx, b2)
-	t.Logf("published run %d with cutoff %v while events flow", b2.run.ID, cut2)
+	t.Logf("published run %d with cutoff %v while events flow", b2.run.ID, b2.run.CutoffOffsets)
 	<-produced
 
 	final := e.ends(ctx)
 	e.waitCommitted(ctx, "speed", final)
-	for {
-		samples, bases := sampler.state()
-		if samples > 20 && len(bases) == 1 && bases[b2.run.ID] > 0 {
-			t.Logf("%d coverage samples; every speed row is based on run %d", samples, b2.run.ID)
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("rows are not all based on run %d after %d samples: rows per base run %v", b2.run.ID, samples, bases)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitBasedOn(ctx, t, sampler, b2)
 	stopSampling()
-	<-sampled
 	compareRows(t, speedRows(ctx, t, e.pool), e.expected(ctx, e.readLog(ctx, final), b2))
 	if n := r.metric(t, "lambda_speed_rebase_duration_seconds", "kind", "rebase"); n != testPartitions {
 		t.Errorf("%v rebases observed, want one per partition (%d)", n, testPartitions)
@@ -186,6 +209,66 @@ func TestRebaseOnPublishKeepsCoverage(t *testing.T) {
 	}
 	if id := r.metric(t, "lambda_speed_base_run_id"); id != float64(b2.run.ID) {
 		t.Errorf("lambda_speed_base_run_id = %v, want %d", id, b2.run.ID)
+	}
+}
+
+// TestPrebuildWhileARunRuns keeps events flowing while batch runs are in progress:
+// the speed layer prebuilds each run's deltas from its recorded cutoff and folds the
+// micro-batches into them too, drops them when the run fails, and, when a run
+// publishes, installs its prebuilt deltas without replaying the log. The rows equal
+// the oracle's, and no coverage goes down.
+func TestPrebuildWhileARunRuns(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	evs := withDuplicates(demoEvents(24000, 5), 300, 5)
+	e.produce(ctx, e.topic, eventMessages(evs[:3000])...)
+	b1 := e.writeRunNow(ctx)
+	e.publishRun(ctx, b1)
+	sampler, stopSampling := sample(ctx, t, e.pool, b1)
+	defer stopSampling()
+	r := e.start("speed", e.pool, speedlayer.Config{MaxBatch: 500, MaxWait: 10 * time.Millisecond, PruneDelay: 300 * time.Millisecond, CatchUp: 1})
+	produced := e.produceSlowly(ctx, evs[3000:], 100*time.Millisecond)
+	prebuilt := func(n int) {
+		t.Helper()
+		testenv.WaitFor(t, 20*time.Second, fmt.Sprintf("%d delta prebuilds", n), func() bool {
+			return r.metric(t, "lambda_speed_rebase_duration_seconds", "kind", "prebuild") >= float64(n)
+		})
+	}
+
+	// Run A takes its cutoff and fails after the speed layer prebuilt its deltas.
+	time.Sleep(time.Second)
+	a := e.writeRunNow(ctx)
+	prebuilt(testPartitions)
+	if err := runs.Fail(ctx, e.pool, a.run.ID, "the test fails it", runs.Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	// Run B takes a later cutoff and publishes a second after its deltas were
+	// prebuilt, while the micro-batches fold into them.
+	time.Sleep(500 * time.Millisecond)
+	b := e.writeRunNow(ctx)
+	sampler.addRun(b)
+	prebuilt(2 * testPartitions)
+	time.Sleep(time.Second)
+	e.publishRun(ctx, b)
+	t.Logf("run %d failed, run %d published with cutoff %v while events flow", a.run.ID, b.run.ID, b.run.CutoffOffsets)
+	select {
+	case <-produced:
+		t.Fatal("every event was produced before run B published: the test no longer publishes while events flow")
+	default:
+	}
+	<-produced
+
+	final := e.ends(ctx)
+	e.waitCommitted(ctx, "speed", final)
+	waitBasedOn(ctx, t, sampler, b)
+	stopSampling()
+	compareRows(t, speedRows(ctx, t, e.pool), e.expected(ctx, e.readLog(ctx, final), b))
+	for kind, want := range map[string]float64{"prebuild": 2 * testPartitions, "prebuilt": testPartitions, "rebase": 0} {
+		if n := r.metric(t, "lambda_speed_rebase_duration_seconds", "kind", kind); n != want {
+			t.Errorf("%v delta rebuilds of kind %s, want %v", n, kind, want)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package speedlayer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -12,26 +13,57 @@ import (
 )
 
 // startJob starts rebuilding pt's delta under the session's run, replacing any
-// rebuild in flight, after delay: up to the last offset processed when pt is live
-// (a rebase), or up to the offset committed at assignment.
+// job in flight, after delay. A delta prebuilt under that run while it ran
+// (startPrebuild) needs only its bases; otherwise the job replays the log up to the
+// last offset processed when pt is live (a rebase), or up to the offset committed
+// at assignment.
 func (s *session) startJob(ctx context.Context, pt *part, delay time.Duration) {
-	if pt.job != nil {
-		pt.job.cancel()
-	}
+	run, p := s.run, pt.id
 	kind, target := rebuildAssign, pt.assigned
 	if pt.live != nil {
 		kind, target = rebuildRebase, pt.live.Pos()
 	}
-	jctx, cancel := context.WithCancel(ctx)
-	j := &job{ctx: jctx, cancel: cancel, kind: kind, started: time.Now()}
+	work := func(ctx context.Context) (*delta.Partition, error) { return s.rebuild(ctx, p, run, target, true) }
+	if d := pt.next; d != nil && d.Run().Equal(runOf(run, p)) {
+		kind = rebuildPrebuilt
+		work = func(ctx context.Context) (*delta.Partition, error) {
+			if err := s.attachBases(ctx, everyItem(d)); err != nil {
+				return nil, err
+			}
+			return d, nil
+		}
+	}
+	pt.next = nil
+	s.launch(ctx, pt, &job{kind: kind, run: run.ID}, delay, work)
+}
+
+// startPrebuild starts building pt's delta under run, in progress, from the log up
+// to the last offset processed; once it is ready, the micro-batches fold into it
+// too (part.next), and when run publishes, startJob installs it without a replay.
+// Bases are attached only then: the run's batch view is not complete before.
+func (s *session) startPrebuild(ctx context.Context, pt *part, run runs.Run) {
+	p, target := pt.id, pt.live.Pos()
+	s.launch(ctx, pt, &job{kind: rebuildPrebuild, run: run.ID}, 0, func(ctx context.Context) (*delta.Partition, error) {
+		return s.rebuild(ctx, p, run, target, false)
+	})
+}
+
+// launch runs work as pt's job j after delay, replacing any job in flight; the
+// records pt takes meanwhile are kept in pt.pending.
+func (s *session) launch(ctx context.Context, pt *part, j *job, delay time.Duration, work func(context.Context) (*delta.Partition, error)) {
+	if pt.job != nil {
+		pt.job.cancel()
+	}
+	var jctx context.Context
+	jctx, j.cancel = context.WithCancel(ctx)
+	j.ctx, j.started = jctx, time.Now()
 	pt.job, pt.pending = j, nil
-	run, p := s.run, pt.id
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		res := rebuilt{part: p, job: j, err: jctx.Err()}
+		res := rebuilt{part: pt.id, job: j, err: jctx.Err()}
 		if backoff.Sleep(jctx, delay) {
-			s.metered(func() { res.d, res.err = s.rebuild(jctx, p, run, target) })
+			s.metered(func() { res.d, res.err = work(jctx) })
 		}
 		select {
 		case s.rebuilt <- res:
@@ -41,9 +73,9 @@ func (s *session) startJob(ctx context.Context, pt *part, delay time.Duration) {
 }
 
 // rebuild folds partition p's records after run's cutoff up to offset target into
-// a new delta and attaches every entity's base state.
-func (s *session) rebuild(ctx context.Context, p int, run runs.Run, target int64) (*delta.Partition, error) {
-	d := delta.New(s.spec, p, delta.Run{ID: run.ID, Cutoff: run.CutoffOf(p), AsOf: run.CutoffEventTime})
+// a new delta and, with bases, attaches every entity's base state.
+func (s *session) rebuild(ctx context.Context, p int, run runs.Run, target int64, bases bool) (*delta.Partition, error) {
+	d := delta.New(s.spec, p, runOf(run, p))
 	if cut := run.CutoffOf(p); s.deps.Archive != nil && s.cfg.DedupHorizon > 0 && run.ID != 0 && cut >= 0 {
 		after := max(-1, cut-s.cfg.DedupHorizon)
 		if err := s.deps.Archive.EventIDs(ctx, p, after, cut, run.CutoffEventTime.Add(-dedupMaxLateness), d.Prime); err != nil {
@@ -58,12 +90,10 @@ func (s *session) rebuild(ctx context.Context, p int, run runs.Run, target int64
 		return nil, err
 	}
 	d.Advance(last)
-	items := make([]item, 0, d.Len())
-	for e := range d.Entities() {
-		items = append(items, item{d, e})
-	}
-	if err := s.attachBases(ctx, items); err != nil {
-		return nil, err
+	if bases {
+		if err := s.attachBases(ctx, everyItem(d)); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -72,25 +102,37 @@ func (s *session) rebuild(ctx context.Context, p int, run runs.Run, target int64
 // meanwhile, writes every row of the rebuilt delta (a row moves to the new run once
 // it covers at least as much as before), schedules the deletion of the rows the
 // run's batch view dominates (prune), and starts the fetcher of a newly assigned
-// partition. It reports false when ctx or ioCtx ended first.
+// partition. A finished prebuild becomes pt.next instead (ready). It reports false
+// when ctx or ioCtx ended first.
 func (s *session) install(ctx, ioCtx context.Context, res rebuilt) bool {
 	pt := s.parts[res.part]
 	if pt == nil || pt.job != res.job {
 		return true // superseded by a newer run
 	}
+	prebuild := res.job.kind == rebuildPrebuild
 	if res.err != nil {
 		if ctx.Err() != nil {
 			return false
 		}
+		s.m.errors.WithLabelValues(stageRebuild).Inc()
+		if prebuild {
+			// The next poll starts it again, while the run is still in progress.
+			s.log.Warn("delta prebuild failed", "partition", pt.id, "err", res.err)
+			pt.job, pt.pending = nil, nil
+			return true
+		}
 		pt.fails++
 		delay := min(minBackoff<<min(pt.fails, 10), maxBackoff)
-		s.m.errors.WithLabelValues(stageRebuild).Inc()
 		s.log.Warn("delta rebuild failed, retrying", "partition", pt.id, "err", res.err, "backoff", delay)
 		s.startJob(ctx, pt, delay)
 		return true
 	}
 	if len(pt.pending) > s.cfg.CatchUp && res.job.catchUps < maxCatchUps {
 		s.catchUp(pt, res)
+		return true
+	}
+	if prebuild {
+		s.ready(pt, res)
 		return true
 	}
 	if s.settle() != nil {
@@ -132,6 +174,17 @@ func (s *session) install(ctx, ioCtx context.Context, res rebuilt) bool {
 	return true
 }
 
+// ready makes a finished prebuild pt.next, once the records pt took meanwhile are
+// applied to it: the micro-batches fold into it from now on.
+func (s *session) ready(pt *part, res rebuilt) {
+	d := res.d
+	d.Apply(pt.pending)
+	pt.next, pt.job, pt.pending = d, nil, nil
+	s.m.rebuild.WithLabelValues(rebuildPrebuild).Observe(time.Since(res.job.started).Seconds())
+	s.log.Info("delta prebuilt", "partition", pt.id, "run", d.Run().ID, "cutoff", d.Run().Cutoff,
+		"offset", d.Pos(), "entities", d.Len(), "took", time.Since(res.job.started))
+}
+
 // catchUp applies the records pt took during its rebuild to the rebuilt delta on a
 // goroutine of the rebuild's, off the consumer's loop, and hands the delta back to
 // install; the records taken meanwhile wait in pt.pending for the next round.
@@ -145,7 +198,9 @@ func (s *session) catchUp(pt *part, res rebuilt) {
 		defer s.wg.Done()
 		s.metered(func() {
 			items := itemsOf(res.d, res.d.Apply(recs))
-			res.err = s.retry(j.ctx, stageBase, func() error { return s.attachBases(j.ctx, items) })
+			if j.kind != rebuildPrebuild { // bases come when its run publishes
+				res.err = s.retry(j.ctx, stageBase, func() error { return s.attachBases(j.ctx, items) })
+			}
 		})
 		select {
 		case s.rebuilt <- res:
@@ -153,6 +208,14 @@ func (s *session) catchUp(pt *part, res rebuilt) {
 		}
 	}()
 }
+
+// runOf returns what partition p's delta under run is based on.
+func runOf(run runs.Run, p int) delta.Run {
+	return delta.Run{ID: run.ID, Cutoff: run.CutoffOf(p), AsOf: run.CutoffEventTime}
+}
+
+// everyItem pairs every entity of d with it.
+func everyItem(d *delta.Partition) []item { return itemsOf(d, slices.Collect(d.Entities())) }
 
 // itemsOf pairs entities of d with it.
 func itemsOf(d *delta.Partition, ents []*delta.Entity) []item {

@@ -44,10 +44,14 @@ type part struct {
 	// the first rebuild replays up to it.
 	assigned int64
 	// job is the rebuild in flight, pending the records applied to live meanwhile,
-	// which the rebuilt delta applies too before it replaces live.
+	// which the rebuilt delta applies too before it replaces live (or, prebuilt,
+	// becomes next).
 	job     *job
 	pending []delta.Record
 	fails   int
+	// next is the delta prebuilt under the batch run in progress (nil: none): the
+	// records go to it too, and it replaces live when that run is published.
+	next *delta.Partition
 	// pruneAt is when to delete the rows live's run dominates (zero: done).
 	pruneAt time.Time
 }
@@ -56,6 +60,7 @@ type job struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	kind     string
+	run      int64 // the batch run the delta is rebuilt under
 	started  time.Time
 	catchUps int // times its delta was handed back to apply taken records (catchUp)
 }
@@ -296,23 +301,50 @@ func (s *session) prune(ctx context.Context) {
 	}
 }
 
-// checkRun starts a rebuild of every partition when another batch run is published.
+// checkRun starts a rebuild of every partition when another batch run is published
+// and prebuilds the deltas of the run in progress, if any.
 func (s *session) checkRun(ctx context.Context) {
-	run, _, err := s.deps.Runs.Published(ctx)
+	// The run in progress first: one published between the two reads is then seen
+	// published, and its prebuilt deltas are installed.
+	next, ok, err := s.deps.Runs.Running(ctx)
+	if err == nil {
+		var run runs.Run
+		if run, _, err = s.deps.Runs.Published(ctx); err == nil && run.ID != s.run.ID {
+			s.log.Info("batch run published, rebuilding deltas", "run", run.ID, "previous", s.run.ID, "cutoff", run.CutoffOffsets)
+			s.run = run
+			s.m.baseRun.Set(float64(run.ID))
+			for _, pt := range s.parts {
+				s.startJob(ctx, pt, 0)
+			}
+		}
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.m.errors.WithLabelValues(stageRun).Inc()
-			s.log.Warn("read published batch run", "err", err)
+			s.log.Warn("read batch runs", "err", err)
 		}
 		return
 	}
-	if run.ID == s.run.ID {
-		return
+	if !ok || next.ID <= s.run.ID {
+		next = runs.Run{}
 	}
-	s.log.Info("batch run published, rebuilding deltas", "run", run.ID, "previous", s.run.ID, "cutoff", run.CutoffOffsets)
-	s.run = run
-	s.m.baseRun.Set(float64(run.ID))
+	s.prebuild(ctx, next)
+}
+
+// prebuild drops the deltas prebuilt, or being prebuilt, for a run other than next
+// (it failed, or was published and installed) and starts prebuilding next's in the
+// live partitions with no job in flight; next.ID 0 means no run is in progress.
+func (s *session) prebuild(ctx context.Context, next runs.Run) {
 	for _, pt := range s.parts {
-		s.startJob(ctx, pt, 0)
+		if pt.next != nil && pt.next.Run().ID != next.ID {
+			pt.next = nil
+		}
+		if j := pt.job; j != nil && j.kind == rebuildPrebuild && j.run != next.ID {
+			j.cancel()
+			pt.job, pt.pending = nil, nil
+		}
+		if next.ID != 0 && pt.live != nil && pt.job == nil && pt.next == nil {
+			s.startPrebuild(ctx, pt, next)
+		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // Reader is what the speed and serving layers read of the registry: the published
-// run, its notifications, and the run list. It is safe for concurrent use.
+// run, its notifications, the run in progress and the run list. It is safe for concurrent use.
 type Reader struct {
 	db *pgxpool.Pool
 }
@@ -25,6 +25,21 @@ func (r *Reader) Published(ctx context.Context) (run Run, ok bool, err error) {
 		return Run{}, false, nil
 	}
 	return run, err == nil, err
+}
+
+// Running returns the run in progress once its cutoff is recorded: the offsets and
+// event time it reads up to, which a speed layer may build its next deltas on before
+// the run publishes. ok is false when no run is in progress or its cutoff is not
+// recorded yet.
+func (r *Reader) Running(ctx context.Context) (run Run, ok bool, err error) {
+	run, err = Running(ctx, r.db)
+	if errors.Is(err, ErrNotFound) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, err
+	}
+	return run, len(run.CutoffOffsets) > 0, nil
 }
 
 // ListenPublished calls ready once it listens on PublishChannel, then notify at every
@@ -46,6 +61,9 @@ type None struct{}
 
 // Published reports no run.
 func (None) Published(context.Context) (Run, bool, error) { return Run{}, false, nil }
+
+// Running reports no run.
+func (None) Running(context.Context) (Run, bool, error) { return Run{}, false, nil }
 
 // ListenPublished calls ready and waits for ctx: nothing is ever published.
 func (None) ListenPublished(ctx context.Context, ready, _ func()) error {

@@ -22,6 +22,11 @@ type Run struct {
 	AsOf time.Time
 }
 
+// Equal reports whether r and o are the same run with the same cutoff and as_of.
+func (r Run) Equal(o Run) bool {
+	return r.ID == o.ID && r.Cutoff == o.Cutoff && r.AsOf.Equal(o.AsOf)
+}
+
 // Record is a valid event and its offset in the partition.
 type Record struct {
 	Offset int64
