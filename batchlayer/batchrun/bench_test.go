@@ -36,7 +36,9 @@ const benchEventsEnv = "LAMBDA_BENCH_EVENTS"
 //   - run_vs_read: run_events/s ÷ read_events/s (goal ≥ 0.7);
 //   - read_ch_cpu_µs/event, read_go_cpu_µs/event, run_ch_cpu_µs/event,
 //     run_go_cpu_µs/event: the CPU time the read and the run cost per event, in the
-//     ClickHouse server (when it runs on this machine) and in this process.
+//     ClickHouse server (when it runs on this machine) and in this process;
+//   - plan_ch_cpu_µs/event: what the run's plan (the cutoff's as_of, row count and
+//     chunk boundaries: one scan) costs ClickHouse of that, measured on its own.
 func BenchmarkRun(b *testing.B) {
 	f, total, insertT := benchDataset(b)
 	scanT := scanRead(b, f)
@@ -50,11 +52,16 @@ func BenchmarkRun(b *testing.B) {
 	}
 	defer r.Close()
 	var runT, readT time.Duration
-	var read, run cpu // CPU time spent by ClickHouse and by this process
-	for b.Loop() {    // the read and the run side by side, under the same load
+	var read, plan, run cpu // CPU time spent by ClickHouse and by this process
+	for b.Loop() {          // the read and the run side by side, under the same load
 		before := now()
 		readT += rawRead(b, f)
 		read.add(before)
+		before = now()
+		if _, err := f.Events.Plan(b.Context(), master.CutoffFromCoverage(f.frozen, -1), batchrun.DefaultChunkRows); err != nil {
+			b.Fatal(err)
+		}
+		plan.add(before)
 		before = now()
 		start := time.Now()
 		published, _, err := r.Trigger(b.Context(), runs.TriggerCLI, "bench")
@@ -81,6 +88,7 @@ func BenchmarkRun(b *testing.B) {
 	events := float64(total) * float64(b.N)
 	b.ReportMetric(read.clickhouse.Seconds()*1e6/events, "read_ch_cpu_µs/event")
 	b.ReportMetric(read.self.Seconds()*1e6/events, "read_go_cpu_µs/event")
+	b.ReportMetric(plan.clickhouse.Seconds()*1e6/events, "plan_ch_cpu_µs/event")
 	b.ReportMetric(run.clickhouse.Seconds()*1e6/events, "run_ch_cpu_µs/event")
 	b.ReportMetric(run.self.Seconds()*1e6/events, "run_go_cpu_µs/event")
 }
