@@ -24,6 +24,8 @@ type session struct {
 
 	run   runs.Run
 	parts map[int]*part
+	// prebuilding is the run in progress whose deltas are prebuilt (0: none).
+	prebuilding int64
 	// model is the model of the last scoring call; when a call returns another one,
 	// every delta is written again so that all rows move to it.
 	model    Model
@@ -335,6 +337,10 @@ func (s *session) checkRun(ctx context.Context) {
 // (it failed, or was published and installed) and starts prebuilding next's in the
 // live partitions with no job in flight; next.ID 0 means no run is in progress.
 func (s *session) prebuild(ctx context.Context, next runs.Run) {
+	if next.ID != s.prebuilding && next.ID != 0 {
+		s.log.Info("batch run in progress, prebuilding deltas", "run", next.ID, "published", s.run.ID, "cutoff", next.CutoffOffsets)
+	}
+	s.prebuilding = next.ID
 	for _, pt := range s.parts {
 		if pt.next != nil && pt.next.Run().ID != next.ID {
 			pt.next = nil

@@ -16,7 +16,8 @@ import (
 
 // TestFaultsBrokerRestart SIGKILLs the broker process and restarts it from its data
 // directory on the same address, once while the two speed processes consume and once
-// while they rebuild their deltas on a batch run just published (2 shards). Events
+// while they rebuild their deltas on a new batch run (2 shards): prebuild them while
+// it runs, or replay the log once it is published. Events
 // go in with duplicates before each kill and after each restart, and a last 2-shard
 // run publishes after them. After each step every entity's answer from both API
 // replicas equals the fold of its unique events: nothing lost, nothing counted twice.
@@ -53,22 +54,28 @@ func TestFaultsBrokerRestart(t *testing.T) {
 	check("after a broker restart during consumption")
 	outcome("broker SIGKILL during consumption", fmt.Sprintf("speed %d events behind at the kill; %s", behind, consuming))
 
-	// 2. While the speed processes rebuild their deltas on a newly published run:
-	// events sent after the run took its cutoff are theirs to replay from the broker.
+	// 2. While the speed processes rebuild their deltas on a new run (prebuild them
+	// while it runs, or replay the log once it is published): events sent after the
+	// run took its cutoff are theirs to replay from the broker.
 	// The kill lands milliseconds after the first one began, so the step is taken
 	// again (up to 3 times) until a rebuild has failed.
 	for attempt := 1; ; attempt++ {
 		send(faultPerSeed / 2)
 		f.waitCaughtUp()
 		marks := []int{f.speeds[0].lineCount(), f.speeds[1].lineCount()}
-		published := f.publishAround(func() { send(faultPerSeed / 2) })
-		seen := f.waitRebuilding(slices.Clone(marks))
-		rebuilding := f.restartBroker()
+		var seen int
+		var rebuilding string
+		published := f.publishAround(func() {
+			send(faultPerSeed / 2)
+			// The run needs the broker only for its cutoff, which it has taken.
+			seen = f.waitRebuilding(slices.Clone(marks))
+			rebuilding = f.restartBroker()
+		})
 		f.waitServed(published)
 		send(faultPerSeed / 2)
 		check(fmt.Sprintf("after a broker restart during the rebuild on run %d", published))
 		failed, counts := f.rebuildFailures(marks)
-		outcome("broker SIGKILL during the rebuild on a run", fmt.Sprintf("attempt %d: run %d published; killed as speed process %d began rebuilding; %s; %s",
+		outcome("broker SIGKILL during the rebuild on a run", fmt.Sprintf("attempt %d: run %d published; killed as speed process %d began (pre)building; %s; %s",
 			attempt, published, seen+1, rebuilding, counts))
 		if failed > 0 {
 			break
@@ -155,14 +162,17 @@ func (f *faultPlatform) waitServed(id int64) {
 	}
 }
 
-// rebuildingLine is what a speed process logs when it starts rebuilding its deltas
-// on a newly published run.
-const rebuildingLine = `msg="batch run published, rebuilding deltas"`
+// rebuildingLines are what a speed process logs when it starts rebuilding its deltas
+// on a run: prebuilding them while the run is in progress, or replaying the log once
+// it is published when they were not prebuilt.
+var rebuildingLines = []string{`msg="batch run in progress, prebuilding deltas"`, `msg="batch run published, rebuilding deltas"`}
 
 // waitRebuilding waits until a speed process logs, after line marks[i], that it
 // rebuilds its deltas, and returns which one did.
 func (f *faultPlatform) waitRebuilding(marks []int) int {
-	contains := func(l string) (string, bool) { return "", strings.Contains(l, rebuildingLine) }
+	contains := func(l string) (string, bool) {
+		return "", slices.ContainsFunc(rebuildingLines, func(s string) bool { return strings.Contains(l, s) })
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		for i, s := range f.speeds {
@@ -185,7 +195,7 @@ func (f *faultPlatform) rebuildFailures(marks []int) (int, string) {
 		s.mu.Lock()
 		failed, joined := 0, 0
 		for _, l := range s.lines[marks[i]:] {
-			if strings.Contains(l, `msg="delta rebuild failed, retrying"`) {
+			if strings.Contains(l, `msg="delta rebuild failed, retrying"`) || strings.Contains(l, `msg="delta prebuild failed"`) {
 				failed++
 			}
 			if strings.Contains(l, `msg="partitions assigned"`) {
