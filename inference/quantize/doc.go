@@ -21,8 +21,10 @@
 //     MLP).
 //   - Dynamic: the activations are quantised too, per row: x·diag(rows) is divided by its
 //     row's largest |x|, quantised to uint8 (QuantizeLinear, step 1/127 around 128),
-//     multiplied with the int8 weights in int32 (MatMulInteger) and scaled back by that
-//     largest |x| and cols. Each row has its own scale, so one very active entity cannot
+//     multiplied with the weights in int32 (MatMulInteger) and scaled back by that
+//     largest |x| and cols. The weights go in as uint8 with zero point 128 (Q + 128):
+//     with int8 weights, x86 CPUs without VNNI add pairs of products in 16 bits that
+//     saturate, and the scores drifted by up to 0.54 on such a machine. Each row has its own scale, so one very active entity cannot
 //     coarsen the rest of the batch, as ONNX Runtime's per-tensor DynamicQuantizeLinear
 //     did (max |Δ| 0.155 on the 256,128 demo MLP before, 0.020 with per-row scales). A
 //     MatMul that reads a graph input, the raw feature vector, stays WeightOnly even in

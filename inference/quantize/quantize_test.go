@@ -75,7 +75,7 @@ func TestGraph(t *testing.T) {
 		var int8s []string
 		for _, init := range m.Graph.Initializer {
 			switch {
-			case init.DataType == onnxmodel.Int8 && len(init.Dims) == 2:
+			case (init.DataType == onnxmodel.Int8 || init.DataType == onnxmodel.Uint8) && len(init.Dims) == 2:
 				int8s = append(int8s, init.Name)
 			case init.DataType == onnxmodel.Float && len(init.Dims) == 2 && init.Dims[1] > 1:
 				t.Errorf("%s: float weight %s %v left", mode, init.Name, init.Dims)
