@@ -17,6 +17,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/lambda-platform/lambda/internal/demogen"
+	"github.com/lambda-platform/lambda/internal/gctune"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/testenv"
 	"github.com/lambda-platform/lambda/speedlayer"
@@ -34,7 +35,8 @@ func benchSetting(name string, def int) int {
 // BenchmarkSpeedLayer offers demo events at a fixed rate (LAMBDA_SPEED_BENCH_RATE
 // events/s, default 100000, for LAMBDA_SPEED_BENCH_SECONDS, default 10), from a
 // producer process of its own (this test binary, see startProducer), to a speed
-// layer whose deltas build on a published batch run of 100000 entities, and reports
+// layer whose deltas build on a published batch run of 100000 entities (with the GC
+// headroom `lambda speed` keeps, gctune.FoldHeadroomMB), and reports
 // the sustained rate, the event→prediction latency (p50, p99, interpolated in the
 // latency histogram) and, next to it, a raw PostgreSQL upsert of the same number of
 // rows in batches of the same size, with the speed layer's statement and with COPY
@@ -60,6 +62,7 @@ func BenchmarkSpeedLayer(b *testing.B) {
 	}
 	e.publish(ctx, e.readLog(ctx, e.ends(ctx)), cut)
 
+	defer gctune.Start(gctune.FoldHeadroomMB << 20)() // as `lambda speed` and `lambda up` do
 	r := e.start("bench", e.pool, speedlayer.Config{})
 	time.Sleep(2 * time.Second) // assignment and the first (empty) rebuilds
 

@@ -29,11 +29,10 @@ type edgeSettings struct {
 	Poll            time.Duration
 	UpstreamTimeout time.Duration
 
-	Addr         string
-	ReadToken    string
-	Timeout      time.Duration
-	CORSOrigins  []string
-	GCHeadroomMB int
+	Addr        string
+	ReadToken   string
+	Timeout     time.Duration
+	CORSOrigins []string
 }
 
 // Register binds the section to flags.
@@ -50,8 +49,6 @@ func (c *edgeSettings) Register(f *config.Flags) {
 	f.Duration(&c.Timeout, "http-timeout", "LAMBDA_HTTP_TIMEOUT", servinglayer.DefaultRequestTimeout, "bound of one request's work")
 	f.List(&c.CORSOrigins, "cors-origins", "LAMBDA_CORS_ORIGINS", "",
 		"comma-separated origins (or patterns with *) whose browser pages may call the node (none: same-origin only)")
-	f.Int(&c.GCHeadroomMB, "gc-headroom-mb", "LAMBDA_GC_HEADROOM_MB", gctune.DefaultHeadroomMB,
-		"heap growth in MiB allowed between garbage collections at least (fewer pauses under load; 0, or GOGC set: Go's default)")
 }
 
 // LogValue masks the tokens.
@@ -59,31 +56,32 @@ func (c edgeSettings) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("upstream", config.MaskURL(c.Upstream)), slog.String("upstream_token", config.Mask(c.UpstreamToken)),
 		slog.Any("models", c.Models), slog.Any("variants", c.Variants), slog.String("score_variant", c.Score),
 		slog.Duration("poll", c.Poll), slog.Duration("upstream_timeout", c.UpstreamTimeout), slog.String("addr", c.Addr),
-		slog.String("read_token", config.Mask(c.ReadToken)), slog.Duration("timeout", c.Timeout), slog.Any("cors_origins", c.CORSOrigins), slog.Int("gc_headroom_mb", c.GCHeadroomMB))
+		slog.String("read_token", config.Mask(c.ReadToken)), slog.Duration("timeout", c.Timeout), slog.Any("cors_origins", c.CORSOrigins))
 }
 
 type edgeConfig struct {
 	Runtime config.Runtime
 	Log     config.Log
 	Edge    edgeSettings
+	GC      gcSettings
 }
 
 func runEdge(ctx context.Context, args []string) error {
-	var cfg edgeConfig
+	cfg := edgeConfig{GC: gcSettings{def: gctune.DefaultHeadroomMB}}
 	f := config.NewFlags("edge", "lambda edge: an edge node. It mirrors the active models of an upstream platform "+
 		"(manifests polled with If-None-Match, files verified by sha256, kept under <data-dir>/edge and swapped atomically), "+
 		"serves the Open Inference Protocol and the model downloads locally, and keeps serving its last verified "+
 		"versions while the upstream is unreachable")
-	f.Add(&cfg.Runtime, &cfg.Log, &cfg.Edge)
+	f.Add(&cfg.Runtime, &cfg.Log, &cfg.Edge, &cfg.GC)
 	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
 		return err
 	}
-	log.Info("config", "edge", cfg.Edge, "data_dir", cfg.Runtime.DataDir, "ort_lib", cfg.Runtime.ORTLib)
+	log.Info("config", "edge", cfg.Edge, "data_dir", cfg.Runtime.DataDir, "ort_lib", cfg.Runtime.ORTLib, "gc_headroom_mb", cfg.GC.HeadroomMB)
 	if err := inference.InitRuntime(cfg.Runtime.ORTLib); err != nil {
 		return err
 	}
-	defer tuneGC(cfg.Edge.GCHeadroomMB)()
+	defer cfg.GC.start()()
 	variants := make([]registry.Variant, len(cfg.Edge.Variants))
 	for i, v := range cfg.Edge.Variants {
 		variants[i] = registry.Variant(v)

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,20 +40,11 @@ type apiConfig struct {
 	Timeout       time.Duration
 	LookupTimeout time.Duration
 	SpeedCacheMB  int
-	GCHeadroomMB  int
 	CORSOrigins   []string
 	ORTWebDir     string
 	// TradeoffsSample is how often GET /v1/tradeoffs samples the process's metrics.
 	TradeoffsSample time.Duration
-
-	// gcHeadroomDefault is the command's default of GCHeadroomMB: `up` runs batch runs,
-	// the archiver and the speed layer in the API's process, whose bursts of allocation
-	// would otherwise start a collection, and its mark phase, every second or so.
-	gcHeadroomDefault int
 }
-
-// upGCHeadroomMB is `up`'s default GC headroom.
-const upGCHeadroomMB = 512
 
 // Register binds the section to flags.
 func (c *apiConfig) Register(f *config.Flags) {
@@ -67,8 +56,6 @@ func (c *apiConfig) Register(f *config.Flags) {
 	f.Duration(&c.LookupTimeout, "lookup-timeout", "LAMBDA_LOOKUP_TIMEOUT", predict.DefaultLookupTimeout, "bound of one read of the speed view")
 	f.Int(&c.SpeedCacheMB, "speed-cache-mb", "LAMBDA_SPEED_CACHE_MB", predict.DefaultSpeedCacheBytes>>20,
 		"MiB of speed rows cached until PostgreSQL announces they changed")
-	f.Int(&c.GCHeadroomMB, "gc-headroom-mb", "LAMBDA_GC_HEADROOM_MB", cmp.Or(c.gcHeadroomDefault, gctune.DefaultHeadroomMB),
-		"heap growth in MiB allowed between garbage collections at least (fewer pauses under load; 0, or GOGC set: Go's default)")
 	f.List(&c.CORSOrigins, "cors-origins", "LAMBDA_CORS_ORIGINS", "",
 		"comma-separated origins (or patterns with *) whose browser pages may call the read, infer and download endpoints (none: same-origin only)")
 	f.String(&c.ORTWebDir, "ort-web-dir", "LAMBDA_ORT_WEB_DIR", edgeclient.DefaultRuntimeDir,
@@ -85,7 +72,7 @@ func (c apiConfig) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("addr", c.Addr), slog.String("admin_token", config.Mask(c.AdminToken)),
 		slog.String("read_token", config.Mask(c.ReadToken)), slog.Int("batch_get_limit", c.BatchGetLimit),
 		slog.Duration("timeout", c.Timeout),
-		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("speed_cache_mb", c.SpeedCacheMB), slog.Int("gc_headroom_mb", c.GCHeadroomMB),
+		slog.Duration("lookup_timeout", c.LookupTimeout), slog.Int("speed_cache_mb", c.SpeedCacheMB),
 		slog.Any("cors_origins", c.CORSOrigins), slog.String("ort_web_dir", c.ORTWebDir), slog.Duration("tradeoffs_sample", c.TradeoffsSample))
 }
 
@@ -94,15 +81,16 @@ func (c apiConfig) LogValue() slog.Value {
 type serveConfig struct {
 	batchConfig
 	API  apiConfig
+	GC   gcSettings
 	Arch architectureSettings
 }
 
 func runServe(ctx context.Context, args []string) error {
-	var cfg serveConfig
+	cfg := serveConfig{GC: gcSettings{def: gctune.DefaultHeadroomMB}}
 	f := config.NewFlags("serve", "lambda serve: the HTTP API alone, stateless (run as many replicas as needed); "+
 		"Kafka, PostgreSQL and ClickHouse must be up and migrated. A batch run triggered over REST executes on the "+
 		"replica that took the request; the batch lock keeps it to one across replicas")
-	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver, &cfg.API, &cfg.Arch)
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver, &cfg.API, &cfg.GC, &cfg.Arch)
 	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
 		return err
@@ -117,7 +105,9 @@ func runServe(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, stackParts{ClickHouse: !kappaMode, Runner: !kappaMode}, "api", cfg.API)
+	defer cfg.GC.start()()
+	st, closeStack, err := openStack(ctx, &cfg.batchConfig, log, stackParts{ClickHouse: !kappaMode, Runner: !kappaMode}, "api", cfg.API,
+		"gc_headroom_mb", cfg.GC.HeadroomMB)
 	if err != nil {
 		return err
 	}
@@ -209,7 +199,6 @@ func (st *stack) apiDeps(cfg *batchConfig, api apiConfig, brokers []string, sche
 // runAPI serves the HTTP API on d.Listener until ctx ends. The ONNX Runtime must be
 // initialised.
 func runAPI(ctx context.Context, d apiDeps) error {
-	defer tuneGC(d.Config.GCHeadroomMB)()
 	writer, err := kafka.NewWriter(d.Brokers, d.Kafka.Topic)
 	if err != nil {
 		return err
@@ -282,15 +271,6 @@ func runAPI(ctx context.Context, d apiDeps) error {
 	})
 	g.Go(func() error { return api.Serve(gctx, d.Listener) })
 	return g.Wait()
-}
-
-// tuneGC keeps mb MiB of heap growth between collections unless GOGC is set or mb
-// is 0; the returned function stops it.
-func tuneGC(mb int) (stop func()) {
-	if _, set := os.LookupEnv("GOGC"); set || mb <= 0 {
-		return func() {}
-	}
-	return gctune.Start(int64(mb) << 20)
 }
 
 // noSpeedView is the speed view of the Kappa architecture: empty.

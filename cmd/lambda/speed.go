@@ -13,6 +13,7 @@ import (
 	"github.com/lambda-platform/lambda/inference/registry"
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/gctune"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/master"
 	"github.com/lambda-platform/lambda/internal/runs"
@@ -52,14 +53,15 @@ type speedConfig struct {
 	Log         config.Log
 	Speed       speedSettings
 	Scoring     scoringSettings
+	GC          gcSettings
 	Arch        architectureSettings
 	MetricsAddr string
 }
 
 func runSpeed(ctx context.Context, args []string) error {
-	var cfg speedConfig
+	cfg := speedConfig{GC: gcSettings{def: gctune.FoldHeadroomMB}}
 	f := config.NewFlags("speed", "lambda speed: run the speed layer alone: a consumer group that folds the events after the published batch run's cutoff, scores them with the active model and upserts speed_view in PostgreSQL (not with LAMBDA_ARCHITECTURE=kappa), the forwarder, which copies events a producer put in another partition than their entity's home there and dead-letters invalid ones, and the Kappa replays' jobs (lambda kappa)")
-	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Speed, &cfg.Scoring, &cfg.Arch)
+	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Speed, &cfg.Scoring, &cfg.GC, &cfg.Arch)
 	f.String(&cfg.MetricsAddr, "metrics-addr", "LAMBDA_SPEED_METRICS_ADDR", "127.0.0.1:9102", "listen address of /metrics")
 	log, err := parse(f, args, &cfg.Log)
 	if err != nil {
@@ -72,7 +74,8 @@ func runSpeed(ctx context.Context, args []string) error {
 	brokers := cfg.Kafka.BootstrapBrokers()
 	log.Info("config", "postgres", cfg.Postgres, "clickhouse", cfg.ClickHouse, "kafka_brokers", brokers,
 		"topic", cfg.Kafka.Topic, "dlq_topic", cfg.Kafka.DLQTopic, "ort_lib", cfg.Runtime.ORTLib, "speed", cfg.Speed,
-		"architecture", cfg.Arch.Name, "metrics_addr", cfg.MetricsAddr)
+		"architecture", cfg.Arch.Name, "metrics_addr", cfg.MetricsAddr, "gc_headroom_mb", cfg.GC.HeadroomMB)
+	defer cfg.GC.start()()
 
 	if err := inference.InitRuntime(cfg.Runtime.ORTLib); err != nil {
 		return err

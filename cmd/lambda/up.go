@@ -23,6 +23,7 @@ import (
 	"github.com/lambda-platform/lambda/inference/train"
 	"github.com/lambda-platform/lambda/internal/config"
 	"github.com/lambda-platform/lambda/internal/features"
+	"github.com/lambda-platform/lambda/internal/gctune"
 	"github.com/lambda-platform/lambda/internal/kafka"
 	"github.com/lambda-platform/lambda/internal/kafka/embedded"
 	"github.com/lambda-platform/lambda/internal/replays"
@@ -34,6 +35,7 @@ type upConfig struct {
 	Archive      archiveSettings
 	Speed        speedSettings
 	API          apiConfig
+	GC           gcSettings
 	Arch         architectureSettings
 	Roles        roleSet
 	MetricsAddr  string
@@ -44,13 +46,13 @@ type upConfig struct {
 }
 
 func runUp(ctx context.Context, args []string) error {
-	cfg := upConfig{API: apiConfig{gcHeadroomDefault: upGCHeadroomMB}}
+	cfg := upConfig{GC: gcSettings{def: gctune.FoldHeadroomMB}}
 	f := config.NewFlags("up", "lambda up: run the platform's components in one process — by default every one: the embedded Kafka broker "+
 		"(unless LAMBDA_KAFKA_BROKERS is set), migrations, topics, the forwarder, the archiver, the batch scheduler, the speed layer, "+
 		"the Kappa replays' jobs and the HTTP API — optionally with demo data; with --roles, only some of them, so that a platform "+
 		"runs as several processes"+rolesUsage())
 	f.Add(&cfg.Postgres, &cfg.ClickHouse, &cfg.Kafka, &cfg.Runtime, &cfg.Log, &cfg.Batch, &cfg.Scoring, &cfg.Archiver,
-		&cfg.Archive, &cfg.Speed, &cfg.API, &cfg.Arch)
+		&cfg.Archive, &cfg.Speed, &cfg.API, &cfg.GC, &cfg.Arch)
 	var roleList []string
 	f.List(&roleList, "roles", "LAMBDA_ROLES", "all", "comma-separated roles this process runs (see above), or all")
 	f.String(&cfg.MetricsAddr, "metrics-addr", "LAMBDA_METRICS_ADDR", "127.0.0.1:9104", "listen address of /metrics when the roles include no api")
@@ -78,6 +80,7 @@ func runUp(ctx context.Context, args []string) error {
 		return err
 	}
 	roles := cfg.Roles
+	defer cfg.GC.start()()
 	if cfg.DemoEvents > 0 && !roles.runsBatches() {
 		return errors.New("--demo-events needs the api or scheduler role: it runs the first batch")
 	}
@@ -107,14 +110,15 @@ func runUp(ctx context.Context, args []string) error {
 		var closeStack func()
 		parts := stackParts{ClickHouse: !kappaMode && (roles[roleSpeed] || roles[roleArchiver]), Runner: !kappaMode && roles.runsBatches()}
 		st, closeStack, err = openStack(ctx, &cfg.batchConfig, log, parts, "roles", roles.String(), "archive", cfg.Archive, "speed", cfg.Speed,
-			"api", cfg.API, "metrics_addr", cfg.MetricsAddr, "data_dir", cfg.Runtime.DataDir)
+			"api", cfg.API, "metrics_addr", cfg.MetricsAddr, "data_dir", cfg.Runtime.DataDir, "gc_headroom_mb", cfg.GC.HeadroomMB)
 		if err != nil {
 			return err
 		}
 		defer closeStack()
 		reg = st.reg
 	} else {
-		log.Info("config", "roles", roles.String(), "kafka_brokers", brokers, "topic", cfg.Kafka.Topic, "metrics_addr", cfg.MetricsAddr)
+		log.Info("config", "roles", roles.String(), "kafka_brokers", brokers, "topic", cfg.Kafka.Topic, "metrics_addr", cfg.MetricsAddr,
+			"gc_headroom_mb", cfg.GC.HeadroomMB)
 	}
 	addr := cfg.MetricsAddr
 	if roles[roleAPI] {
