@@ -153,6 +153,19 @@ func (e *env) writeRunNow(ctx context.Context) batchRun {
 	return e.writeRun(ctx, e.readLog(ctx, ends), lastOffsets(ends))
 }
 
+// settleOn waits until every event is produced and committed and the sampler has
+// seen every speed row based on b's run, stops sampling, and checks the rows against
+// the oracle's.
+func (e *env) settleOn(ctx context.Context, t *testing.T, produced <-chan struct{}, sampler *coverageSampler, stopSampling func(), b batchRun) {
+	t.Helper()
+	<-produced
+	final := e.ends(ctx)
+	e.waitCommitted(ctx, "speed", final)
+	waitBasedOn(ctx, t, sampler, b)
+	stopSampling()
+	compareRows(t, speedRows(ctx, t, e.pool), e.expected(ctx, e.readLog(ctx, final), b))
+}
+
 // waitBasedOn waits until the sampler has seen every speed row based on b's run.
 func waitBasedOn(ctx context.Context, t *testing.T, sampler *coverageSampler, b batchRun) {
 	t.Helper()
@@ -169,17 +182,24 @@ func waitBasedOn(ctx context.Context, t *testing.T, sampler *coverageSampler, b 
 	}
 }
 
-func TestRebaseOnPublishKeepsCoverage(t *testing.T) {
-	e := newEnv(t)
+// rebaseStart gives a test 24,000 demo events of seed (300 of them duplicated), the
+// first 3,000 produced and folded by a published run, a coverage sampler running
+// from that run until stopSampling, and 2 minutes.
+func rebaseStart(t *testing.T, seed int64) (e *env, ctx context.Context, evs []event.Event, sampler *coverageSampler, stopSampling func()) {
+	e = newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	evs := withDuplicates(demoEvents(24000, 2), 300, 2)
+	t.Cleanup(cancel)
+	evs = withDuplicates(demoEvents(24000, seed), 300, uint64(seed))
 	e.produce(ctx, e.topic, eventMessages(evs[:3000])...)
 	b1 := e.writeRunNow(ctx)
 	e.publishRun(ctx, b1)
-	sampler, stopSampling := sample(ctx, t, e.pool, b1)
-	defer stopSampling()
+	sampler, stopSampling = sample(ctx, t, e.pool, b1)
+	t.Cleanup(stopSampling)
+	return e, ctx, evs, sampler, stopSampling
+}
+
+func TestRebaseOnPublishKeepsCoverage(t *testing.T) {
+	e, ctx, evs, sampler, stopSampling := rebaseStart(t, 2)
 
 	// The rebuilds replay the log (the run's cutoff is not seen before it publishes),
 	// and with CatchUp 1 the records taken meanwhile are applied off the loop first.
@@ -192,13 +212,7 @@ func TestRebaseOnPublishKeepsCoverage(t *testing.T) {
 	sampler.addRun(b2)
 	e.publishRun(ctx, b2)
 	t.Logf("published run %d with cutoff %v while events flow", b2.run.ID, b2.run.CutoffOffsets)
-	<-produced
-
-	final := e.ends(ctx)
-	e.waitCommitted(ctx, "speed", final)
-	waitBasedOn(ctx, t, sampler, b2)
-	stopSampling()
-	compareRows(t, speedRows(ctx, t, e.pool), e.expected(ctx, e.readLog(ctx, final), b2))
+	e.settleOn(ctx, t, produced, sampler, stopSampling, b2)
 	if n := r.metric(t, "lambda_speed_rebase_duration_seconds", "kind", "rebase"); n != testPartitions {
 		t.Errorf("%v rebases observed, want one per partition (%d)", n, testPartitions)
 	}
@@ -218,16 +232,7 @@ func TestRebaseOnPublishKeepsCoverage(t *testing.T) {
 // publishes, installs its prebuilt deltas without replaying the log. The rows equal
 // the oracle's, and no coverage goes down.
 func TestPrebuildWhileARunRuns(t *testing.T) {
-	e := newEnv(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-
-	evs := withDuplicates(demoEvents(24000, 5), 300, 5)
-	e.produce(ctx, e.topic, eventMessages(evs[:3000])...)
-	b1 := e.writeRunNow(ctx)
-	e.publishRun(ctx, b1)
-	sampler, stopSampling := sample(ctx, t, e.pool, b1)
-	defer stopSampling()
+	e, ctx, evs, sampler, stopSampling := rebaseStart(t, 5)
 	r := e.start("speed", e.pool, speedlayer.Config{MaxBatch: 500, MaxWait: 10 * time.Millisecond, PruneDelay: 300 * time.Millisecond, CatchUp: 1})
 	produced := e.produceSlowly(ctx, evs[3000:], 100*time.Millisecond)
 	prebuilt := func(n int) {
@@ -258,13 +263,7 @@ func TestPrebuildWhileARunRuns(t *testing.T) {
 		t.Fatal("every event was produced before run B published: the test no longer publishes while events flow")
 	default:
 	}
-	<-produced
-
-	final := e.ends(ctx)
-	e.waitCommitted(ctx, "speed", final)
-	waitBasedOn(ctx, t, sampler, b)
-	stopSampling()
-	compareRows(t, speedRows(ctx, t, e.pool), e.expected(ctx, e.readLog(ctx, final), b))
+	e.settleOn(ctx, t, produced, sampler, stopSampling, b)
 	for kind, want := range map[string]float64{"prebuild": 2 * testPartitions, "prebuilt": testPartitions, "rebase": 0} {
 		if n := r.metric(t, "lambda_speed_rebase_duration_seconds", "kind", kind); n != want {
 			t.Errorf("%v delta rebuilds of kind %s, want %v", n, kind, want)
