@@ -23,15 +23,16 @@ func (s *session) startJob(ctx context.Context, pt *part, delay time.Duration) {
 	if pt.live != nil {
 		kind, target = rebuildRebase, pt.live.Pos()
 	}
-	work := func(ctx context.Context) (*delta.Partition, error) { return s.rebuild(ctx, p, run, target, true) }
+	work := func(ctx context.Context) (*delta.Partition, error) {
+		d, err := s.rebuild(ctx, p, run, target)
+		if err != nil {
+			return nil, err
+		}
+		return s.withBases(ctx, d)
+	}
 	if d := pt.next; d != nil && d.Run().Equal(runOf(run, p)) {
 		kind = rebuildPrebuilt
-		work = func(ctx context.Context) (*delta.Partition, error) {
-			if err := s.attachBases(ctx, everyItem(d)); err != nil {
-				return nil, err
-			}
-			return d, nil
-		}
+		work = func(ctx context.Context) (*delta.Partition, error) { return s.withBases(ctx, d) }
 	}
 	pt.next = nil
 	s.launch(ctx, pt, &job{kind: kind, run: run.ID}, delay, work)
@@ -44,7 +45,7 @@ func (s *session) startJob(ctx context.Context, pt *part, delay time.Duration) {
 func (s *session) startPrebuild(ctx context.Context, pt *part, run runs.Run) {
 	p, target := pt.id, pt.live.Pos()
 	s.launch(ctx, pt, &job{kind: rebuildPrebuild, run: run.ID}, 0, func(ctx context.Context) (*delta.Partition, error) {
-		return s.rebuild(ctx, p, run, target, false)
+		return s.rebuild(ctx, p, run, target)
 	})
 }
 
@@ -73,8 +74,8 @@ func (s *session) launch(ctx context.Context, pt *part, j *job, delay time.Durat
 }
 
 // rebuild folds partition p's records after run's cutoff up to offset target into
-// a new delta and, with bases, attaches every entity's base state.
-func (s *session) rebuild(ctx context.Context, p int, run runs.Run, target int64, bases bool) (*delta.Partition, error) {
+// a new delta, without bases (withBases).
+func (s *session) rebuild(ctx context.Context, p int, run runs.Run, target int64) (*delta.Partition, error) {
 	d := delta.New(s.spec, p, runOf(run, p))
 	if cut := run.CutoffOf(p); s.deps.Archive != nil && s.cfg.DedupHorizon > 0 && run.ID != 0 && cut >= 0 {
 		after := max(-1, cut-s.cfg.DedupHorizon)
@@ -90,10 +91,13 @@ func (s *session) rebuild(ctx context.Context, p int, run runs.Run, target int64
 		return nil, err
 	}
 	d.Advance(last)
-	if bases {
-		if err := s.attachBases(ctx, everyItem(d)); err != nil {
-			return nil, err
-		}
+	return d, nil
+}
+
+// withBases attaches every entity's base state in d's run to d.
+func (s *session) withBases(ctx context.Context, d *delta.Partition) (*delta.Partition, error) {
+	if err := s.attachBases(ctx, itemsOf(d, slices.Collect(d.Entities()))); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
@@ -213,9 +217,6 @@ func (s *session) catchUp(pt *part, res rebuilt) {
 func runOf(run runs.Run, p int) delta.Run {
 	return delta.Run{ID: run.ID, Cutoff: run.CutoffOf(p), AsOf: run.CutoffEventTime}
 }
-
-// everyItem pairs every entity of d with it.
-func everyItem(d *delta.Partition) []item { return itemsOf(d, slices.Collect(d.Entities())) }
 
 // itemsOf pairs entities of d with it.
 func itemsOf(d *delta.Partition, ents []*delta.Entity) []item {

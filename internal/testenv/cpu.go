@@ -28,7 +28,11 @@ func SelfCPU() time.Duration {
 
 // ProcessCPU is the CPU time process pid has used so far (0 if it cannot be read).
 func ProcessCPU(pid int) time.Duration {
-	st, err := stat(pid)
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		return 0
+	}
+	st, err := p.Stat()
 	if err != nil {
 		return 0
 	}
@@ -38,30 +42,24 @@ func ProcessCPU(pid int) time.Duration {
 // ServerCPU is the CPU time every process on this machine named comm has used, with
 // the children that exited of each one whose parent has another name (a postmaster's
 // backends): the CPU a local server has spent, to compare before and after a
-// benchmark step. It is 0 when the server runs elsewhere.
+// benchmark step. It is 0 when the server runs elsewhere. /proc is read once.
 func ServerCPU(comm string) time.Duration {
 	procs, err := procfs.AllProcs()
 	if err != nil {
 		return 0
 	}
-	var ticks int
+	named := map[int]procfs.ProcStat{} // pid → stat, of the processes named comm
 	for _, p := range procs {
-		st, err := p.Stat()
-		if err != nil || st.Comm != comm {
-			continue
+		if st, err := p.Stat(); err == nil && st.Comm == comm {
+			named[st.PID] = st
 		}
+	}
+	var ticks int
+	for _, st := range named {
 		ticks += int(st.UTime + st.STime)
-		if parent, err := stat(st.PPID); err != nil || parent.Comm != comm {
+		if _, child := named[st.PPID]; !child {
 			ticks += st.CUTime + st.CSTime
 		}
 	}
 	return time.Duration(ticks) * clockTick
-}
-
-func stat(pid int) (procfs.ProcStat, error) {
-	p, err := procfs.NewProc(pid)
-	if err != nil {
-		return procfs.ProcStat{}, err
-	}
-	return p.Stat()
 }
