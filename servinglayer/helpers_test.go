@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -325,14 +326,33 @@ type proxy struct {
 
 func newProxy(t testing.TB, target string) *proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenOutsideEphemeral(t)
 	p := &proxy{t: t, target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
 	p.serve(ln)
 	t.Cleanup(p.cut)
 	return p
+}
+
+// listenOutsideEphemeral listens on a loopback port below the kernel's range of
+// ephemeral ports (net.ipv4.ip_local_port_range). A cut proxy closes its listener and
+// restore must get the same port back; a port from that range (port 0) can meanwhile
+// become the local port of any outgoing connection on the machine, as one did in CI.
+func listenOutsideEphemeral(t testing.TB) net.Listener {
+	t.Helper()
+	low := 32768 // Linux's default
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		_, _ = fmt.Sscan(string(b), &low)
+	}
+	const from = 10000
+	var err error
+	for range 100 {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", from+rand.IntN(max(low-from, 1)))); err == nil {
+			return ln
+		}
+	}
+	t.Fatalf("proxy: no free port below %d: %v", low, err)
+	return nil
 }
 
 func (p *proxy) serve(ln net.Listener) {
