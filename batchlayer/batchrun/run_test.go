@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,15 +152,21 @@ func TestKilledQueryFailsRun(t *testing.T) {
 	f := newFixture(t)
 	f.produce(t, 3000, 1)
 	first := runToEnd(t, f.runner(t, batchrun.Config{}, nil))
-	// Enough rows that the answer cannot sit in socket buffers when the client stalls.
 	for i := range 6 {
 		f.produce(t, 50_000, int64(10+i))
 	}
+	// The first entity scored holds its chunk's goroutine (and so the run) until the
+	// gate opens, while the other goroutine reads the next chunks, small ones, one
+	// query after another: some query is always about to be in flight to be killed.
+	// (A chunk is read whole before it is folded, so a held fold alone leaves no
+	// query running.)
 	gate := make(chan struct{})
-	once := sync.Once{}
-	r := f.runner(t, batchrun.Config{ScoreBatch: 1}, &models{f: f, wrap: func(m batchrun.Model) batchrun.Model {
+	var held atomic.Bool
+	r := f.runner(t, batchrun.Config{ScoreBatch: 1, ChunkRows: 2000}, &models{f: f, wrap: func(m batchrun.Model) batchrun.Model {
 		return failingModel{Model: m, fail: func() error {
-			once.Do(func() { <-gate }) // hold the read after the first entity
+			if held.CompareAndSwap(false, true) {
+				<-gate
+			}
 			return nil
 		}}
 	}})
@@ -167,10 +174,10 @@ func TestKilledQueryFailsRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	killed := killQuery(t, f, fmt.Sprintf("lambda-batch-run-%d-chunk-", run.ID))
+	killed := killQueries(t, f, fmt.Sprintf("lambda-batch-run-%d-chunk-", run.ID))
 	close(gate)
-	if !killed {
-		t.Fatal("the run's query was not found in system.processes")
+	if killed == 0 {
+		t.Fatal("the run's queries were not found in system.processes")
 	}
 	done, err := r.Wait(t.Context(), run.ID)
 	if err != nil {
@@ -181,24 +188,29 @@ func TestKilledQueryFailsRun(t *testing.T) {
 	checkPartitions(t, f, first.ID)
 }
 
-// killQuery kills the query whose id starts with prefix, waiting for it to show up.
-func killQuery(t *testing.T, f *fixture, prefix string) bool {
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+// killQueries kills the queries whose id starts with prefix as they show up, until
+// none has for a second after a kill (the run stopped reading), and returns how many
+// kills it sent.
+func killQueries(t *testing.T, f *fixture, prefix string) int {
+	kills := 0
+	quiet := time.Now()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && (kills == 0 || time.Since(quiet) < time.Second); {
 		var n uint64
 		q := "SELECT count() FROM system.processes WHERE startsWith(query_id, '" + prefix + "')"
 		if err := f.ClickHouse.QueryRow(t.Context(), q).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n > 0 {
-			if err := f.ClickHouse.Exec(t.Context(), "KILL QUERY WHERE startsWith(query_id, '"+prefix+"') SYNC"); err != nil {
-				t.Fatal(err)
-			}
-			return true
+		if n == 0 {
+			time.Sleep(time.Millisecond)
+			continue
 		}
-		time.Sleep(20 * time.Millisecond)
+		if err := f.ClickHouse.Exec(t.Context(), "KILL QUERY WHERE startsWith(query_id, '"+prefix+"') SYNC"); err != nil {
+			t.Fatal(err)
+		}
+		kills++
+		quiet = time.Now()
 	}
-	return false
+	return kills
 }
 
 // TestAbandonedRunIsFailed leaves a run 'running' with a partial view, as a process
