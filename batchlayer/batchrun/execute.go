@@ -158,20 +158,22 @@ func (r *Runner) fold(ctx context.Context, id int64, p *progress, chunks []maste
 	var copies atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(r.cfg.Parallel)
-	// One read buffer per chunk in flight, reused by the next chunk and dropped with
-	// the run: a long-lived process does not keep a run's largest chunk.
-	bufs := make(chan *master.ReadBuffer, r.cfg.Parallel)
-	for range r.cfg.Parallel {
-		bufs <- new(master.ReadBuffer)
+	// One slot per chunk in flight, reused by the next chunk and dropped with the run:
+	// a long-lived process does not keep a run's largest chunk.
+	all := make([]*slot, r.cfg.Parallel)
+	slots := make(chan *slot, r.cfg.Parallel)
+	for i := range all {
+		all[i] = &slot{w: view.NewWriter(r.deps.ClickHouse, r.cfg.Database, vr, r.cfg.FlushRows)}
+		slots <- all[i]
 	}
 	for i, chunk := range chunks {
 		if gctx.Err() != nil {
 			break
 		}
 		g.Go(func() error {
-			buf := <-bufs
-			defer func() { bufs <- buf }()
-			n, err := r.chunk(gctx, id, p, i, chunk, cutoff, buf, vr, m, spec)
+			s := <-slots
+			defer func() { slots <- s }()
+			n, err := r.chunk(gctx, id, p, i, chunk, cutoff, s, m, spec)
 			copies.Add(n)
 			return err
 		})
@@ -180,8 +182,31 @@ func (r *Runner) fold(ctx context.Context, id int64, p *progress, chunks []maste
 	if err == nil {
 		err = ctx.Err() // a cancel between chunks
 	}
+	for _, s := range all {
+		if err != nil {
+			break
+		}
+		before := s.w.Written()
+		err = staged(reasonWrite, s.w.Flush(ctx))
+		r.written(p, s.w.Written()-before)
+	}
 	r.metrics.copies.Add(float64(copies.Load()))
 	return err
+}
+
+// slot is what a chunk in flight works with: the buffer its read goes into, and the
+// writer of its rows. The writer carries rows over to the slot's next chunk, so that
+// batch_view gets parts of up to Config.FlushRows rows, not one small part per chunk
+// that ClickHouse would write and then merge again.
+type slot struct {
+	buf master.ReadBuffer
+	w   *view.Writer
+}
+
+// written counts rows inserted into batch_view.
+func (r *Runner) written(p *progress, n int64) {
+	p.add(0, 0, n)
+	r.metrics.rowsWritten.Add(float64(n))
 }
 
 // checkModel fails when m cannot score spec's vectors.
@@ -226,19 +251,18 @@ func (r *Runner) plan(ctx context.Context, e *execution, m Model) (master.Cutoff
 	return cutoff, plan, nil
 }
 
-// chunk reads, folds, scores and writes the entities of one chunk and returns how
-// many copies of rows it skipped.
-func (r *Runner) chunk(ctx context.Context, id int64, p *progress, i int, chunk master.Chunk, cutoff master.Cutoff, buf *master.ReadBuffer,
-	vr view.Run, m Model, spec *features.Spec) (int64, error) {
-	w := view.NewWriter(r.deps.ClickHouse, r.cfg.Database, vr, r.cfg.FlushRows)
-	sc := newScorer(m, spec.Len(), r.cfg.ScoreBatch, cutoff, vr.AsOf, w, func(scored, written int64) {
-		p.add(0, scored, written)
+// chunk reads, folds and scores the entities of one chunk and hands their rows to
+// the slot's writer; it returns how many copies of rows it skipped.
+func (r *Runner) chunk(ctx context.Context, id int64, p *progress, i int, chunk master.Chunk, cutoff master.Cutoff, s *slot,
+	m Model, spec *features.Spec) (int64, error) {
+	sc := newScorer(m, spec.Len(), r.cfg.ScoreBatch, cutoff, s.w, func(scored, written int64) {
+		p.add(0, scored, 0)
 		r.metrics.entitiesScored.Add(float64(scored))
-		r.metrics.rowsWritten.Add(float64(written))
+		r.written(p, written)
 	})
 	stream := features.NewStream(spec, func(id string, st *features.State) error { return sc.add(ctx, id, st) })
 	queryID := fmt.Sprintf("lambda-batch-run-%d-chunk-%d-shard-%d-of-%d", id, i, cutoff.Shard.Index, max(cutoff.Shard.Of, 1))
-	stats, err := r.deps.Events.Read(ctx, cutoff, chunk, queryID, buf, func(rec arrow.Record, rows []int32) error {
+	stats, err := r.deps.Events.Read(ctx, cutoff, chunk, queryID, &s.buf, func(rec arrow.Record, rows []int32) error {
 		if err := stream.AddRows(rec, rows); err != nil {
 			return staged(reasonRead, err)
 		}
@@ -252,5 +276,5 @@ func (r *Runner) chunk(ctx context.Context, id int64, p *progress, i int, chunk 
 	if err := stream.Close(); err != nil {
 		return stats.Copies, staged(reasonRead, err)
 	}
-	return stats.Copies, sc.close(ctx)
+	return stats.Copies, sc.flush(ctx)
 }

@@ -28,9 +28,9 @@ type scorer struct {
 	x      []float32 // vectors, width values each
 }
 
-func newScorer(m Model, width, batch int, cutoff master.Cutoff, asOf time.Time, w *view.Writer,
+func newScorer(m Model, width, batch int, cutoff master.Cutoff, w *view.Writer,
 	progress func(scored, written int64)) *scorer {
-	return &scorer{model: m, width: width, batch: batch, cutoff: cutoff, asOf: asOf, w: w, progress: progress,
+	return &scorer{model: m, width: width, batch: batch, cutoff: cutoff, asOf: w.Run().AsOf, w: w, progress: progress,
 		x: make([]float32, 0, batch*width)}
 }
 
@@ -51,7 +51,8 @@ func (s *scorer) add(ctx context.Context, id string, st *features.State) error {
 	return nil
 }
 
-// flush scores the collected entities and passes their rows to the writer.
+// flush scores the collected entities and passes their rows to the writer, which
+// inserts them once it holds enough.
 func (s *scorer) flush(ctx context.Context) error {
 	if len(s.ids) == 0 {
 		return nil
@@ -75,18 +76,5 @@ func (s *scorer) flush(ctx context.Context) error {
 	}
 	s.progress(int64(len(s.ids)), s.w.Written()-before)
 	s.ids, s.newest, s.ends, s.states, s.x = s.ids[:0], s.newest[:0], s.ends[:0], s.states[:0], s.x[:0]
-	return nil
-}
-
-// close scores what is left and inserts every row the writer still holds.
-func (s *scorer) close(ctx context.Context) error {
-	if err := s.flush(ctx); err != nil {
-		return err
-	}
-	before := s.w.Written()
-	if err := s.w.Flush(ctx); err != nil {
-		return staged(reasonWrite, err)
-	}
-	s.progress(0, s.w.Written()-before)
 	return nil
 }

@@ -72,6 +72,9 @@ func NewWriter(conn Inserter, database string, run Run, flushRows int) *Writer {
 	return &Writer{conn: conn, table: table(database), run: run, flushRows: flushRows}
 }
 
+// Run is the run the Writer writes for.
+func (w *Writer) Run() Run { return w.run }
+
 // Written is the number of rows inserted so far.
 func (w *Writer) Written() int64 { return w.written }
 
