@@ -31,7 +31,9 @@
 //     rows in that order, handing over each entity's state as its rows end. States are encoded, turned
 //     into vectors as of as_of, scored with the active model Config.ScoreBatch rows at
 //     a time, and inserted into batch_view (package view) with column inserts under
-//     the run id. An entity whose every event the spec excludes (labels only) gets no
+//     the run id, of up to Config.FlushRows rows: each chunk in flight holds a slot
+//     (its read buffer and its writer), whose writer carries rows over to the slot's
+//     next chunk and is flushed once every chunk has folded. An entity whose every event the spec excludes (labels only) gets no
 //     row. The row's coverage is the cutoff offset of the entity's partition
 //     (kafka.PartitionFor over the topic's partition count) and its newest event time.
 //  3. Publish: one PostgreSQL transaction marks the run published (readers use
