@@ -309,16 +309,9 @@ func (s *session) checkRun(ctx context.Context) {
 	// The run in progress first: one published between the two reads is then seen
 	// published, and its prebuilt deltas are installed.
 	next, ok, err := s.deps.Runs.Running(ctx)
+	var run runs.Run
 	if err == nil {
-		var run runs.Run
-		if run, _, err = s.deps.Runs.Published(ctx); err == nil && run.ID != s.run.ID {
-			s.log.Info("batch run published, rebuilding deltas", "run", run.ID, "previous", s.run.ID, "cutoff", run.CutoffOffsets)
-			s.run = run
-			s.m.baseRun.Set(float64(run.ID))
-			for _, pt := range s.parts {
-				s.startJob(ctx, pt, 0)
-			}
-		}
+		run, _, err = s.deps.Runs.Published(ctx)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -326,6 +319,14 @@ func (s *session) checkRun(ctx context.Context) {
 			s.log.Warn("read batch runs", "err", err)
 		}
 		return
+	}
+	if run.ID != s.run.ID {
+		s.log.Info("batch run published, rebuilding deltas", "run", run.ID, "previous", s.run.ID, "cutoff", run.CutoffOffsets)
+		s.run = run
+		s.m.baseRun.Set(float64(run.ID))
+		for _, pt := range s.parts {
+			s.startJob(ctx, pt, 0)
+		}
 	}
 	if !ok || next.ID <= s.run.ID {
 		next = runs.Run{}
